@@ -1,0 +1,78 @@
+// swift-tools-version:6.2
+// AeroDB: a correctness-first primary–replica replicated key-value database.
+// Module layering (no cycles) is drawn in docs/architecture.md; keep both in step.
+import PackageDescription
+
+/// Settings shared by every Swift target of the project: Swift 6 language mode,
+/// strict concurrency, and no unchecked optimisation anywhere.
+let strictSettings: [SwiftSetting] = [
+    .swiftLanguageMode(.v6),
+    .enableUpcomingFeature("ExistentialAny"),
+]
+
+let package = Package(
+    name: "aerodb",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "aerodb", targets: ["aerodb"]),
+        .executable(name: "aerodb-policy", targets: ["aerodb-policy"]),
+        .library(name: "AeroCore", targets: ["AeroCore"]),
+        .library(name: "AeroPolicy", targets: ["AeroPolicy"]),
+        .library(name: "AeroPromotion", targets: ["AeroPromotion"]),
+        .library(name: "AeroStorage", targets: ["AeroStorage"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-crypto", "3.12.3"..<"5.0.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+    ],
+    targets: [
+        // Lua 5.4 from Debian's liblua5.4-dev.
+        .systemLibrary(
+            name: "CLua",
+            pkgConfig: "lua5.4",
+            providers: [.apt(["liblua5.4-dev"])]
+        ),
+        // Static inline wrappers for the Lua API's macros, the capped allocator and the
+        // budget hook. Everything that may raise a Lua error lives on the C side.
+        .target(name: "CLuaShim", dependencies: ["CLua"]),
+
+        // Layer 0: shared value types (LSN, Epoch, NodeID, JSON, facts, explanations).
+        .target(
+            name: "AeroCore",
+            dependencies: [.product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: strictSettings
+        ),
+        // Layer 1: the sandboxed Lua policy host.
+        .target(name: "AeroPolicy", dependencies: ["AeroCore", "CLuaShim"], swiftSettings: strictSettings),
+        // Layer 1: the storage engine (WAL, MVCC, recovery, checkpoints, authority file).
+        .target(name: "AeroStorage", dependencies: ["AeroCore"], swiftSettings: strictSettings),
+        // Layer 2: promotion decisions (native rules + policies) and the failover state machine.
+        .target(name: "AeroPromotion", dependencies: ["AeroCore", "AeroPolicy"], swiftSettings: strictSettings),
+
+        .executableTarget(
+            name: "aerodb",
+            dependencies: [
+                "AeroCore", "AeroStorage", "AeroPromotion",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .executableTarget(
+            name: "aerodb-policy",
+            dependencies: [
+                "AeroCore", "AeroPolicy", "AeroPromotion",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: strictSettings
+        ),
+
+        .testTarget(name: "AeroCoreTests", dependencies: ["AeroCore"], swiftSettings: strictSettings),
+        .testTarget(name: "AeroPolicyTests", dependencies: ["AeroPolicy", "AeroCore"], swiftSettings: strictSettings),
+        .testTarget(name: "AeroPromotionTests", dependencies: ["AeroPromotion", "AeroPolicy", "AeroCore"], swiftSettings: strictSettings),
+        .testTarget(name: "AeroStorageTests", dependencies: ["AeroStorage", "AeroCore"], swiftSettings: strictSettings),
+        // Runs the built executables as real processes.
+        .testTarget(name: "CLITests", dependencies: ["aerodb", "aerodb-policy", "AeroCore"], swiftSettings: strictSettings),
+    ]
+)

@@ -1,0 +1,114 @@
+// aero_lua.h — the C side of AeroDB's Lua binding.
+//
+// Design notes
+// ------------
+// Lua reports errors with longjmp. A longjmp that crosses a Swift frame is undefined
+// behaviour (Swift cleanups, retains and defers are skipped). The rule, kept by this
+// header and by AeroPolicy:
+//
+//   1. Swift calls directly only the API functions that cannot raise: state creation and
+//      closing, stack reads of values that are already strings/numbers/booleans (no
+//      conversion), lua_settop/lua_gettop, raw table reads, lua_checkstack, and the
+//      protected entry points lua_load and lua_pcall.
+//   2. Everything that may raise (allocation, metamethods, conversions) runs inside
+//      lua_pcall of a C function defined in this target, so the longjmp lands on the
+//      setjmp inside lua_pcall, below any Swift frame.
+//   3. Functions that Lua calls (the budget hook, the allocator, the print sink) are C.
+//      When one must fail it raises from C, never from a Swift callback.
+//
+// Budgets (instructions, memory, wall-clock deadline) live in one aero_budget that is the
+// allocator's user data, so every coroutine (lua_State thread) of one state shares it.
+// Exceeding a budget is sticky: once tripped the hook fires on every instruction and raises
+// again, so a policy's own pcall cannot swallow it for long, and the host checks the flags.
+#ifndef AERODB_LUA_SHIM_H
+#define AERODB_LUA_SHIM_H
+
+#include <lua5.4/lua.h>
+#include <lua5.4/lauxlib.h>
+#include <lua5.4/lualib.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/// Size of the fixed buffer that records where an error was raised (no allocation).
+#define AERO_WHERE_BYTES_MAX 256
+
+typedef struct aero_budget {
+    // Memory: bytes currently allocated, the cap, the peak, and whether a request was refused.
+    size_t memory_used_bytes;
+    size_t memory_limit_bytes;
+    size_t memory_peak_bytes;
+    int memory_exceeded;
+
+    // Instructions: counted in steps of hook_interval VM instructions.
+    int64_t instructions_used;
+    int64_t instruction_limit;
+    int hook_interval;
+    int instructions_exceeded;
+
+    // Wall clock: an absolute CLOCK_MONOTONIC deadline in ns; 0 means none.
+    uint64_t deadline_ns;
+    int time_exceeded;
+
+    // Where the last error was raised: first Lua frame's source and line (filled by the
+    // message handler, no allocation). line < 0 when unknown.
+    char where_source[AERO_WHERE_BYTES_MAX];
+    int where_line;
+} aero_budget;
+
+/// Resets counters and flags; keeps the limits.
+void aero_budget_reset(aero_budget *budget);
+
+/// A new Lua state whose every allocation is charged to `budget` (which must outlive it).
+/// Returns NULL if even the initial allocation is refused.
+lua_State *aero_state_new(aero_budget *budget);
+
+/// Installs the instruction/deadline hook on L (threads created later inherit it).
+void aero_install_budget_hook(lua_State *L);
+
+/// CLOCK_MONOTONIC now, in nanoseconds.
+uint64_t aero_monotonic_ns(void);
+
+/// The message handler used by aero_pcall: records where the error was raised into the
+/// budget and returns the error object unchanged.
+int aero_message_handler(lua_State *L);
+
+/// lua_pcall with aero_message_handler below the function. Same contract as lua_pcall.
+int aero_pcall(lua_State *L, int nargs, int nresults);
+
+/// Loads a text chunk (binary chunks are refused: mode "t"). Protected by lua_load itself.
+int aero_load_text(lua_State *L, const char *bytes, size_t length, const char *chunkname);
+
+/// Opens base, coroutine, table, string, math and utf8 (never io, os, package, debug),
+/// protected. Returns a lua_pcall status.
+int aero_open_pure_libraries(lua_State *L);
+
+/// Returns the string at idx if it is a string (never converts numbers), else NULL.
+const char *aero_string_at(lua_State *L, int idx, size_t *length);
+
+// ---- Static inline wrappers for the API's macros (Swift cannot import C macros). ----
+static inline int aero_registry_index(void) { return LUA_REGISTRYINDEX; }
+static inline int aero_multret(void) { return LUA_MULTRET; }
+static inline void aero_lua_pop(lua_State *L, int n) { lua_pop(L, n); }
+static inline void aero_lua_newtable(lua_State *L) { lua_newtable(L); }
+static inline int aero_lua_pcall(lua_State *L, int nargs, int nresults, int msgh) {
+    return lua_pcall(L, nargs, nresults, msgh);
+}
+static inline const char *aero_lua_tostring(lua_State *L, int idx) { return lua_tostring(L, idx); }
+static inline int aero_lua_isnil(lua_State *L, int idx) { return lua_isnil(L, idx); }
+static inline int aero_lua_istable(lua_State *L, int idx) { return lua_istable(L, idx); }
+static inline int aero_lua_isfunction(lua_State *L, int idx) { return lua_isfunction(L, idx); }
+static inline void aero_lua_pushcfunction(lua_State *L, lua_CFunction f) { lua_pushcfunction(L, f); }
+static inline lua_Integer aero_lua_tointeger(lua_State *L, int idx, int *isnum) { return lua_tointegerx(L, idx, isnum); }
+static inline lua_Number aero_lua_tonumber(lua_State *L, int idx, int *isnum) { return lua_tonumberx(L, idx, isnum); }
+static inline int aero_lua_upvalueindex(int i) { return lua_upvalueindex(i); }
+static inline void aero_lua_insert(lua_State *L, int idx) { lua_insert(L, idx); }
+static inline void aero_lua_remove(lua_State *L, int idx) { lua_remove(L, idx); }
+
+#ifdef __cplusplus
+}
+#endif
+#endif
