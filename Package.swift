@@ -16,6 +16,7 @@ let package = Package(
     products: [
         .executable(name: "aerodb", targets: ["aerodb"]),
         .executable(name: "aerodb-policy", targets: ["aerodb-policy"]),
+        .executable(name: "aerodb-bench", targets: ["aerodb-bench"]),
         .library(name: "AeroCore", targets: ["AeroCore"]),
         .library(name: "AeroPolicy", targets: ["AeroPolicy"]),
         .library(name: "AeroPromotion", targets: ["AeroPromotion"]),
@@ -36,6 +37,8 @@ let package = Package(
         // Static inline wrappers for the Lua API's macros, the capped allocator and the
         // budget hook. Everything that may raise a Lua error lives on the C side.
         .target(name: "CLuaShim", dependencies: ["CLua"]),
+        // SQLite from Debian's libsqlite3-dev: the named peer in the storage benchmark only.
+        .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
 
         // Layer 0: shared value types (LSN, Epoch, NodeID, JSON, facts, explanations).
         .target(
@@ -63,6 +66,14 @@ let package = Package(
             name: "aerodb-policy",
             dependencies: [
                 "AeroCore", "AeroPolicy", "AeroPromotion",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .executableTarget(
+            name: "aerodb-bench",
+            dependencies: [
+                "AeroCore", "AeroStorage", "AeroPolicy", "AeroPromotion", "CSQLite",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strictSettings
