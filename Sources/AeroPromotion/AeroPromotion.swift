@@ -1,3 +1,0 @@
-// AeroPromotion: promotion decisions from frozen facts, native rules plus Lua refusal policies.
-import AeroCore
-import AeroPolicy

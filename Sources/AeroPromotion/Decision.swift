@@ -1,0 +1,178 @@
+// Decision.swift — the result of one promotion decision and its explanation.
+//
+// A decision is a value: the same facts and the same policies give an equal `Decision` and a
+// byte-identical `json.canonicalJSON`. The explanation answers "why was promotion allowed or
+// denied?" without access to anything but this value: every native rule with the facts it
+// read, every policy with its outcome and budget use, the digests of the inputs and the
+// engine version.
+import AeroCore
+import AeroPolicy
+
+/// One reason a promotion was refused, cited as `rule:ID` or `policy:NAME`.
+public struct Reason: Sendable, Equatable, CustomStringConvertible {
+    public let source: String
+    public let message: String
+
+    public init(source: String, message: String) {
+        self.source = source
+        self.message = message
+    }
+
+    public var description: String { "\(source): \(message)" }
+    var json: JSONValue { .object(["source": .string(source), "message": .string(message)]) }
+}
+
+/// One native rule's verdict on one facts document.
+public struct RuleResult: Sendable, Equatable {
+    public let id: String
+    public let passed: Bool
+    /// False when the rule could not be evaluated because a rule it depends on failed (its
+    /// message says which); such a rule counts as failed but is not repeated in `reasons`.
+    public let evaluated: Bool
+    public let message: String
+    /// The facts the rule read: JSON path (e.g. `$.nodes[1].durable_lsn`) to value.
+    public let facts: [String: JSONValue]
+
+    public init(id: String, passed: Bool, evaluated: Bool = true, message: String, facts: [String: JSONValue]) {
+        precondition(evaluated || !passed, "a rule that was not evaluated cannot pass")
+        self.id = id
+        self.passed = passed
+        self.evaluated = evaluated
+        self.message = message
+        self.facts = facts
+    }
+
+    public var json: JSONValue {
+        .object([
+            "id": .string(id), "passed": .bool(passed), "message": .string(message),
+            "facts": .object(facts),
+        ])
+    }
+}
+
+/// A promotion decision with its complete explanation.
+public struct Decision: Sendable, Equatable {
+    /// True exactly when every native rule passed and no policy refused or failed.
+    public let allowed: Bool
+    /// Why not: failed native rules first (in rule order), then policies (in name order).
+    /// Empty when allowed.
+    public let reasons: [Reason]
+    /// Every native rule, in `PromotionRules.allIDs` order.
+    public let rules: [RuleResult]
+    /// Every policy, in name order, including those run after a native rule had refused.
+    public let policies: [PolicyRun]
+    /// SHA-256 of the facts document in canonical JSON.
+    public let factsDigest: String
+    /// SHA-256 identifying the policy set (see `PromotionEngine.policySetDigest`).
+    public let policySetDigest: String
+    public let engineVersion: String
+
+    public init(
+        rules: [RuleResult], policies: [PolicyRun], factsDigest: String, policySetDigest: String,
+        engineVersion: String = AeroVersion.string
+    ) {
+        var reasons: [Reason] = []
+        for rule in rules where !rule.passed && rule.evaluated {
+            reasons.append(Reason(source: "rule:\(rule.id)", message: rule.message))
+        }
+        // Invariant P3: a failed rule always yields at least one reason, even if every failed
+        // rule was a consequence of another (which cannot happen with the shipped rules).
+        if reasons.isEmpty, let first = rules.first(where: { !$0.passed }) {
+            reasons.append(Reason(source: "rule:\(first.id)", message: first.message))
+        }
+        for run in policies {
+            switch run.outcome {
+            case .noObjection:
+                break
+            case .refused(let messages):
+                for message in messages { reasons.append(Reason(source: "policy:\(run.name)", message: message)) }
+            case .failed(let kind, let message):
+                reasons.append(Reason(source: "policy:\(run.name)", message: "policy failed (\(kind.rawValue)): \(message)"))
+            }
+        }
+        self.allowed = rules.allSatisfy(\.passed) && !policies.contains { $0.outcome.refuses }
+        precondition(allowed == reasons.isEmpty, "a refusal always has a reason, an allowance none")
+        self.reasons = reasons
+        self.rules = rules
+        self.policies = policies
+        self.factsDigest = factsDigest
+        self.policySetDigest = policySetDigest
+        self.engineVersion = engineVersion
+    }
+
+    /// The explanation as one JSON document (the shape `aerodb-policy eval --format json` prints).
+    public var json: JSONValue {
+        .object([
+            "decision": .string(allowed ? "allow" : "refuse"),
+            "reasons": .array(reasons.map(\.json)),
+            "rules": .array(rules.map(\.json)),
+            "policies": .array(policies.map(Self.policyJSON)),
+            "facts_digest": .string(factsDigest),
+            "policy_set_digest": .string(policySetDigest),
+            "engine_version": .string(engineVersion),
+        ])
+    }
+
+    /// The last `printed` line in JSON when a policy's print output was cut at its bound.
+    public static let printedTruncatedMarker = "[print output truncated]"
+
+    static func policyJSON(_ run: PolicyRun) -> JSONValue {
+        var members: [String: JSONValue] = [
+            "name": .string(run.name),
+            "instructions_used": .integer(run.instructionsUsed),
+            "memory_bytes_peak": .integer(Int64(run.memoryBytesPeak)),
+            // A cut print stream ends with a marker line, so the JSON shape stays fixed.
+            "printed": .array((run.printed + (run.printedTruncated ? [printedTruncatedMarker] : [])).map(JSONValue.string)),
+        ]
+        switch run.outcome {
+        case .noObjection:
+            members["outcome"] = .string("no_objection")
+            members["reasons"] = .array([])
+        case .refused(let messages):
+            members["outcome"] = .string("refused")
+            members["reasons"] = .array(messages.map(JSONValue.string))
+        case .failed(let kind, let message):
+            members["outcome"] = .string("failed")
+            members["reasons"] = .array([])
+            members["failure"] = .object(["kind": .string(kind.rawValue), "message": .string(message)])
+        }
+        return .object(members)
+    }
+
+    /// For people: the decision first, then one line per reason.
+    public var text: String {
+        var lines = [allowed ? "ALLOWED: every native rule passed and no policy objected" : "REFUSED: \(reasons.count) reason(s)"]
+        for reason in reasons { lines.append("  \(reason.source): \(reason.message)") }
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    /// `text`, then every check: each rule with the facts it read, each policy with its
+    /// outcome, budget use and printed lines, and the digests and version.
+    public var explainText: String {
+        var lines = [text, "rules:"]
+        for rule in rules {
+            let verdict = rule.passed ? "pass" : (rule.evaluated ? "FAIL" : "skip")
+            lines.append("  [\(verdict)] \(rule.id): \(rule.message)")
+            for key in rule.facts.keys.sorted(by: { $0.utf8.lexicographicallyPrecedes($1.utf8) }) {
+                lines.append("      \(key) = \(rule.facts[key]!.canonicalJSON)")
+            }
+        }
+        lines.append(policies.isEmpty ? "policies: none" : "policies:")
+        for run in policies {
+            let verdict: String
+            switch run.outcome {
+            case .noObjection: verdict = "no objection"
+            case .refused(let messages): verdict = "REFUSED: " + messages.joined(separator: "; ")
+            case .failed(let kind, let message): verdict = "FAILED (\(kind.rawValue)): \(message)"
+            }
+            lines.append("  [\(run.name)] \(verdict)")
+            lines.append("      instructions \(run.instructionsUsed), memory peak \(run.memoryBytesPeak) bytes")
+            for line in run.printed { lines.append("      print: \(line)") }
+            if run.printedTruncated { lines.append("      print: (truncated)") }
+        }
+        lines.append("facts digest:      \(factsDigest)")
+        lines.append("policy set digest: \(policySetDigest)")
+        lines.append("engine version:    \(engineVersion)")
+        return lines.joined(separator: "\n") + "\n"
+    }
+}

@@ -1,0 +1,365 @@
+// PromotionRules.swift — the native safety rules. Frozen: ids are stable, messages cite facts.
+//
+// Each rule reads only the facts document and returns a `RuleResult` with the JSON paths and
+// values it read. Rules run in `allIDs` order and every rule is always reported. Some rules
+// need a premise another rule establishes; when the premise is missing the rule is reported
+// as failed and *not evaluated*, with a message naming the rule that explains why, and the
+// refusal's reasons cite only the rule that failed on its own:
+//
+//   premise                                 established by   needed by
+//   a candidate is named and in `nodes`     REQ-1            LIVE-1 ROLE-1 EPOCH-1 WAL-1 DUR-1 DUR-2
+//   the candidate reported its state        LIVE-1           ROLE-1 EPOCH-1 WAL-1 DUR-1 DUR-2
+//   the request kind is known               REQ-1            DUR-1 FENCE-1
+//
+// LIVE-1 is not in the list; it is added because an unreachable candidate reported
+// nothing, and every other candidate rule would otherwise fail with a vaguer message.
+// docs/promotion-rules.md lists every rule and every way each one refuses; a test checks
+// that its table and `allIDs` are the same set.
+import AeroCore
+
+public enum PromotionRules {
+    /// Every native rule id, in evaluation and reporting order.
+    public static let allIDs = ["REQ-1", "LIVE-1", "ROLE-1", "EPOCH-1", "WAL-1", "DUR-1", "DUR-2", "FENCE-1"]
+
+    /// A message lists at most this many offending nodes, then "and N more": a 1,000-node
+    /// document must not produce a 1,000-name message. The facts map still has them all.
+    public static let messageNodesMax = 5
+
+    /// Evaluates every native rule against `facts`, in `allIDs` order.
+    public static func evaluate(_ facts: FactsDocument) -> [RuleResult] {
+        let context = RuleContext(facts: facts)
+        let results = [
+            context.req1(), context.live1(), context.role1(), context.epoch1(), context.wal1(),
+            context.dur1(), context.dur2(), context.fence1(),
+        ]
+        assert(results.map(\.id) == allIDs, "rules must report in allIDs order")
+        return results
+    }
+}
+
+/// What every rule may read, computed once per decision.
+struct RuleContext {
+    let facts: FactsDocument
+    let kind: PromotionKind?
+    /// Index of the candidate in `facts.nodes` when it is named and present.
+    let candidateIndex: Int?
+    let primaryIndex: Int
+
+    init(facts: FactsDocument) {
+        self.facts = facts
+        self.kind = facts.request.promotionKind
+        self.candidateIndex = facts.request.candidate.flatMap(facts.index(of:))
+        self.primaryIndex = facts.index(of: facts.cluster.primary)!  // validated by FactsDocument
+    }
+
+    static func path(_ index: Int, _ field: String) -> String { "$.nodes[\(index)].\(field)" }
+
+    static func integer(_ value: UInt64?) -> JSONValue { value.map { .integer(Int64($0)) } ?? .null }
+    static func string(_ value: String?) -> JSONValue { value.map(JSONValue.string) ?? .null }
+    static func bool(_ value: Bool?) -> JSONValue { value.map(JSONValue.bool) ?? .null }
+
+    /// "c, d, e and 3 more" with at most `messageNodesMax` names.
+    static func list(_ names: [String]) -> String {
+        let shown = names.prefix(PromotionRules.messageNodesMax).joined(separator: ", ")
+        let rest = names.count - min(names.count, PromotionRules.messageNodesMax)
+        return rest > 0 ? "\(shown) and \(rest) more" : shown
+    }
+
+    /// The candidate when the rule's premises hold; otherwise the not-evaluated result.
+    func reachableCandidate(_ id: String) -> Result<(index: Int, node: NodeFacts), SkippedRule> {
+        guard let index = candidateIndex else {
+            return .failure(SkippedRule(id: id, message: "not evaluated: no candidate present in the nodes (see REQ-1)"))
+        }
+        let node = facts.nodes[index]
+        guard node.reachable else {
+            return .failure(SkippedRule(id: id, message: "not evaluated: candidate \(node.id) is unreachable (see LIVE-1)"))
+        }
+        return .success((index, node))
+    }
+
+    // MARK: REQ-1 — the request is well formed.
+
+    func req1() -> RuleResult {
+        let request = facts.request
+        let read: [String: JSONValue] = [
+            "$.request.kind": .string(request.kind),
+            "$.request.candidate": Self.string(request.candidate?.rawValue),
+        ]
+        var problems: [String] = []
+        if kind == nil {
+            problems.append("request kind \"\(request.kind)\" is not known; use \"failover\" or \"switchover\"")
+        }
+        if let candidate = request.candidate {
+            if candidateIndex == nil {
+                problems.append("candidate \"\(candidate)\" is not among the \(facts.nodes.count) nodes")
+            }
+        } else {
+            problems.append("the request names no candidate")
+        }
+        if problems.isEmpty {
+            return RuleResult(id: "REQ-1", passed: true,
+                              message: "\(request.kind) to candidate \(request.candidate!) requested", facts: read)
+        }
+        return RuleResult(id: "REQ-1", passed: false, message: problems.joined(separator: "; "), facts: read)
+    }
+
+    // MARK: LIVE-1 — the candidate reported its state.
+
+    func live1() -> RuleResult {
+        guard let index = candidateIndex else {
+            return SkippedRule(id: "LIVE-1", message: "not evaluated: no candidate present in the nodes (see REQ-1)").result
+        }
+        let node = facts.nodes[index]
+        let read: [String: JSONValue] = [Self.path(index, "reachable"): .bool(node.reachable)]
+        if node.reachable {
+            return RuleResult(id: "LIVE-1", passed: true, message: "candidate \(node.id) is reachable", facts: read)
+        }
+        return RuleResult(id: "LIVE-1", passed: false,
+                          message: "candidate \(node.id) was not reachable: nothing it would report is known", facts: read)
+    }
+
+    // MARK: ROLE-1 — the candidate is a replica following the current primary.
+
+    func role1() -> RuleResult {
+        let candidate: (index: Int, node: NodeFacts)
+        switch reachableCandidate("ROLE-1") {
+        case .failure(let skipped): return skipped.result
+        case .success(let value): candidate = value
+        }
+        let (index, node) = candidate
+        let primary = facts.cluster.primary
+        let read: [String: JSONValue] = [
+            "$.cluster.primary": .string(primary.rawValue),
+            Self.path(index, "id"): .string(node.id.rawValue),
+            Self.path(index, "role"): .string(node.role.rawValue),
+            Self.path(index, "following"): Self.string(node.following?.rawValue),
+        ]
+        var problems: [String] = []
+        if node.id == primary {
+            problems.append("\(node.id) is the current primary; only a replica can be promoted")
+        }
+        if node.role != .replica {
+            problems.append("\(node.id) is configured as \(node.role.rawValue), not replica")
+        }
+        if let following = node.following {
+            if following != primary { problems.append("\(node.id) follows \(following), not the current primary \(primary)") }
+        } else if node.id != primary {
+            problems.append("\(node.id) follows no node, not the current primary \(primary)")
+        }
+        if problems.isEmpty {
+            return RuleResult(id: "ROLE-1", passed: true, message: "\(node.id) is a replica following the primary \(primary)", facts: read)
+        }
+        return RuleResult(id: "ROLE-1", passed: false, message: problems.joined(separator: "; "), facts: read)
+    }
+
+    // MARK: EPOCH-1 — the candidate is of the current epoch and no promotion is under way.
+
+    func epoch1() -> RuleResult {
+        let candidate: (index: Int, node: NodeFacts)
+        switch reachableCandidate("EPOCH-1") {
+        case .failure(let skipped): return skipped.result
+        case .success(let value): candidate = value
+        }
+        let clusterEpoch = facts.cluster.epoch
+        var read: [String: JSONValue] = [
+            "$.cluster.epoch": .integer(Int64(clusterEpoch.rawValue)),
+            "$.cluster.primary": .string(facts.cluster.primary.rawValue),
+        ]
+        var problems: [String] = []
+        let candidateEpoch = candidate.node.epoch!  // reachable nodes report it (validated)
+        if candidateEpoch != clusterEpoch {
+            problems.append("candidate \(candidate.node.id) is at epoch \(candidateEpoch), the cluster at epoch \(clusterEpoch)")
+        }
+        var higher: [String] = []
+        var otherPrimaries: [String] = []
+        for (index, node) in facts.nodes.enumerated() {
+            read[Self.path(index, "reachable")] = .bool(node.reachable)
+            guard node.reachable else { continue }
+            let epoch = node.epoch!
+            read[Self.path(index, "epoch")] = .integer(Int64(epoch.rawValue))
+            read[Self.path(index, "role")] = .string(node.role.rawValue)
+            if epoch > clusterEpoch { higher.append("\(node.id) (epoch \(epoch))") }
+            if node.role == .primary && node.id != facts.cluster.primary { otherPrimaries.append("\(node.id)") }
+        }
+        if !higher.isEmpty {
+            problems.append("reachable node(s) \(Self.list(higher)) report an epoch above the cluster's \(clusterEpoch): a promotion already happened or is under way")
+        }
+        if !otherPrimaries.isEmpty {
+            problems.append("reachable node(s) \(Self.list(otherPrimaries)) claim to be primary, but cluster.primary is \(facts.cluster.primary): a promotion already happened or is under way")
+        }
+        if problems.isEmpty {
+            return RuleResult(id: "EPOCH-1", passed: true,
+                              message: "candidate \(candidate.node.id) is at the cluster's epoch \(clusterEpoch); no reachable node is ahead or claims to be another primary",
+                              facts: read)
+        }
+        return RuleResult(id: "EPOCH-1", passed: false, message: problems.joined(separator: "; "), facts: read)
+    }
+
+    // MARK: WAL-1 — the candidate's log is whole and it is not recovering.
+
+    func wal1() -> RuleResult {
+        let candidate: (index: Int, node: NodeFacts)
+        switch reachableCandidate("WAL-1") {
+        case .failure(let skipped): return skipped.result
+        case .success(let value): candidate = value
+        }
+        let (index, node) = candidate
+        let wal = node.wal!  // reachable nodes report it (validated)
+        let recovering = node.recovering!
+        let read: [String: JSONValue] = [
+            Self.path(index, "wal.continuous"): .bool(wal.continuous),
+            Self.path(index, "wal.corrupt"): .bool(wal.corrupt),
+            Self.path(index, "recovering"): .bool(recovering),
+        ]
+        var problems: [String] = []
+        if !wal.continuous { problems.append("\(node.id)'s WAL has a gap (wal.continuous is false)") }
+        if wal.corrupt { problems.append("\(node.id)'s WAL failed a checksum (wal.corrupt is true)") }
+        if recovering { problems.append("\(node.id) is still recovering") }
+        if problems.isEmpty {
+            return RuleResult(id: "WAL-1", passed: true, message: "\(node.id)'s WAL is continuous and sound; it is not recovering", facts: read)
+        }
+        return RuleResult(id: "WAL-1", passed: false, message: problems.joined(separator: "; "), facts: read)
+    }
+
+    // MARK: DUR-1 — no acknowledged write can be lost.
+
+    func dur1() -> RuleResult {
+        let candidate: (index: Int, node: NodeFacts)
+        switch reachableCandidate("DUR-1") {
+        case .failure(let skipped): return skipped.result
+        case .success(let value): candidate = value
+        }
+        guard let kind else {
+            return SkippedRule(id: "DUR-1", message: "not evaluated: the request kind is unknown (see REQ-1)").result
+        }
+        let (index, node) = candidate
+        let durable = node.durableLSN!  // reachable nodes report it (validated)
+        var read: [String: JSONValue] = [
+            "$.request.kind": .string(kind.rawValue),
+            Self.path(index, "durable_lsn"): .integer(Int64(durable.rawValue)),
+        ]
+        switch kind {
+        case .switchover:
+            let primary = facts.nodes[primaryIndex]
+            read[Self.path(primaryIndex, "reachable")] = .bool(primary.reachable)
+            guard primary.reachable, let primaryDurable = primary.durableLSN else {
+                return RuleResult(id: "DUR-1", passed: false,
+                                  message: "a switchover waits for the primary's final position, but the primary \(primary.id) is unreachable (see FENCE-1)",
+                                  facts: read)
+            }
+            read[Self.path(primaryIndex, "durable_lsn")] = .integer(Int64(primaryDurable.rawValue))
+            read[Self.path(primaryIndex, "acked_lsn")] = Self.integer(primary.ackedLSN?.rawValue)
+            let lag = primaryDurable > durable ? primaryDurable.rawValue - durable.rawValue : 0
+            return RuleResult(id: "DUR-1", passed: true,
+                              message: "switchover: \(node.id) is durable to \(durable), the primary \(primary.id) to \(primaryDurable) (lag \(lag)); the plan fences \(primary.id) and waits until \(node.id) is durable to its final position",
+                              facts: read)
+        case .failover:
+            return failoverDurability(index: index, node: node, durable: durable, read: read)
+        }
+    }
+
+    func failoverDurability(index: Int, node: NodeFacts, durable: LSN, read initialRead: [String: JSONValue]) -> RuleResult {
+        var read = initialRead
+        let cluster = facts.cluster
+        read["$.cluster.commit_mode"] = .string(cluster.commitMode.rawValue)
+        read["$.cluster.sync_replicas"] = .array(cluster.syncReplicas.map { .string($0.rawValue) })
+        var problems: [String] = []
+        if cluster.commitMode != .sync {
+            problems.append("commit mode is \(cluster.commitMode.rawValue): the lost primary \(cluster.primary) may have acknowledged writes that no other node holds; a failover needs sync mode with the candidate in sync_replicas")
+        } else if !cluster.syncReplicas.contains(node.id) {
+            problems.append("\(node.id) is not in sync_replicas: the lost primary \(cluster.primary) may have acknowledged writes \(node.id) never stored")
+        }
+        // The highest acknowledged position any node knows of, and who knows it.
+        var highest: (lsn: LSN, path: String)?
+        for (peerIndex, peer) in facts.nodes.enumerated() where peer.reachable {
+            for (field, value) in [("acked_lsn", peer.ackedLSN), ("primary_acked_lsn", peer.primaryAckedLSN)] {
+                let path = Self.path(peerIndex, field)
+                read[path] = Self.integer(value?.rawValue)
+                if let value, value > (highest?.lsn ?? LSN.zero) || highest == nil { highest = (value, path) }
+            }
+        }
+        if let highest, highest.lsn > durable {
+            problems.append("\(node.id) is durable to \(durable), but position \(highest.lsn) was acknowledged (\(highest.path)): acknowledged writes would be lost")
+        }
+        if problems.isEmpty {
+            let known = highest.map { "the highest acknowledged position known, \($0.lsn) (\($0.path))" } ?? "every acknowledged position (none is known; in sync mode each acknowledgement waited for \(node.id))"
+            return RuleResult(id: "DUR-1", passed: true,
+                              message: "sync mode with \(node.id) in sync_replicas; \(node.id) is durable to \(durable), at or above \(known)",
+                              facts: read)
+        }
+        return RuleResult(id: "DUR-1", passed: false, message: problems.joined(separator: "; "), facts: read)
+    }
+
+    // MARK: DUR-2 — no reachable replica of the current epoch is ahead of the candidate.
+
+    func dur2() -> RuleResult {
+        let candidate: (index: Int, node: NodeFacts)
+        switch reachableCandidate("DUR-2") {
+        case .failure(let skipped): return skipped.result
+        case .success(let value): candidate = value
+        }
+        let (index, node) = candidate
+        let durable = node.durableLSN!  // reachable nodes report it (validated)
+        var read: [String: JSONValue] = [
+            "$.cluster.epoch": .integer(Int64(facts.cluster.epoch.rawValue)),
+            Self.path(index, "durable_lsn"): .integer(Int64(durable.rawValue)),
+        ]
+        var ahead: [NodeFacts] = []
+        for (peerIndex, peer) in facts.nodes.enumerated()
+        where peerIndex != index && peer.reachable && peer.role == .replica && peer.epoch == facts.cluster.epoch {
+            let peerDurable = peer.durableLSN!
+            read[Self.path(peerIndex, "durable_lsn")] = .integer(Int64(peerDurable.rawValue))
+            if peerDurable > durable { ahead.append(peer) }
+        }
+        guard !ahead.isEmpty else {
+            return RuleResult(id: "DUR-2", passed: true,
+                              message: "no reachable replica of epoch \(facts.cluster.epoch) is ahead of \(node.id) (durable to \(durable))",
+                              facts: read)
+        }
+        // Most advanced first; ties by id so the message is deterministic.
+        ahead.sort { ($0.durableLSN!, $1.id) > ($1.durableLSN!, $0.id) }
+        let best = ahead[0]
+        var message = "\(best.id) is ahead of the candidate \(node.id): durable to \(best.durableLSN!) against \(durable); name \(best.id) as the candidate, or wait until \(node.id) catches up"
+        if ahead.count > 1 {
+            message += " (also ahead: \(Self.list(ahead.dropFirst().map { "\($0.id) at \($0.durableLSN!)" })))"
+        }
+        return RuleResult(id: "DUR-2", passed: false, message: message, facts: read)
+    }
+
+    // MARK: FENCE-1 — the old primary cannot go on acknowledging writes.
+
+    func fence1() -> RuleResult {
+        guard let kind else {
+            return SkippedRule(id: "FENCE-1", message: "not evaluated: the request kind is unknown (see REQ-1)").result
+        }
+        let primary = facts.nodes[primaryIndex]
+        let read: [String: JSONValue] = [
+            "$.request.kind": .string(kind.rawValue),
+            "$.cluster.primary": .string(primary.id.rawValue),
+            Self.path(primaryIndex, "reachable"): .bool(primary.reachable),
+        ]
+        switch (kind, primary.reachable) {
+        case (.failover, false):
+            return RuleResult(id: "FENCE-1", passed: true,
+                              message: "the primary \(primary.id) is unreachable; the new epoch fences it out", facts: read)
+        case (.failover, true):
+            return RuleResult(id: "FENCE-1", passed: false,
+                              message: "the primary \(primary.id) is reachable, so a failover would leave it accepting writes; request a switchover, which demotes it first",
+                              facts: read)
+        case (.switchover, true):
+            return RuleResult(id: "FENCE-1", passed: true,
+                              message: "the primary \(primary.id) is reachable and will be demoted before the candidate takes over", facts: read)
+        case (.switchover, false):
+            return RuleResult(id: "FENCE-1", passed: false,
+                              message: "a switchover demotes the primary \(primary.id) first, but it is unreachable; if it is gone, request a failover",
+                              facts: read)
+        }
+    }
+}
+
+/// A rule whose premise another rule refuted.
+struct SkippedRule: Error {
+    let id: String
+    let message: String
+    var result: RuleResult { RuleResult(id: id, passed: false, evaluated: false, message: message, facts: [:]) }
+}
