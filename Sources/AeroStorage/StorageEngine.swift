@@ -1,0 +1,855 @@
+// StorageEngine.swift — the storage engine: one writer, many readers, group-committed WAL.
+//
+// Design notes.
+//
+// Positions (all LSNs; 0 means none):
+//   lastLSN     the last LSN assigned to a record (appended to the pending buffer)
+//   durableLSN  the last LSN whose bytes were written and synced (S3)
+//   appliedLSN  the last LSN readers may see; equals durableLSN (records are applied to the
+//               version store when appended, but snapshots are taken at durableLSN, so nothing
+//               not yet durable is ever visible: uncommitted changes are invisible)
+//   invariant E1: appliedLSN == durableLSN ≤ lastLSN
+//
+// The write path (group commit):
+//   commit → under the lock: check state, preconditions; assign lastLSN+1; encode the record
+//   into the pending buffer; apply to the version store; register a waiter → the flusher thread
+//   takes the whole pending buffer, writes it to the active segment, syncs once, advances
+//   durableLSN and resumes every waiter up to it. Committers that arrive while a sync runs
+//   share the next one.
+//
+// States of the WAL:
+//
+//     open ──(write/sync throws)──▶ failed ──(close)──▶ closed
+//       └──────────────(close)──────────────────────────▶ closed
+//
+//   E2 failed is sticky: no acknowledgement follows a failed write or sync; every waiter and
+//      every later commit gets `.walFailed`; only reopening (recovery) leaves it. (`fail`)
+//   E3 Segment creation and removal sync the directory before a record in the new segment is
+//      acknowledged / after the removal. (`rotate`, `removeCoveredFiles`)
+//   E4 Local commits require role primary and no fence; replicated appends require role
+//      replica, the next LSN, and an epoch the authority accepted. (`enqueueLocked`,
+//      `appendReplicatedLocked`)
+//   E5 A checkpoint at LSN c is durable (file synced, renamed, directory synced) before any
+//      WAL segment wholly at or below c is removed. (`checkpointBlocking`)
+//
+// Concurrency: every mutable field is guarded by `condition` (an NSCondition), except the
+// flusher-owned active segment handle, which only the flusher thread touches after `open`.
+// This is why the class is `@unchecked Sendable`.
+
+import AeroCore
+import Foundation
+
+public final class StorageEngine: @unchecked Sendable {
+    public let directory: String
+    public let options: StorageOptions
+    public let recoveryReport: RecoveryReport
+    private let io: any StorageIO
+    private let condition = NSCondition()
+
+    // Guarded by `condition`.
+    private var store = VersionStore()
+    private var authorityState: Authority
+    private var lastAssigned = LSN.zero
+    private var lastAssignedEpoch = Epoch.zero
+    private var durable = LSN.zero
+    private var durableEpoch = Epoch.zero
+    private var pending: [UInt8] = []
+    private var pendingFirst = LSN.zero
+    private var pendingRecords: UInt64 = 0
+    private var waiters: [(lsn: LSN, done: @Sendable (Result<LSN, any Error>) -> Void)] = []
+    private var failure: String?
+    private var closing = false
+    private var flusherExited = false
+    private var fenced = false
+    private var snapshotCounts: [UInt64: Int] = [:]
+    private var counters = StorageCounters()
+    private var segments: [(name: String, firstLSN: LSN)] = []
+    private var checkpointLSN = LSN.zero
+    private var checkpointRunning = false
+    private var walBytesSinceCheckpoint: UInt64 = 0
+    private var readCursor: (next: LSN, segment: String, offset: UInt64)?
+
+    // Owned by the flusher thread.
+    private var active: (any StorageFile)?
+    private var activeBytes: UInt64 = 0
+
+    // MARK: Opening (recovery)
+
+    /// Opens `directory` (creating it if needed), loads the newest valid checkpoint and replays
+    /// the WAL after it. A torn tail is truncated and reported in `recoveryReport`; damage before
+    /// the tail throws `StorageError.damaged` naming segment, offset and LSN. Idempotent.
+    public static func open(directory: String, options: StorageOptions = StorageOptions()) throws -> StorageEngine {
+        try StorageEngine(directory: directory, options: options)
+    }
+
+    private init(directory: String, options: StorageOptions) throws {
+        let started = DispatchTime.now().uptimeNanoseconds
+        self.directory = directory
+        self.options = options
+        self.io = options.io
+        precondition(options.segmentBytesMax >= UInt64(WALFormat.segmentHeaderBytes), "segmentBytesMax too small")
+        do {
+            try io.createDirectory(directory)
+            let names = try io.list(directory)
+            let temporary = names.filter { $0.hasSuffix(".tmp") }.sorted()
+            for name in temporary { try io.remove(directory + "/" + name) }
+            if !temporary.isEmpty { try io.syncDirectory(directory) }
+
+            if let existing = try AuthorityFile.read(directory: directory, io: io) {
+                authorityState = existing
+            } else {
+                let hasData = names.contains { WALFormat.segmentFirstLSN($0) != nil || CheckpointFormat.lsn(ofFileName: $0) != nil }
+                if hasData {
+                    throw StorageError.authority("\(directory)/\(AuthorityFile.name) is missing but the directory holds WAL or checkpoint files")
+                }
+                if let problem = options.initialAuthority.wellFormedProblem() { throw StorageError.authority(problem) }
+                try AuthorityFile.write(options.initialAuthority, directory: directory, io: io)
+                authorityState = options.initialAuthority
+            }
+
+            var store = VersionStore()
+            var report = try WALScanner.scan(
+                directory: directory, io: io, loadCheckpoint: true,
+                checkpointImage: { image in
+                    for (key, value) in image.entries { store.load(key, value: value, lsn: image.lsn) }
+                },
+                visit: { record, segment, offset in
+                    guard record.kind == .transaction else { return nil }
+                    guard let mutations = TransactionCodec.decode(record.payload) else {
+                        return WALDamage(kind: .corruptRecord, segment: segment, offset: offset, lsn: record.lsn,
+                                         detail: "transaction payload is malformed although its checksum matches")
+                    }
+                    for m in mutations {
+                        switch m {
+                        case .put(let key, let value): store.apply(key, value: value, lsn: record.lsn, oldestNeeded: record.lsn)
+                        case .delete(let key): store.apply(key, value: nil, lsn: record.lsn, oldestNeeded: record.lsn)
+                        }
+                    }
+                    return nil
+                })
+            if let damage = report.damage { throw StorageError.damaged(damage) }
+            if report.lastEpoch > authorityState.epoch.rawValue {
+                throw StorageError.damaged(WALDamage(
+                    kind: .authorityBehindWAL, segment: report.segments.last?.name ?? AuthorityFile.name, offset: 0,
+                    lsn: LSN(report.lastLSN),
+                    detail: "the WAL holds epoch \(report.lastEpoch) but \(AuthorityFile.name) is at epoch \(authorityState.epoch)"))
+            }
+            _ = store.sweep(oldestNeeded: LSN(report.lastLSN))
+            if let torn = report.tornTail {
+                let path = directory + "/" + torn.segment
+                if torn.removeSegment {
+                    try io.remove(path)
+                    try io.syncDirectory(directory)
+                    report.segments.removeAll { $0.name == torn.segment }
+                } else {
+                    let file = try io.open(path, create: false)
+                    defer { file.close() }
+                    try file.truncate(to: torn.offset)
+                    try file.sync()
+                }
+                counters.tornTailsTruncated = 1
+            }
+
+            self.store = store
+            lastAssigned = LSN(report.lastLSN)
+            lastAssignedEpoch = Epoch(report.lastEpoch)
+            durable = lastAssigned
+            durableEpoch = lastAssignedEpoch
+            checkpointLSN = LSN(report.checkpoint?.lsn ?? 0)
+            segments = report.segments.map { ($0.name, LSN($0.firstLSN)) }
+            walBytesSinceCheckpoint = report.bytesAfterCheckpoint
+
+            // Continue appending to the last segment only if it ends exactly where the state does.
+            if let last = report.segments.last, !last.beforeCheckpoint,
+               (last.lastLSN ?? (last.firstLSN - 1)) == lastAssigned.rawValue {
+                let file = try io.open(directory + "/" + last.name, create: false)
+                active = file
+                activeBytes = try file.size()
+            }
+
+            let duration = DispatchTime.now().uptimeNanoseconds - started
+            counters.recoveryDurationNs = duration
+            counters.recoveryRecords = UInt64(report.recordsAfterCheckpoint)
+            counters.recoveryBytes = report.bytesAfterCheckpoint
+            counters.keys = UInt64(store.keyCount)
+            recoveryReport = RecoveryReport(
+                checkpointLSN: checkpointLSN.rawValue, recordsReplayed: report.recordsAfterCheckpoint,
+                bytesReplayed: report.bytesAfterCheckpoint, segments: report.segments.count, tornTail: report.tornTail,
+                removedTemporaryFiles: temporary, lastLSN: report.lastLSN, lastEpoch: report.lastEpoch, durationNs: duration)
+        } catch let error as StorageIOError {
+            throw StorageError.io(error)
+        }
+        let thread = Thread { [self] in flusherLoop() }
+        thread.name = "aerodb-wal-flusher"
+        thread.start()
+    }
+
+    /// Flushes what is pending, stops the flusher and closes files. Later calls throw `.closed`.
+    public func close() {
+        condition.lock()
+        closing = true
+        condition.broadcast()
+        while !flusherExited { condition.wait() }
+        condition.unlock()
+        active?.close()
+        active = nil
+    }
+
+    deinit {
+        condition.lock()
+        let running = !flusherExited
+        condition.unlock()
+        precondition(!running, "StorageEngine released without close()")
+    }
+
+    // MARK: Positions and state
+
+    public var durableLSN: LSN { locked { durable } }
+    public var appliedLSN: LSN { locked { durable } }
+    /// The last LSN assigned (durable or about to be).
+    public var lastLSN: LSN { locked { lastAssigned } }
+    /// The epoch of the last durable record (zero when the log is empty).
+    public var lastEpoch: Epoch { locked { durableEpoch } }
+    /// The authority's current epoch.
+    public var currentEpoch: Epoch { locked { authorityState.epoch } }
+    public var authority: Authority { locked { authorityState } }
+    public var isFenced: Bool { locked { fenced } }
+    /// Why the WAL failed, if it did (sticky until reopened).
+    public var failureReason: String? { locked { failure } }
+    public var latestCheckpointLSN: LSN { locked { checkpointLSN } }
+
+    /// The counters (and gauges) at this moment.
+    public func countersSnapshot() -> StorageCounters {
+        locked {
+            var c = counters
+            c.keys = UInt64(store.keyCount)
+            c.liveSnapshots = UInt64(snapshotCounts.values.reduce(0, +))
+            return c
+        }
+    }
+
+    private func locked<T>(_ body: () throws -> T) rethrows -> T {
+        condition.lock()
+        defer { condition.unlock() }
+        return try body()
+    }
+
+    // MARK: Reads
+
+    /// A consistent read view as of the current durable LSN. It never changes; release it by
+    /// dropping the reference (versions it needs are kept until then).
+    public func snapshot() -> Snapshot {
+        let lsn: LSN = locked {
+            snapshotCounts[durable.rawValue, default: 0] += 1
+            return durable
+        }
+        return Snapshot(engine: self, lsn: lsn)
+    }
+
+    /// Reads `key` at the current durable LSN.
+    public func get(_ key: String) -> [UInt8]? {
+        locked { store.get(key, at: durable) }
+    }
+
+    fileprivate func read(_ key: String, at lsn: LSN) -> [UInt8]? {
+        locked { store.get(key, at: lsn) }
+    }
+
+    fileprivate func scan(prefix: String, at lsn: LSN, limit: Int, after: String?) -> [(key: String, value: [UInt8])] {
+        locked { store.scan(prefix: prefix, at: lsn, limit: limit, after: after) }
+    }
+
+    fileprivate func release(_ lsn: LSN) {
+        locked {
+            let n = snapshotCounts[lsn.rawValue, default: 0]
+            precondition(n > 0, "snapshot released twice")
+            snapshotCounts[lsn.rawValue] = n == 1 ? nil : n - 1
+        }
+    }
+
+    /// The lowest LSN a live or future snapshot can read at (M2). Caller holds the lock.
+    private func oldestNeededLocked() -> LSN {
+        let oldestSnapshot = snapshotCounts.keys.min().map { LSN($0) } ?? durable
+        return min(oldestSnapshot, durable)
+    }
+
+    // MARK: Local commits (primary)
+
+    /// Commits `transaction`; returns its LSN once durable. Throws `.preconditionFailed` (nothing
+    /// written), `.notWritable` on a replica or a fenced primary, `.walFailed` after a failed
+    /// write or sync (the transaction may or may not be in the log; it was not acknowledged).
+    public func commit(_ transaction: Transaction) async throws -> LSN {
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<LSN, any Error>) in
+            enqueue(transaction) { continuation.resume(with: $0) }
+        }
+    }
+
+    /// `commit` for callers that are not async (the command line, a crash-test child).
+    public func commitBlocking(_ transaction: Transaction) throws -> LSN {
+        let box = ResultBox()
+        enqueue(transaction) { box.set($0) }
+        return try box.wait()
+    }
+
+    private func enqueue(_ transaction: Transaction, done: @escaping @Sendable (Result<LSN, any Error>) -> Void) {
+        condition.lock()
+        do {
+            let lsn = try enqueueLocked(transaction)
+            waiters.append((lsn, done))
+            condition.broadcast()
+            condition.unlock()
+        } catch {
+            counters.commitFailures += 1
+            condition.unlock()
+            done(.failure(error))
+        }
+    }
+
+    private func enqueueLocked(_ transaction: Transaction) throws -> LSN {
+        try checkWritableLocked()
+        guard authorityState.role == .primary, !fenced else {
+            throw StorageError.notWritable(role: authorityState.role, following: authorityState.following, epoch: authorityState.epoch)
+        }
+        if let error = transaction.validationError() { throw error }
+        for case .valueEquals(let key, let expected) in transaction.preconditions where store.latest(key) != expected {
+            throw StorageError.preconditionFailed(key: key)
+        }
+        let record = WALRecord(kind: .transaction, epoch: authorityState.epoch, lsn: lastAssigned.next,
+                               payload: TransactionCodec.encode(transaction.mutations))
+        appendLocked(record, mutations: transaction.mutations)
+        counters.commits += 1
+        return record.lsn
+    }
+
+    private func checkWritableLocked() throws {
+        while !closing && failure == nil && pending.count >= options.pendingBytesMax { condition.wait() }
+        if closing { throw StorageError.closed }
+        if let failure { throw StorageError.walFailed(failure) }
+    }
+
+    /// Adds a record to the pending buffer and applies it to the version store. Lock held.
+    private func appendLocked(_ record: WALRecord, mutations: [Mutation]) {
+        precondition(record.lsn == lastAssigned.next, "record LSN \(record.lsn) is not next after \(lastAssigned)")
+        precondition(record.epoch >= lastAssignedEpoch, "record epoch \(record.epoch) below \(lastAssignedEpoch)")
+        if pending.isEmpty { pendingFirst = record.lsn }
+        record.encode(into: &pending)
+        pendingRecords += 1
+        lastAssigned = record.lsn
+        lastAssignedEpoch = record.epoch
+        let oldest = oldestNeededLocked()
+        for m in mutations {
+            switch m {
+            case .put(let key, let value): store.apply(key, value: value, lsn: record.lsn, oldestNeeded: oldest)
+            case .delete(let key): store.apply(key, value: nil, lsn: record.lsn, oldestNeeded: oldest)
+            }
+        }
+    }
+
+    // MARK: Replicated appends (replica)
+
+    /// Appends records received from the primary, with their LSNs and epochs, and returns the
+    /// last one's LSN once durable. Refuses (nothing appended from the failing record on) when a
+    /// record is not the next LSN (`.replicationGap`), its epoch is lower than the log's or not
+    /// accepted by the authority file, or the first record of an epoch is not at the start LSN
+    /// the epoch history names (`.epochLineage`). Records before a refused one stay appended.
+    public func appendReplicated(_ records: [WALRecord]) async throws -> LSN {
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<LSN, any Error>) in
+            enqueueReplicated(records) { continuation.resume(with: $0) }
+        }
+    }
+
+    public func appendReplicatedBlocking(_ records: [WALRecord]) throws -> LSN {
+        let box = ResultBox()
+        enqueueReplicated(records) { box.set($0) }
+        return try box.wait()
+    }
+
+    private func enqueueReplicated(_ records: [WALRecord], done: @escaping @Sendable (Result<LSN, any Error>) -> Void) {
+        condition.lock()
+        var refusal: (any Error)?
+        do {
+            try checkWritableLocked()
+            guard authorityState.role == .replica else {
+                throw StorageError.notWritable(role: authorityState.role, following: authorityState.following, epoch: authorityState.epoch)
+            }
+            for record in records {
+                try appendReplicatedLocked(record)
+            }
+        } catch {
+            refusal = error
+        }
+        let target = lastAssigned
+        if let refusal, records.first.map({ $0.lsn > target }) ?? true {
+            condition.unlock()
+            done(.failure(refusal))
+            return
+        }
+        // Wait for what was appended; report the refusal after it is durable.
+        let wrapped: @Sendable (Result<LSN, any Error>) -> Void = { [refusal] result in
+            if let refusal, case .success = result { done(.failure(refusal)) } else { done(result) }
+        }
+        if durable >= target {
+            condition.unlock()
+            wrapped(.success(target))
+            return
+        }
+        waiters.append((target, wrapped))
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    private func appendReplicatedLocked(_ record: WALRecord) throws {
+        guard record.lsn == lastAssigned.next else {
+            throw StorageError.replicationGap(expected: lastAssigned.next, received: record.lsn)
+        }
+        if record.epoch < lastAssignedEpoch {
+            throw StorageError.epochLineage("record \(record.lsn) has epoch \(record.epoch), lower than the log's epoch \(lastAssignedEpoch)")
+        }
+        if record.epoch > authorityState.epoch {
+            throw StorageError.epochLineage("record \(record.lsn) has epoch \(record.epoch); the authority file is at epoch \(authorityState.epoch) (accept the epoch first)")
+        }
+        if record.epoch > lastAssignedEpoch {
+            guard let entry = authorityState.history.first(where: { $0.epoch == record.epoch }) else {
+                throw StorageError.epochLineage("record \(record.lsn) opens epoch \(record.epoch), which the epoch history does not contain")
+            }
+            guard entry.startLSN == record.lsn else {
+                throw StorageError.epochLineage("record \(record.lsn) opens epoch \(record.epoch), but the epoch history says it starts at LSN \(entry.startLSN)")
+            }
+        }
+        var mutations: [Mutation] = []
+        if record.kind == .transaction {
+            guard let decoded = TransactionCodec.decode(record.payload) else {
+                throw StorageError.epochLineage("record \(record.lsn) has a malformed transaction payload")
+            }
+            mutations = decoded
+        }
+        guard record.payload.count <= WALFormat.recordPayloadBytesMax else {
+            throw StorageError.valueTooLarge(key: "", bytes: record.payload.count)
+        }
+        appendLocked(record, mutations: mutations)
+        counters.replicatedRecords += 1
+    }
+
+    // MARK: Authority, fencing, promotion
+
+    /// Replaces the authority file atomically after checking A2/A3 (`Authority.successorProblem`).
+    /// Waits until everything pending is durable first, so an epoch change never overtakes the log.
+    @discardableResult
+    public func updateAuthority(_ change: (Authority) throws -> Authority) throws -> Authority {
+        condition.lock()
+        defer { condition.unlock() }
+        if closing { throw StorageError.closed }
+        let next = try change(authorityState)
+        if let problem = authorityState.successorProblem(next) { throw StorageError.authority(problem) }
+        if next.epoch < lastAssignedEpoch {
+            throw StorageError.authority("epoch \(next.epoch) is below the WAL's epoch \(lastAssignedEpoch)")
+        }
+        do {
+            try AuthorityFile.write(next, directory: directory, io: io)
+        } catch let error as StorageIOError {
+            throw StorageError.io(error)
+        }
+        authorityState = next
+        return next
+    }
+
+    /// Stops local commits (in memory; `unfence` lifts it), waits until every commit already
+    /// accepted is durable or failed, and returns the final durable LSN: the demotion receipt.
+    public func fence() async throws -> LSN {
+        let target: LSN = locked {
+            fenced = true
+            return lastAssigned
+        }
+        return try await waitDurable(target)
+    }
+
+    public func unfence() {
+        locked { fenced = false }
+    }
+
+    /// Makes this node the primary of `epoch` (> current): writes the authority file (role
+    /// primary, the history entry starting at the next LSN) durably, then appends an
+    /// `.epochStart` record at that LSN. Returns the new history entry.
+    public func promote(to epoch: Epoch) async throws -> EpochHistoryEntry {
+        let start = try await waitDurable(lastLSN).next
+        let entry = EpochHistoryEntry(epoch: epoch, primary: authority.nodeID, startLSN: start)
+        try updateAuthority { current in
+            guard epoch > current.epoch else { throw StorageError.authority("promotion to epoch \(epoch) is not above the current epoch \(current.epoch)") }
+            guard start == self.lastAssigned.next else { throw StorageError.authority("the log moved during promotion") }
+            return Authority(nodeID: current.nodeID, role: .primary, epoch: epoch, following: nil, history: current.history + [entry])
+        }
+        let lsn: LSN = try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<LSN, any Error>) in
+            condition.lock()
+            do {
+                try checkWritableLocked()
+                let record = WALRecord(kind: .epochStart, epoch: epoch, lsn: lastAssigned.next, payload: [])
+                precondition(record.lsn == start, "a record overtook the promotion")
+                appendLocked(record, mutations: [])
+                waiters.append((record.lsn, { continuation.resume(with: $0) }))
+                condition.broadcast()
+                condition.unlock()
+            } catch {
+                condition.unlock()
+                continuation.resume(throwing: error)
+            }
+        }
+        precondition(lsn == start)
+        return entry
+    }
+
+    /// Resumes once `lsn` is durable (or throws when the WAL failed).
+    public func waitDurable(_ lsn: LSN) async throws -> LSN {
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<LSN, any Error>) in
+            condition.lock()
+            if durable >= lsn {
+                let d = durable
+                condition.unlock()
+                continuation.resume(returning: d)
+                return
+            }
+            if let failure {
+                condition.unlock()
+                continuation.resume(throwing: StorageError.walFailed(failure))
+                return
+            }
+            waiters.append((lsn, { continuation.resume(with: $0) }))
+            condition.unlock()
+        }
+    }
+
+    // MARK: The flusher (group commit)
+
+    private func flusherLoop() {
+        var batch: [UInt8] = []
+        while true {
+            condition.lock()
+            while pending.isEmpty && !closing { condition.wait() }
+            if pending.isEmpty && closing {
+                flusherExited = true
+                let orphans = waiters
+                waiters.removeAll()
+                condition.broadcast()
+                condition.unlock()
+                for w in orphans { w.done(.failure(StorageError.closed)) }
+                return
+            }
+            swap(&batch, &pending)
+            pending.removeAll(keepingCapacity: true)
+            let first = pendingFirst
+            let last = lastAssigned
+            let lastEpoch = lastAssignedEpoch
+            let records = pendingRecords
+            pendingRecords = 0
+            let alreadyFailed = failure != nil
+            condition.broadcast()
+            condition.unlock()
+            if alreadyFailed {
+                batch.removeAll(keepingCapacity: true)
+                continue
+            }
+
+            do {
+                if active == nil || activeBytes >= options.segmentBytesMax {
+                    try rotate(firstLSN: first)
+                }
+                try active!.writeAll(batch, at: activeBytes)
+                try active!.sync()
+                activeBytes += UInt64(batch.count)
+                condition.lock()
+                if failure != nil {
+                    condition.unlock()
+                    batch.removeAll(keepingCapacity: true)
+                    continue
+                }
+                durable = last
+                durableEpoch = lastEpoch
+                counters.walWrites += 1
+                counters.fsyncs += 1
+                counters.walBytesWritten += UInt64(batch.count)
+                counters.recordBatch(records: records)
+                walBytesSinceCheckpoint += UInt64(batch.count)
+                let ready = waiters.prefix { $0.lsn <= last }
+                waiters.removeFirst(ready.count)
+                let trigger = options.checkpointWALBytesTrigger > 0 && walBytesSinceCheckpoint >= options.checkpointWALBytesTrigger && !checkpointRunning
+                condition.broadcast()
+                condition.unlock()
+                for w in ready { w.done(.success(w.lsn)) }
+                if trigger { startBackgroundCheckpoint() }
+            } catch {
+                fail("\(error)")
+            }
+            batch.removeAll(keepingCapacity: true)
+        }
+    }
+
+    /// E2: the WAL is failed for good; fail every waiter.
+    private func fail(_ why: String) {
+        condition.lock()
+        if failure == nil { failure = why }
+        let reason = failure!
+        let failed = waiters
+        waiters.removeAll()
+        counters.commitFailures += UInt64(failed.count)
+        condition.broadcast()
+        condition.unlock()
+        for w in failed { w.done(.failure(StorageError.walFailed(reason))) }
+    }
+
+    /// E3: creates `wal-<firstLSN>.log`, writes and syncs its header, syncs the directory.
+    private func rotate(firstLSN: LSN) throws {
+        active?.close()
+        active = nil
+        let name = WALFormat.segmentName(firstLSN: firstLSN)
+        let file = try io.open(directory + "/" + name, create: true)
+        try file.truncate(to: 0)
+        try file.writeAll(WALFormat.encodeSegmentHeader(firstLSN: firstLSN, nodeID: authority.nodeID), at: 0)
+        try file.sync()
+        try io.syncDirectory(directory)
+        active = file
+        activeBytes = UInt64(WALFormat.segmentHeaderBytes)
+        locked {
+            segments.append((name, firstLSN))
+            counters.segmentsCreated += 1
+        }
+    }
+
+    // MARK: Checkpoints
+
+    /// Takes a checkpoint at the current durable LSN (E5) and removes WAL segments and older
+    /// checkpoints it covers. Returns its LSN. Runs its I/O on a separate thread.
+    public func checkpoint() async throws -> LSN {
+        try await runOnThread { try self.checkpointBlocking() }
+    }
+
+    public func checkpointBlocking() throws -> LSN {
+        let (snapshot, epoch): (Snapshot, Epoch) = try locked {
+            while checkpointRunning && !closing { condition.wait() }
+            if closing { throw StorageError.closed }
+            if let failure { throw StorageError.walFailed(failure) }
+            checkpointRunning = true
+            snapshotCounts[durable.rawValue, default: 0] += 1
+            return (Snapshot(engine: self, lsn: durable), durableEpoch)
+        }
+        defer {
+            locked {
+                checkpointRunning = false
+                condition.broadcast()
+            }
+        }
+        let lsn = snapshot.lsn
+        let (keys, bytesAtStart): ([String], UInt64) = locked { (store.keysInOrder(), walBytesSinceCheckpoint) }
+        if lsn == locked({ checkpointLSN }) && lsn != .zero { return lsn }
+        do {
+            var entries: [(String, [UInt8])] = []
+            entries.reserveCapacity(keys.count)
+            let chunk = 4096
+            var i = 0
+            while i < keys.count {
+                let slice = keys[i..<min(i + chunk, keys.count)]
+                locked {
+                    for key in slice { if let v = store.get(key, at: lsn) { entries.append((key, v)) } }
+                }
+                i += chunk
+            }
+            let bytes = CheckpointFormat.encode(lsn: lsn, epoch: epoch, entries: entries)
+            let name = CheckpointFormat.fileName(lsn: lsn)
+            let temp = directory + "/" + name + ".tmp"
+            let file = try io.open(temp, create: true)
+            defer { file.close() }
+            try file.truncate(to: 0)
+            try file.writeAll(bytes, at: 0)
+            try file.sync()
+            try io.rename(temp, to: directory + "/" + name)
+            try io.syncDirectory(directory)
+            locked {
+                checkpointLSN = lsn
+                counters.checkpoints += 1
+                walBytesSinceCheckpoint -= min(walBytesSinceCheckpoint, bytesAtStart)
+                let oldest = oldestNeededLocked()
+                _ = store.sweep(oldestNeeded: oldest)
+            }
+            try removeCoveredFiles(checkpoint: lsn, keep: name)
+            return lsn
+        } catch let error as StorageIOError {
+            locked { counters.checkpointFailures += 1 }
+            throw StorageError.io(error)
+        }
+    }
+
+    /// Removes older checkpoints and every segment whose records are all at or below `lsn`
+    /// (its successor starts at or below lsn+1). The active (last) segment is never removed.
+    private func removeCoveredFiles(checkpoint lsn: LSN, keep: String) throws {
+        let names = try io.list(directory)
+        var doomed = names.filter { CheckpointFormat.lsn(ofFileName: $0) != nil && $0 != keep && CheckpointFormat.lsn(ofFileName: $0)! < lsn }
+        let covered: [String] = locked {
+            var result: [String] = []
+            for (i, s) in segments.enumerated().dropLast() where segments[i + 1].firstLSN <= lsn.next {
+                result.append(s.name)
+            }
+            segments.removeAll { result.contains($0.name) }
+            counters.segmentsRemoved += UInt64(result.count)
+            return result
+        }
+        doomed += covered
+        for name in doomed { try io.remove(directory + "/" + name) }
+        if !doomed.isEmpty { try io.syncDirectory(directory) }
+    }
+
+    private func startBackgroundCheckpoint() {
+        let thread = Thread { [self] in
+            do { _ = try checkpointBlocking() } catch { locked { counters.checkpointFailures += 1 } }
+        }
+        thread.name = "aerodb-checkpoint"
+        thread.start()
+    }
+
+    /// The newest checkpoint's bytes and LSN, to send to a replica that must be re-seeded.
+    /// Takes one first if none exists.
+    public func checkpointImage() throws -> (lsn: LSN, bytes: [UInt8]) {
+        var lsn = latestCheckpointLSN
+        if lsn == .zero { lsn = try checkpointBlocking() }
+        let file = try wrapIO { try io.open(directory + "/" + CheckpointFormat.fileName(lsn: lsn), create: false) }
+        defer { file.close() }
+        return (lsn, try wrapIO { try file.readAll() })
+    }
+
+    /// Re-seeds a closed data directory from a checkpoint image: the explicit, only way to cut a
+    /// replica's WAL back (to a branch point). Verifies the image, removes every WAL segment and
+    /// checkpoint, installs the image durably. The authority file is kept. Call with the engine
+    /// for `directory` closed; then open it again.
+    public static func installCheckpoint(_ bytes: [UInt8], directory: String, io: any StorageIO = PosixIO()) throws -> LSN {
+        let image: CheckpointFormat.Image
+        switch CheckpointFormat.decode(bytes) {
+        case .failure(let f): throw StorageError.badCheckpoint("checkpoint image: \(f.why)")
+        case .success(let i): image = i
+        }
+        return try wrapIO {
+            try io.createDirectory(directory)
+            let name = CheckpointFormat.fileName(lsn: image.lsn)
+            let temp = directory + "/" + name + ".tmp"
+            let file = try io.open(temp, create: true)
+            defer { file.close() }
+            try file.truncate(to: 0)
+            try file.writeAll(bytes, at: 0)
+            try file.sync()
+            for n in try io.list(directory) where WALFormat.segmentFirstLSN(n) != nil || CheckpointFormat.lsn(ofFileName: n) != nil {
+                try io.remove(directory + "/" + n)
+            }
+            try io.syncDirectory(directory)
+            try io.rename(temp, to: directory + "/" + name)
+            try io.syncDirectory(directory)
+            return image.lsn
+        }
+    }
+
+    // MARK: Streaming the WAL
+
+    /// Durable records from `lsn` on, at most about `bytesMax` bytes (at least one record when
+    /// one exists). `.walGone` when the segment holding `lsn` was removed after a checkpoint.
+    public func readWAL(from lsn: LSN, bytesMax: Int = 1 << 20) throws -> WALReadResult {
+        precondition(lsn > .zero, "LSNs start at 1")
+        let (durableNow, list, cursor, ckpt) = locked { (durable, segments, readCursor, checkpointLSN) }
+        if lsn > durableNow { return .records([]) }
+        guard let index = list.lastIndex(where: { $0.firstLSN <= lsn }) else {
+            return .walGone(oldestAvailable: list.first?.firstLSN, checkpointLSN: ckpt)
+        }
+        var segment = index
+        var offset = UInt64(WALFormat.segmentHeaderBytes)
+        var next = list[index].firstLSN
+        if let cursor, cursor.next == lsn, let i = list.firstIndex(where: { $0.name == cursor.segment }) {
+            segment = i
+            offset = cursor.offset
+            next = lsn
+        }
+        var out: [WALRecord] = []
+        var bytes = 0
+        while next <= durableNow {
+            let name = list[segment].name
+            let file: any StorageFile
+            do { file = try io.open(directory + "/" + name, create: false) } catch {
+                return .walGone(oldestAvailable: locked { segments.first?.firstLSN }, checkpointLSN: locked { checkpointLSN })
+            }
+            defer { file.close() }
+            let size = try wrapIO { try file.size() }
+            while next <= durableNow && offset < size {
+                let header = try wrapIO { try file.read(at: offset, count: WALFormat.recordHeaderBytes) }
+                guard header.count == WALFormat.recordHeaderBytes else { break }
+                let length = Int(header[...].loadLE(UInt32.self, at: 0))
+                let whole = try wrapIO { try file.read(at: offset, count: WALFormat.recordHeaderBytes + length) }
+                let decoded = whole.withUnsafeBytes { WALRecord.decode($0, at: 0) }
+                guard case .success(let (record, size)) = decoded, record.lsn == next else {
+                    throw StorageError.damaged(WALDamage(kind: .corruptRecord, segment: name, offset: offset, lsn: next,
+                                                         detail: "durable record fails verification on read"))
+                }
+                offset += UInt64(size)
+                next = next.next
+                if record.lsn >= lsn {
+                    out.append(record)
+                    bytes += size
+                    if bytes >= bytesMax { break }
+                }
+            }
+            if bytes >= bytesMax || next > durableNow { break }
+            guard segment + 1 < list.count else { break }
+            segment += 1
+            offset = UInt64(WALFormat.segmentHeaderBytes)
+            next = list[segment].firstLSN
+        }
+        let cursorSegment = list[segment].name
+        locked { readCursor = (next, cursorSegment, offset) }
+        return .records(out)
+    }
+
+    // MARK: Helpers
+
+    private func wrapIO<T>(_ body: () throws -> T) throws -> T {
+        try Self.wrapIO(body)
+    }
+
+    private static func wrapIO<T>(_ body: () throws -> T) throws -> T {
+        do { return try body() } catch let error as StorageIOError { throw StorageError.io(error) }
+    }
+}
+
+/// A read view as of one committed LSN. Never changes; released on deinit.
+public final class Snapshot: @unchecked Sendable {
+    public let lsn: LSN
+    private let engine: StorageEngine
+
+    fileprivate init(engine: StorageEngine, lsn: LSN) {
+        self.engine = engine
+        self.lsn = lsn
+    }
+
+    deinit { engine.release(lsn) }
+
+    public func get(_ key: String) -> [UInt8]? { engine.read(key, at: lsn) }
+
+    /// Keys starting with `prefix`, ascending, at most `limit`, after `after` when given.
+    public func scan(prefix: String, limit: Int = Int.max, after: String? = nil) -> [(key: String, value: [UInt8])] {
+        engine.scan(prefix: prefix, at: lsn, limit: limit, after: after)
+    }
+}
+
+/// Hands one result from the flusher thread to a blocked caller.
+final class ResultBox: @unchecked Sendable {
+    private let semaphore = DispatchSemaphore(value: 0)
+    private var result: Result<LSN, any Error>?
+
+    func set(_ value: Result<LSN, any Error>) {
+        result = value
+        semaphore.signal()
+    }
+
+    func wait() throws -> LSN {
+        semaphore.wait()
+        return try result!.get()
+    }
+}
+
+/// Runs blocking work on its own thread so it does not hold a cooperative-pool thread.
+func runOnThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
+        Thread { continuation.resume(with: Result { try body() }) }.start()
+    }
+}
