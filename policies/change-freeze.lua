@@ -28,7 +28,7 @@ return function(facts)
         return nil
     end
     if type(value) ~= "string" then
-        return "change-freeze: cluster label '" .. FREEZE_LABEL .. "' is a " .. type(value)
+        return "cluster label '" .. FREEZE_LABEL .. "' is a " .. type(value)
             .. ", expected a string; treating the cluster as frozen"
     end
     if OFF_VALUES[string.lower(value)] then
@@ -37,7 +37,7 @@ return function(facts)
     if EXEMPT_KINDS[facts.request.kind] then
         return nil
     end
-    return "change-freeze: cluster " .. tostring(facts.cluster.name) .. " is under a change freeze ('"
+    return "cluster " .. tostring(facts.cluster.name) .. " is under a change freeze ('"
         .. FREEZE_LABEL .. "' = '" .. value .. "'); lift the freeze before a "
         .. tostring(facts.request.kind)
 end

@@ -36,23 +36,23 @@ return function(facts)
     end
     local candidate, primary = facts.candidate, facts.primary
     if candidate == nil or primary == nil then
-        return "different-zone-from-primary: the candidate or the primary is not among the nodes"
+        return "the candidate or the primary is not among the nodes"
     end
     local candidate_zone, primary_zone = zone_of(candidate), zone_of(primary)
     local reasons = {}
     if candidate_zone == nil then
-        reasons[#reasons + 1] = "different-zone-from-primary: candidate " .. candidate.id
+        reasons[#reasons + 1] = "candidate " .. candidate.id
             .. " has no '" .. ZONE_LABEL .. "' label, its zone cannot be proven"
     end
     if primary_zone == nil then
-        reasons[#reasons + 1] = "different-zone-from-primary: primary " .. primary.id
+        reasons[#reasons + 1] = "primary " .. primary.id
             .. " has no '" .. ZONE_LABEL .. "' label, its zone cannot be proven"
     end
     if #reasons > 0 then
         return reasons
     end
     if candidate_zone == primary_zone then
-        return "different-zone-from-primary: candidate " .. candidate.id .. " is in zone "
+        return "candidate " .. candidate.id .. " is in zone "
             .. candidate_zone .. ", the same zone as the failed primary " .. primary.id
     end
     return nil

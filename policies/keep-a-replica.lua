@@ -63,7 +63,7 @@ return function(facts)
         if #excluded > 0 then
             detail = "; not counted: " .. table.concat(excluded, ", ")
         end
-        return "keep-a-replica: only " .. healthy .. " healthy replica(s) would remain to follow "
+        return "only " .. healthy .. " healthy replica(s) would remain to follow "
             .. tostring(candidate_id) .. ", at least " .. HEALTHY_REPLICAS_MIN .. " required" .. detail
     end
     return nil

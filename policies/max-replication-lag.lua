@@ -25,10 +25,10 @@ return function(facts)
     end
     local candidate = facts.candidate
     if candidate == nil then
-        return "max-replication-lag: the candidate is not among the nodes, its lag is unknown"
+        return "the candidate is not among the nodes, its lag is unknown"
     end
     if candidate.applied_lsn == nil then
-        return "max-replication-lag: candidate " .. candidate.id
+        return "candidate " .. candidate.id
             .. " reported no applied_lsn, its lag is unknown"
     end
 
@@ -47,7 +47,7 @@ return function(facts)
 
     local lag = reference - candidate.applied_lsn
     if lag > APPLIED_LAG_LSN_MAX then
-        return "max-replication-lag: candidate " .. candidate.id .. " has applied up to "
+        return "candidate " .. candidate.id .. " has applied up to "
             .. candidate.applied_lsn .. ", " .. lag .. " LSNs behind " .. reference
             .. " reported by " .. reporter .. "; at most " .. APPLIED_LAG_LSN_MAX .. " allowed"
     end

@@ -50,18 +50,18 @@ end
 return function(facts)
     local requested_by = facts.request.requested_by
     if type(requested_by) ~= "string" then
-        return "require-requested-by: the request does not say who asked for it (request.requested_by is missing)"
+        return "the request does not say who asked for it (request.requested_by is missing)"
     end
     local name = string.lower(trim(requested_by))
     if name == "" then
-        return "require-requested-by: request.requested_by is blank"
+        return "request.requested_by is blank"
     end
     if contains(ANONYMOUS_NAMES, name) then
-        return "require-requested-by: request.requested_by '" .. requested_by
+        return "request.requested_by '" .. requested_by
             .. "' names nobody in particular"
     end
     if REQUESTERS_ALLOWED ~= nil and not contains(REQUESTERS_ALLOWED, name) then
-        return "require-requested-by: '" .. requested_by .. "' is not an allowed requester"
+        return "'" .. requested_by .. "' is not an allowed requester"
     end
     return nil
 end

@@ -1,0 +1,89 @@
+// EvalCommand.swift — `aerodb-policy eval`: one dry-run promotion decision from a facts
+// document and the site policies, exactly as the live cluster would decide it.
+import AeroCore
+import AeroPolicy
+import AeroPromotion
+import ArgumentParser
+
+enum OutputFormat: String, ExpressibleByArgument, CaseIterable {
+    case text, json
+}
+
+struct EvalCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "eval",
+        abstract: "Decide a promotion offline (dry run) from a facts document and policies.",
+        discussion: """
+            The native safety rules always run; every --policy adds refusals, never an
+            allowance. Policy print output appears only in the explanation (--explain, or the
+            "policies" entries of --format json), never as lines of its own on stdout.
+
+            Examples:
+              aerodb-policy eval --facts examples/facts/failover-ok.json --policy policies --explain
+              aerodb-policy eval --facts captured.json --policy policies/keep-a-replica.lua --format json
+              curl -s http://node-a:7301/facts | aerodb-policy eval --facts - --policy policies
+
+            Exit codes: 0 promotion allowed; 1 refused (by a rule, a policy or a failing
+            policy); 2 unusable input (facts or policy file missing or malformed, bad flags).
+            """
+    )
+
+    @Option(name: .long, help: ArgumentHelp("The facts document (JSON); '-' reads standard input.", valueName: "file"))
+    var facts: String
+
+    @Option(name: .long, help: ArgumentHelp(
+        "A policy file, or a directory whose *.lua files are policies. Repeatable.", valueName: "file-or-dir"))
+    var policy: [String] = []
+
+    @Option(name: .long, help: "Output format: text for people, json for programs (one document).")
+    var format: OutputFormat = .text
+
+    @Flag(name: .long, help: "Text: also list every rule check, every policy run, digests and version.")
+    var explain = false
+
+    func run() throws {
+        let document = try EvalInputs.facts(path: facts)
+        let sources = try EvalInputs.policies(paths: policy)
+        let engine = PromotionEngine(policies: sources, sandbox: PolicySandbox(budget: PolicySet.budget))
+        let decision = engine.decide(document)
+        switch format {
+        case .json:
+            print(decision.json.prettyJSON)
+        case .text:
+            print(explain ? decision.explainText : decision.text, terminator: "")
+        }
+        if !decision.allowed { throw ExitCode(ExitStatus.refused) }
+    }
+}
+
+/// Reading eval's inputs; every failure is an `UnusableInput` naming the file and field.
+enum EvalInputs {
+    static func facts(path: String) throws(UnusableInput) -> FactsDocument {
+        let name = path == InputFiles.standardInputName ? "standard input" : path
+        let text: String
+        do {
+            text = try InputFiles.readText(path: path, bytesMax: InputFiles.factsBytesMax)
+        } catch {
+            throw UnusableInput(message: "facts: \(error.message)")
+        }
+        do {
+            return try FactsDocument.parse(text)
+        } catch {
+            throw UnusableInput(message: "facts \(name): \(describe(error))")
+        }
+    }
+
+    static func policies(paths: [String]) throws(UnusableInput) -> [PolicySource] {
+        do {
+            return try PolicySet.load(paths: paths)
+        } catch {
+            throw UnusableInput(message: "policy \(error.description)")
+        }
+    }
+
+    /// A facts error as text: the JSON path and message, or the line and column of a syntax error.
+    static func describe(_ error: FactsError) -> String {
+        if let syntax = error.syntax { return "not valid JSON: \(syntax.description)" }
+        return "\(error.path): \(error.message)"
+    }
+}

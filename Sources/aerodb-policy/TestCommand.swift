@@ -1,0 +1,199 @@
+// TestCommand.swift — `aerodb-policy test`: run policy unit tests (format in
+// PolicyTestFile.swift and docs/policy-guide.md) through the same engine `eval` uses.
+// Prints one line per case, then exactly "N passed, N failed" as the last line.
+import AeroCore
+import AeroPolicy
+import AeroPromotion
+import ArgumentParser
+import Foundation
+
+struct TestCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "test",
+        abstract: "Run policy unit tests: each case decides a fixture with overrides and checks the outcome.",
+        discussion: """
+            Every PATH is a test file (JSON) or a directory whose *.json files (not recursive,
+            sorted) are test files. The format is in docs/policy-guide.md ("Testing policies").
+
+            Examples:
+              aerodb-policy test
+              aerodb-policy test policies/tests --filter keep-a-replica
+              aerodb-policy test policies/tests --junit build/policy-tests.xml
+
+            Exit codes: 0 every case passed; 1 a case failed or no case was found;
+            2 a test path or test file that cannot be used, or an unwritable --junit file.
+            """
+    )
+
+    @Argument(help: ArgumentHelp("Test files or directories of test files.", valueName: "path"))
+    var paths: [String] = ["policies/tests"]
+
+    @Option(name: .long, help: ArgumentHelp("Run only the cases whose 'FILE: NAME' contains this text.", valueName: "substring"))
+    var filter: String?
+
+    @Option(name: .long, help: ArgumentHelp("Also write the results as JUnit XML to this file.", valueName: "file"))
+    var junit: String?
+
+    func run() throws {
+        var cases: [PolicyTestCase] = []
+        for file in try testFiles() {
+            do {
+                cases += try PolicyTestFile.load(path: file)
+            } catch {
+                throw UnusableInput(message: error.description)
+            }
+        }
+        if let filter { cases = cases.filter { $0.identifier.contains(filter) } }
+
+        let runner = PolicyTestRunner()
+        var results: [PolicyTestResult] = []
+        for testCase in cases {
+            let result = runner.run(testCase)
+            results.append(result)
+            if let failure = result.failure {
+                print("FAIL  \(testCase.identifier)")
+                print(failure.details.split(separator: "\n", omittingEmptySubsequences: false)
+                    .map { "      " + $0 }.joined(separator: "\n"))
+            } else {
+                print("PASS  \(testCase.identifier)")
+            }
+        }
+        let failed = results.filter { $0.failure != nil }.count
+        if let junit {
+            do {
+                try JUnitReport.xml(results: results).write(toFile: junit, atomically: true, encoding: .utf8)
+            } catch {
+                throw UnusableInput(message: "--junit \(junit): cannot write the report: \(error.localizedDescription)")
+            }
+        }
+        print("\(results.count - failed) passed, \(failed) failed")
+        if results.isEmpty {
+            StandardError.write("aerodb-policy: no test case found in \(paths.joined(separator: ", "))"
+                + (filter.map { " matching \"\($0)\"" } ?? ""))
+            throw ExitCode(ExitStatus.refused)
+        }
+        if failed > 0 { throw ExitCode(ExitStatus.refused) }
+    }
+
+    /// The test files named by `paths`: files as given, directories' *.json sorted by name.
+    private func testFiles() throws(UnusableInput) -> [String] {
+        var files: [String] = []
+        for path in paths {
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+                throw UnusableInput(message: "\(path): no such test file or directory")
+            }
+            guard isDirectory.boolValue else {
+                files.append(path)
+                continue
+            }
+            let names: [String]
+            do {
+                names = try FileManager.default.contentsOfDirectory(atPath: path)
+            } catch {
+                throw UnusableInput(message: "\(path): cannot read the directory")
+            }
+            let base = path.hasSuffix("/") ? path : path + "/"
+            files += names.filter { $0.hasSuffix(".json") && !$0.hasPrefix(".") }
+                .sorted { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) }
+                .map { base + $0 }
+        }
+        return files
+    }
+}
+
+/// Runs cases, caching fixtures and policy sets (many cases share them).
+final class PolicyTestRunner {
+    private var fixtures: [String: Result<JSONValue, UnusableInput>] = [:]
+    private var policySets: [[String]: Result<[PolicySource], UnusableInput>] = [:]
+    private let sandbox = PolicySandbox(budget: PolicySet.budget)
+
+    func run(_ testCase: PolicyTestCase) -> PolicyTestResult {
+        let start = ContinuousClock.now
+        let failure = evaluate(testCase)
+        let elapsed = ContinuousClock.now - start
+        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
+        return PolicyTestResult(testCase: testCase, failure: failure, seconds: seconds)
+    }
+
+    private func evaluate(_ testCase: PolicyTestCase) -> (summary: String, details: String)? {
+        let expected = "expected: \(testCase.expectation)"
+        func unusable(_ message: String) -> (summary: String, details: String) {
+            ("\(expected); actual: unusable input", "\(expected)\nactual:   unusable input: \(message)")
+        }
+        var json: JSONValue
+        switch fixture(testCase.factsPath) {
+        case .success(let value): json = value
+        case .failure(let error): return unusable(error.message)
+        }
+        for override in testCase.overrides {
+            do {
+                try override.apply(to: &json)
+            } catch {
+                return unusable(error.description)
+            }
+        }
+        let document: FactsDocument
+        do {
+            document = try FactsDocument(json: json)
+        } catch {
+            return unusable("facts \(testCase.factsPath) after overrides: \(EvalInputs.describe(error))")
+        }
+        let sources: [PolicySource]
+        switch policies(testCase.policyPaths) {
+        case .success(let value): sources = value
+        case .failure(let error): return unusable(error.message)
+        }
+        let decision = PromotionEngine(policies: sources, sandbox: sandbox).decide(document)
+        if PolicyTestRunner.matches(decision, testCase.expectation) { return nil }
+
+        let actualDecision = decision.allowed ? "allow" : "refuse"
+        var details = "\(expected)\nactual:   \(actualDecision)"
+        for reason in decision.reasons {
+            details += "\n          \(reason.source): \(reason.message)"
+        }
+        return ("\(expected); actual: \(actualDecision)", details)
+    }
+
+    static func matches(_ decision: Decision, _ expectation: PolicyTestExpectation) -> Bool {
+        switch expectation.decision {
+        case .allow:
+            return decision.allowed
+        case .refuse:
+            guard !decision.allowed else { return false }
+            let candidates = decision.reasons.filter { expectation.source == nil || $0.source == expectation.source }
+            guard !candidates.isEmpty else { return false }
+            guard let substring = expectation.reasonSubstring else { return true }
+            return candidates.contains { $0.message.contains(substring) }
+        }
+    }
+
+    private func fixture(_ path: String) -> Result<JSONValue, UnusableInput> {
+        if let cached = fixtures[path] { return cached }
+        let result: Result<JSONValue, UnusableInput>
+        do {
+            let text = try InputFiles.readText(path: path, bytesMax: InputFiles.factsBytesMax)
+            do {
+                result = .success(try JSONParser.parse(text))
+            } catch {
+                result = .failure(UnusableInput(message: "facts \(path): not valid JSON: \(error.description)"))
+            }
+        } catch {
+            result = .failure(UnusableInput(message: "facts \(error.message)"))
+        }
+        fixtures[path] = result
+        return result
+    }
+
+    private func policies(_ paths: [String]) -> Result<[PolicySource], UnusableInput> {
+        if let cached = policySets[paths] { return cached }
+        let result: Result<[PolicySource], UnusableInput>
+        do {
+            result = .success(try PolicySet.load(paths: paths))
+        } catch {
+            result = .failure(UnusableInput(message: "policy \(error.description)"))
+        }
+        policySets[paths] = result
+        return result
+    }
+}
