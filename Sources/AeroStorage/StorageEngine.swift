@@ -853,3 +853,16 @@ func runOnThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async 
         Thread { continuation.resume(with: Result { try body() }) }.start()
     }
 }
+
+extension StorageEngine {
+    /// Reads a data directory's WAL, checkpoints and authority file without changing anything
+    /// (for `aerodb wal inspect|verify`). Damage is reported in the result, not thrown.
+    public static func inspect(directory: String, io: any StorageIO = PosixIO()) throws -> (report: WALScanReport, authority: Authority?) {
+        do {
+            let authority = try AuthorityFile.read(directory: directory, io: io)
+            return (try WALScanner.scan(directory: directory, io: io, loadCheckpoint: false), authority)
+        } catch let error as StorageIOError {
+            throw StorageError.io(error)
+        }
+    }
+}
