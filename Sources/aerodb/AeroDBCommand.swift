@@ -7,6 +7,6 @@ struct AeroDBCommand: ParsableCommand {
         commandName: "aerodb",
         abstract: "AeroDB: a correctness-first primary–replica replicated key-value database.",
         version: AeroVersion.string,
-        subcommands: []
+        subcommands: [KVCommand.self, WALCommand.self]
     )
 }
