@@ -82,7 +82,7 @@ let package = Package(
         .testTarget(name: "AeroCoreTests", dependencies: ["AeroCore"], swiftSettings: strictSettings),
         .testTarget(name: "AeroPolicyTests", dependencies: ["AeroPolicy", "AeroCore"], swiftSettings: strictSettings),
         .testTarget(name: "AeroPromotionTests", dependencies: ["AeroPromotion", "AeroPolicy", "AeroCore"], swiftSettings: strictSettings),
-        .testTarget(name: "AeroStorageTests", dependencies: ["AeroStorage", "AeroCore"], swiftSettings: strictSettings),
+        .testTarget(name: "AeroStorageTests", dependencies: ["AeroStorage", "AeroCore", "aerodb"], swiftSettings: strictSettings),
         // Runs the built executables as real processes.
         .testTarget(name: "CLITests", dependencies: ["aerodb", "aerodb-policy", "AeroCore"], swiftSettings: strictSettings),
     ]
