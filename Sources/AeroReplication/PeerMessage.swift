@@ -1,0 +1,207 @@
+// PeerMessage.swift — the messages of the peer channel, as values.
+//
+// Who sends what (R = replica, P = primary, C = promotion candidate; docs/replication.md has the
+// full sequence diagrams):
+//
+//     R -> P  hello        I am node N at epoch E, durable to LSN L (written in epoch e), history H
+//     P -> R  hello        the same facts about the primary
+//     R -> P  streamFrom   send me records from LSN L+1
+//     P -> R  records      a batch of WAL records (only records durable on the primary)
+//     R -> P  ack          durable through D, applied through A
+//     P -> R  heartbeat    my epoch, the LSN acknowledged to clients, my durable LSN
+//     P -> R  mustReseed   your WAL position is no longer retained; reseed from checkpoint C
+//     * -> *  refuse       rule id + explanation, then close
+//     C -> P  fence        stop accepting writes at epoch E   (issue 6)
+//     P -> C  fenceReceipt fenced at epoch E, final LSN F       (issue 6)
+//     C -> P  unfence      lift the fence of epoch E            (issue 6, switchover timed out)
+//     C -> R  follow       follow node N at epoch E, which starts at LSN S (issue 6)
+
+import AeroCore
+
+/// One WAL record as shipped to a replica. The payload is opaque to replication: the storage
+/// engine encodes it and checks it again when it appends.
+public struct WireRecord: Hashable, Sendable {
+    public var lsn: LSN
+    public var epoch: Epoch
+    /// The storage engine's record kind (put, delete, txn, epoch marker, ...).
+    public var kind: UInt8
+    public var payload: [UInt8]
+
+    public init(lsn: LSN, epoch: Epoch, kind: UInt8, payload: [UInt8]) {
+        self.lsn = lsn
+        self.epoch = epoch
+        self.kind = kind
+        self.payload = payload
+    }
+}
+
+public struct Hello: Hashable, Sendable {
+    public var nodeID: NodeID
+    /// The sender's current epoch (durable in its authority file).
+    public var epoch: Epoch
+    /// The sender's last durable LSN (`LSN.zero` for an empty WAL).
+    public var lastDurableLSN: LSN
+    /// The epoch of the record at `lastDurableLSN` (`Epoch.zero` for an empty WAL). With the
+    /// primary's epoch history this tells whether the sender's WAL is a prefix of the primary's.
+    public var lastDurableEpoch: Epoch
+    /// SHA-256 of the sender's epoch history, `WireProtocol.historyDigestBytes` bytes.
+    public var historyDigest: [UInt8]
+
+    public init(nodeID: NodeID, epoch: Epoch, lastDurableLSN: LSN, lastDurableEpoch: Epoch, historyDigest: [UInt8]) {
+        self.nodeID = nodeID
+        self.epoch = epoch
+        self.lastDurableLSN = lastDurableLSN
+        self.lastDurableEpoch = lastDurableEpoch
+        self.historyDigest = historyDigest
+    }
+}
+
+public struct StreamFrom: Hashable, Sendable {
+    /// The first LSN wanted: the replica's durable LSN + 1.
+    public var fromLSN: LSN
+    public init(fromLSN: LSN) { self.fromLSN = fromLSN }
+}
+
+public struct RecordBatch: Hashable, Sendable {
+    /// The epoch of the primary that sends the batch.
+    public var senderEpoch: Epoch
+    /// Consecutive records, ascending LSN.
+    public var records: [WireRecord]
+
+    public init(senderEpoch: Epoch, records: [WireRecord]) {
+        self.senderEpoch = senderEpoch
+        self.records = records
+    }
+}
+
+public struct Ack: Hashable, Sendable {
+    public var durableLSN: LSN
+    public var appliedLSN: LSN
+    public init(durableLSN: LSN, appliedLSN: LSN) {
+        self.durableLSN = durableLSN
+        self.appliedLSN = appliedLSN
+    }
+}
+
+public struct Heartbeat: Hashable, Sendable {
+    public var primaryEpoch: Epoch
+    /// The highest LSN the primary has acknowledged to clients (per its commit mode).
+    public var primaryAckedLSN: LSN
+    /// The primary's durable LSN: a replica's lag in LSNs is this minus its applied LSN.
+    public var primaryDurableLSN: LSN
+    public init(primaryEpoch: Epoch, primaryAckedLSN: LSN, primaryDurableLSN: LSN) {
+        self.primaryEpoch = primaryEpoch
+        self.primaryAckedLSN = primaryAckedLSN
+        self.primaryDurableLSN = primaryDurableLSN
+    }
+}
+
+public struct MustReseed: Hashable, Sendable {
+    public var reason: String
+    /// The LSN of the checkpoint the replica must be re-seeded from.
+    public var checkpointLSN: LSN
+    public init(reason: String, checkpointLSN: LSN) {
+        self.reason = reason
+        self.checkpointLSN = checkpointLSN
+    }
+}
+
+public struct Refuse: Hashable, Sendable {
+    /// A stable rule id from docs/server.md, e.g. `REPL-STALE-EPOCH`.
+    public var ruleID: String
+    public var message: String
+    public init(ruleID: String, message: String) {
+        self.ruleID = ruleID
+        self.message = message
+    }
+}
+
+public struct Fence: Hashable, Sendable {
+    /// The candidate asking for the fence.
+    public var candidate: NodeID
+    /// The epoch the candidate believes the primary is in; a primary in another epoch refuses.
+    public var epoch: Epoch
+    public init(candidate: NodeID, epoch: Epoch) {
+        self.candidate = candidate
+        self.epoch = epoch
+    }
+}
+
+public struct FenceReceipt: Hashable, Sendable {
+    public var nodeID: NodeID
+    public var epoch: Epoch
+    /// The last LSN the fenced primary wrote; the candidate must be durable to it.
+    public var finalLSN: LSN
+    public init(nodeID: NodeID, epoch: Epoch, finalLSN: LSN) {
+        self.nodeID = nodeID
+        self.epoch = epoch
+        self.finalLSN = finalLSN
+    }
+}
+
+public struct Unfence: Hashable, Sendable {
+    public var candidate: NodeID
+    public var epoch: Epoch
+    public init(candidate: NodeID, epoch: Epoch) {
+        self.candidate = candidate
+        self.epoch = epoch
+    }
+}
+
+public struct Follow: Hashable, Sendable {
+    public var newPrimary: NodeID
+    public var newEpoch: Epoch
+    /// The first LSN of the new epoch (its epoch-history entry).
+    public var startLSN: LSN
+    public init(newPrimary: NodeID, newEpoch: Epoch, startLSN: LSN) {
+        self.newPrimary = newPrimary
+        self.newEpoch = newEpoch
+        self.startLSN = startLSN
+    }
+}
+
+/// A message of the peer channel.
+public enum PeerMessage: Hashable, Sendable {
+    case hello(Hello)
+    case streamFrom(StreamFrom)
+    case records(RecordBatch)
+    case ack(Ack)
+    case heartbeat(Heartbeat)
+    case mustReseed(MustReseed)
+    case refuse(Refuse)
+    case fence(Fence)
+    case fenceReceipt(FenceReceipt)
+    case unfence(Unfence)
+    case follow(Follow)
+
+    /// The type byte on the wire. Stable: never renumber, only add.
+    public enum Kind: UInt8, CaseIterable, Sendable {
+        case hello = 1
+        case streamFrom = 2
+        case records = 3
+        case ack = 4
+        case heartbeat = 5
+        case mustReseed = 6
+        case refuse = 7
+        case fence = 8
+        case fenceReceipt = 9
+        case unfence = 10
+        case follow = 11
+    }
+
+    public var kind: Kind {
+        switch self {
+        case .hello: return .hello
+        case .streamFrom: return .streamFrom
+        case .records: return .records
+        case .ack: return .ack
+        case .heartbeat: return .heartbeat
+        case .mustReseed: return .mustReseed
+        case .refuse: return .refuse
+        case .fence: return .fence
+        case .fenceReceipt: return .fenceReceipt
+        case .unfence: return .unfence
+        case .follow: return .follow
+        }
+    }
+}

@@ -1,0 +1,324 @@
+import AeroCore
+import AeroReplication
+import Testing
+
+/// The replica side, driven through every (state, event) pair. States: idle, awaitingHello,
+/// awaitingEpochPersist, streaming, closed. Events: connected, received(each of the 11 message
+/// kinds), epochPersisted, localDurable, localApplied, connectionClosed. Pairs that are
+/// programmer errors are exit tests (the process must stop on the precondition).
+@Suite("Replica session state machine")
+struct ReplicaSessionTests {
+    static let position = ReplicaPosition(
+        nodeID: "n2", epoch: Epoch(2), durableLSN: LSN(10), durableRecordEpoch: Epoch(2), appliedLSN: LSN(8),
+        historyDigest: Fixture.digestA)
+
+    static func primaryHello(epoch: UInt64 = 2, node: NodeID = "n1") -> PeerMessage {
+        .hello(Hello(nodeID: node, epoch: Epoch(epoch), lastDurableLSN: LSN(20), lastDurableEpoch: Epoch(epoch), historyDigest: Fixture.digestA))
+    }
+
+    static func idle() -> ReplicaSession { ReplicaSession(position: position, expectedPrimary: "n1") }
+
+    static func awaitingHello() -> ReplicaSession {
+        var s = idle()
+        _ = s.connected()
+        return s
+    }
+
+    static func awaitingEpochPersist() -> ReplicaSession {
+        var s = awaitingHello()
+        let actions = s.received(primaryHello(epoch: 3))
+        #expect(actions == [.persistEpoch(Epoch(3), primary: "n1")])
+        return s
+    }
+
+    static func streaming() -> ReplicaSession {
+        var s = awaitingHello()
+        _ = s.received(primaryHello())
+        #expect(s.state == .streaming(primary: "n1"))
+        return s
+    }
+
+    static func closed() -> ReplicaSession {
+        var s = streaming()
+        s.connectionClosed()
+        return s
+    }
+
+    static func refused(_ actions: [ReplicaSession.Action], _ rule: String) -> Bool {
+        guard actions.count == 2, case .send(.refuse(let refuse)) = actions[0], actions[1] == .close else { return false }
+        return refuse.ruleID == rule
+    }
+
+    static func refusedState(_ s: ReplicaSession, _ rule: String) -> Bool {
+        guard case .closed(.refusedPeer(let refuse)) = s.state else { return false }
+        return refuse.ruleID == rule
+    }
+
+    // MARK: idle
+
+    @Test("idle + connected: sends hello with the replica's position")
+    func idleConnected() {
+        var s = Self.idle()
+        let actions = s.connected()
+        #expect(actions == [.send(.hello(Hello(nodeID: "n2", epoch: Epoch(2), lastDurableLSN: LSN(10), lastDurableEpoch: Epoch(2), historyDigest: Fixture.digestA)))])
+        #expect(s.state == .awaitingHello)
+    }
+
+    @Test("idle + received / epochPersisted / localDurable / localApplied: programmer errors")
+    func idleIllegal() async {
+        await #expect(processExitsWith: .failure) { var s = ReplicaSessionTests.idle(); _ = s.received(ReplicaSessionTests.primaryHello()) }
+        await #expect(processExitsWith: .failure) { var s = ReplicaSessionTests.idle(); _ = s.epochPersisted() }
+        await #expect(processExitsWith: .failure) { var s = ReplicaSessionTests.idle(); _ = s.localDurable(LSN(10)) }
+        await #expect(processExitsWith: .failure) { var s = ReplicaSessionTests.idle(); _ = s.localApplied(LSN(8)) }
+    }
+
+    @Test("idle + connectionClosed: closed")
+    func idleClosed() {
+        var s = Self.idle()
+        s.connectionClosed()
+        #expect(s.state == .closed(.connectionClosed))
+    }
+
+    // MARK: awaitingHello
+
+    @Test("awaitingHello + hello of the same epoch: stream from durable + 1")
+    func helloSameEpoch() {
+        var s = Self.awaitingHello()
+        #expect(s.received(Self.primaryHello()) == [.send(.streamFrom(StreamFrom(fromLSN: LSN(11))))])
+        #expect(s.state == .streaming(primary: "n1"))
+    }
+
+    @Test("awaitingHello + hello of a higher epoch: persist the epoch first")
+    func helloHigherEpoch() {
+        var s = Self.awaitingHello()
+        #expect(s.received(Self.primaryHello(epoch: 5)) == [.persistEpoch(Epoch(5), primary: "n1")])
+        #expect(s.epoch == Epoch(2), "the epoch is adopted only once durable")
+    }
+
+    @Test("awaitingHello + hello of a lower epoch: REPL-STALE-EPOCH")
+    func helloLowerEpoch() {
+        var s = Self.awaitingHello()
+        #expect(Self.refused(s.received(Self.primaryHello(epoch: 1)), ReplicationRule.staleEpoch))
+        #expect(Self.refusedState(s, ReplicationRule.staleEpoch))
+    }
+
+    @Test("awaitingHello + hello from another node: REPL-WRONG-PRIMARY")
+    func helloWrongNode() {
+        var s = Self.awaitingHello()
+        #expect(Self.refused(s.received(Self.primaryHello(node: "n3")), ReplicationRule.wrongPrimary))
+    }
+
+    @Test("awaitingHello + refuse / mustReseed / follow")
+    func handshakeEndings() {
+        let refuse = Refuse(ruleID: ReplicationRule.diverged, message: "x")
+        var a = Self.awaitingHello()
+        #expect(a.received(.refuse(refuse)) == [.close])
+        #expect(a.state == .closed(.refusedByPeer(refuse)))
+
+        let reseed = MustReseed(reason: "gone", checkpointLSN: LSN(100))
+        var b = Self.awaitingHello()
+        #expect(b.received(.mustReseed(reseed)) == [.reseed(reseed), .close])
+        #expect(b.state == .closed(.mustReseed(reseed)))
+
+        let follow = Follow(newPrimary: "n3", newEpoch: Epoch(3), startLSN: LSN(21))
+        var c = Self.awaitingHello()
+        #expect(c.received(.follow(follow)) == [.persistFollow(follow), .close])
+        #expect(c.state == .closed(.follow(follow)))
+
+        var d = Self.awaitingHello()
+        #expect(Self.refused(d.received(.follow(Follow(newPrimary: "n3", newEpoch: Epoch(2), startLSN: LSN(21)))), ReplicationRule.staleEpoch))
+    }
+
+    @Test("awaitingHello + any other message: REPL-PROTOCOL", arguments: [
+        PeerMessage.streamFrom(StreamFrom(fromLSN: LSN(1))), .records(RecordBatch(senderEpoch: Epoch(2), records: [Fixture.record(11, epoch: 2)])),
+        .ack(Ack(durableLSN: .zero, appliedLSN: .zero)), .heartbeat(Heartbeat(primaryEpoch: Epoch(2), primaryAckedLSN: .zero, primaryDurableLSN: .zero)),
+        .fence(Fence(candidate: "n3", epoch: Epoch(2))), .fenceReceipt(FenceReceipt(nodeID: "n1", epoch: Epoch(2), finalLSN: LSN(1))),
+        .unfence(Unfence(candidate: "n3", epoch: Epoch(2))),
+    ])
+    func handshakeProtocol(message: PeerMessage) {
+        var s = Self.awaitingHello()
+        #expect(Self.refused(s.received(message), ReplicationRule.protocolViolation))
+    }
+
+    @Test("awaitingHello + connected / epochPersisted / localDurable: programmer errors")
+    func handshakeIllegal() async {
+        await #expect(processExitsWith: .failure) { var s = ReplicaSessionTests.awaitingHello(); _ = s.connected() }
+        await #expect(processExitsWith: .failure) { var s = ReplicaSessionTests.awaitingHello(); _ = s.epochPersisted() }
+        await #expect(processExitsWith: .failure) { var s = ReplicaSessionTests.awaitingHello(); _ = s.localDurable(LSN(10)) }
+        await #expect(processExitsWith: .failure) { var s = ReplicaSessionTests.awaitingHello(); _ = s.localApplied(LSN(8)) }
+    }
+
+    // MARK: awaitingEpochPersist
+
+    @Test("awaitingEpochPersist + epochPersisted: adopt the epoch, stream from durable + 1")
+    func persisted() {
+        var s = Self.awaitingEpochPersist()
+        #expect(s.epochPersisted() == [.send(.streamFrom(StreamFrom(fromLSN: LSN(11))))])
+        #expect(s.epoch == Epoch(3))
+        #expect(s.state == .streaming(primary: "n1"))
+    }
+
+    @Test("awaitingEpochPersist + refuse: closed, refused by the peer; anything else: REPL-PROTOCOL")
+    func persistWaitMessages() {
+        var a = Self.awaitingEpochPersist()
+        let refuse = Refuse(ruleID: "X", message: "y")
+        #expect(a.received(.refuse(refuse)) == [.close])
+        #expect(a.state == .closed(.refusedByPeer(refuse)))
+        for message in Fixture.everyMessage where message.kind != .refuse {
+            var s = Self.awaitingEpochPersist()
+            #expect(Self.refused(s.received(message), ReplicationRule.protocolViolation), "\(message.kind)")
+        }
+    }
+
+    @Test("awaitingEpochPersist + connectionClosed, then epochPersisted: closed, nothing sent")
+    func persistAfterClose() {
+        var s = Self.awaitingEpochPersist()
+        s.connectionClosed()
+        #expect(s.epochPersisted() == [])
+        #expect(s.state == .closed(.connectionClosed))
+    }
+
+    @Test("awaitingEpochPersist + connected / localDurable: programmer errors")
+    func persistIllegal() async {
+        await #expect(processExitsWith: .failure) { var s = ReplicaSessionTests.awaitingEpochPersist(); _ = s.connected() }
+        await #expect(processExitsWith: .failure) { var s = ReplicaSessionTests.awaitingEpochPersist(); _ = s.localDurable(LSN(10)) }
+        await #expect(processExitsWith: .failure) { var s = ReplicaSessionTests.awaitingEpochPersist(); _ = s.localApplied(LSN(8)) }
+    }
+
+    // MARK: streaming
+
+    @Test("streaming + records continuing at durable + 1: append; durable and applied progress ack")
+    func recordsAppendAndAck() {
+        var s = Self.streaming()
+        let records = [Fixture.record(11, epoch: 2), Fixture.record(12, epoch: 2)]
+        #expect(s.received(.records(RecordBatch(senderEpoch: Epoch(2), records: records))) == [.append(records)])
+        #expect(s.appendedLSN == LSN(12))
+        #expect(s.localDurable(LSN(12)) == [.send(.ack(Ack(durableLSN: LSN(12), appliedLSN: LSN(8))))])
+        #expect(s.localDurable(LSN(12)) == [], "no ack without progress")
+        #expect(s.localApplied(LSN(12)) == [.send(.ack(Ack(durableLSN: LSN(12), appliedLSN: LSN(12))))])
+        #expect(s.localApplied(LSN(12)) == [])
+        // The next batch must continue at 13.
+        #expect(s.received(.records(RecordBatch(senderEpoch: Epoch(2), records: [Fixture.record(13, epoch: 2)]))) == [.append([Fixture.record(13, epoch: 2)])])
+    }
+
+    @Test("streaming + records with a gap, a repeat or a disorder: REPL-LSN-GAP", arguments: [
+        [UInt64(12)], [10], [11, 13], [11, 11],
+    ])
+    func recordsGap(lsns: [UInt64]) {
+        var s = Self.streaming()
+        let batch = RecordBatch(senderEpoch: Epoch(2), records: lsns.map { Fixture.record($0, epoch: 2) })
+        #expect(Self.refused(s.received(.records(batch)), ReplicationRule.lsnGap))
+        #expect(s.appendedLSN == LSN(10), "nothing of a refused batch is appended")
+    }
+
+    @Test("streaming + records whose epochs go back, are zero, or exceed the sender's: REPL-EPOCH-REGRESSION")
+    func recordsEpochLineage() {
+        // The last durable record is of epoch 2: a record of epoch 1 after it goes back.
+        var a = Self.streaming()
+        #expect(Self.refused(a.received(.records(RecordBatch(senderEpoch: Epoch(2), records: [Fixture.record(11, epoch: 1)]))), ReplicationRule.epochRegression))
+        var b = Self.streaming()
+        #expect(Self.refused(b.received(.records(RecordBatch(senderEpoch: Epoch(2), records: [Fixture.record(11, epoch: 3)]))), ReplicationRule.epochRegression))
+        var c = Self.streaming()
+        #expect(Self.refused(c.received(.records(RecordBatch(senderEpoch: Epoch(2), records: [Fixture.record(11, epoch: 0)]))), ReplicationRule.epochRegression))
+    }
+
+    @Test("streaming + records or heartbeat from a lower epoch: REPL-STALE-EPOCH; a higher one: REPL-PROTOCOL")
+    func streamingSenderEpoch() {
+        var a = Self.streaming()
+        #expect(Self.refused(a.received(.records(RecordBatch(senderEpoch: Epoch(1), records: [Fixture.record(11, epoch: 1)]))), ReplicationRule.staleEpoch))
+        var b = Self.streaming()
+        #expect(Self.refused(b.received(.heartbeat(Heartbeat(primaryEpoch: Epoch(1), primaryAckedLSN: LSN(1), primaryDurableLSN: LSN(1)))), ReplicationRule.staleEpoch))
+        var c = Self.streaming()
+        #expect(Self.refused(c.received(.heartbeat(Heartbeat(primaryEpoch: Epoch(3), primaryAckedLSN: LSN(1), primaryDurableLSN: LSN(1)))), ReplicationRule.protocolViolation))
+    }
+
+    @Test("streaming + an empty batch: REPL-PROTOCOL")
+    func emptyBatch() {
+        var s = Self.streaming()
+        #expect(Self.refused(s.received(.records(RecordBatch(senderEpoch: Epoch(2), records: []))), ReplicationRule.protocolViolation))
+    }
+
+    @Test("streaming + heartbeat: report the primary's progress and ack")
+    func heartbeat() {
+        var s = Self.streaming()
+        #expect(s.received(.heartbeat(Heartbeat(primaryEpoch: Epoch(2), primaryAckedLSN: LSN(15), primaryDurableLSN: LSN(20)))) == [
+            .primaryProgress(ackedLSN: LSN(15), durableLSN: LSN(20)),
+            .send(.ack(Ack(durableLSN: LSN(10), appliedLSN: LSN(8)))),
+        ])
+        #expect(s.state == .streaming(primary: "n1"))
+    }
+
+    @Test("streaming + refuse / mustReseed / follow end the session; a stale follow is refused")
+    func streamingEndings() {
+        let refuse = Refuse(ruleID: "R", message: "m")
+        var a = Self.streaming()
+        #expect(a.received(.refuse(refuse)) == [.close])
+        #expect(a.state == .closed(.refusedByPeer(refuse)))
+        let reseed = MustReseed(reason: "r", checkpointLSN: LSN(50))
+        var b = Self.streaming()
+        #expect(b.received(.mustReseed(reseed)) == [.reseed(reseed), .close])
+        let follow = Follow(newPrimary: "n3", newEpoch: Epoch(3), startLSN: LSN(30))
+        var c = Self.streaming()
+        #expect(c.received(.follow(follow)) == [.persistFollow(follow), .close])
+        var d = Self.streaming()
+        #expect(Self.refused(d.received(.follow(Follow(newPrimary: "n3", newEpoch: Epoch(1), startLSN: LSN(30)))), ReplicationRule.staleEpoch))
+    }
+
+    @Test("streaming + hello / streamFrom / ack / fence / fenceReceipt / unfence: REPL-PROTOCOL", arguments: [
+        PeerMessage.Kind.hello, .streamFrom, .ack, .fence, .fenceReceipt, .unfence,
+    ])
+    func streamingProtocol(kind: PeerMessage.Kind) throws {
+        let message = try #require(Fixture.everyMessage.first { $0.kind == kind })
+        var s = Self.streaming()
+        #expect(Self.refused(s.received(message), ReplicationRule.protocolViolation))
+    }
+
+    @Test("streaming + connectionClosed: later durable/applied progress updates the position, sends nothing")
+    func streamingClosed() {
+        var s = Self.streaming()
+        _ = s.received(.records(RecordBatch(senderEpoch: Epoch(2), records: [Fixture.record(11, epoch: 2)])))
+        s.connectionClosed()
+        #expect(s.localDurable(LSN(11)) == [])
+        #expect(s.localApplied(LSN(11)) == [])
+        #expect(s.durableLSN == LSN(11) && s.appliedLSN == LSN(11))
+    }
+
+    @Test("streaming + connected / epochPersisted / durable beyond appended / applied beyond durable: programmer errors")
+    func streamingIllegal() async {
+        await #expect(processExitsWith: .failure) { var s = ReplicaSessionTests.streaming(); _ = s.connected() }
+        await #expect(processExitsWith: .failure) { var s = ReplicaSessionTests.streaming(); _ = s.epochPersisted() }
+        await #expect(processExitsWith: .failure) { var s = ReplicaSessionTests.streaming(); _ = s.localDurable(LSN(11)) }
+        await #expect(processExitsWith: .failure) { var s = ReplicaSessionTests.streaming(); _ = s.localApplied(LSN(11)) }
+        await #expect(processExitsWith: .failure) { var s = ReplicaSessionTests.streaming(); _ = s.localDurable(LSN(9)) }
+    }
+
+    // MARK: closed
+
+    @Test("closed + connectionClosed: stays closed with its first reason")
+    func closedClosed() {
+        var s = Self.awaitingHello()
+        _ = s.received(Self.primaryHello(epoch: 1))
+        s.connectionClosed()
+        #expect(Self.refusedState(s, ReplicationRule.staleEpoch))
+    }
+
+    @Test("closed + received / connected: programmer errors")
+    func closedIllegal() async {
+        await #expect(processExitsWith: .failure) { var s = ReplicaSessionTests.closed(); _ = s.received(ReplicaSessionTests.primaryHello()) }
+        await #expect(processExitsWith: .failure) { var s = ReplicaSessionTests.closed(); _ = s.connected() }
+    }
+
+    // MARK: a whole session
+
+    @Test("a fresh replica (empty WAL, epoch 0) follows a primary from LSN 1")
+    func freshReplica() {
+        let fresh = ReplicaPosition(nodeID: "n2", epoch: .zero, durableLSN: .zero, durableRecordEpoch: .zero, appliedLSN: .zero, historyDigest: Fixture.digestB)
+        var s = ReplicaSession(position: fresh, expectedPrimary: "n1")
+        _ = s.connected()
+        #expect(s.received(Self.primaryHello(epoch: 1)) == [.persistEpoch(Epoch(1), primary: "n1")])
+        #expect(s.epochPersisted() == [.send(.streamFrom(StreamFrom(fromLSN: LSN(1))))])
+        let records = (1...3).map { Fixture.record(UInt64($0), epoch: 1) }
+        #expect(s.received(.records(RecordBatch(senderEpoch: Epoch(1), records: records))) == [.append(records)])
+        #expect(s.localDurable(LSN(3)) == [.send(.ack(Ack(durableLSN: LSN(3), appliedLSN: .zero)))])
+    }
+}
