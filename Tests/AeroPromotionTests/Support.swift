@@ -1,0 +1,58 @@
+import AeroCore
+import AeroPromotion
+import Foundation
+
+/// The repository root (two levels above this file's directory).
+let repoRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+func readRepoFile(_ relativePath: String) throws -> String {
+    try String(contentsOf: repoRoot.appendingPathComponent(relativePath), encoding: .utf8)
+}
+
+/// A facts file from examples/facts.
+func exampleFacts(_ name: String) throws -> FactsDocument {
+    try FactsDocument.parse(readRepoFile("examples/facts/\(name).json"))
+}
+
+/// `value` with the member at a dotted path ("nodes.1.epoch") replaced, or removed when `new`
+/// is nil. Numeric components index arrays.
+func setting(_ value: JSONValue, _ path: String, _ new: JSONValue?) -> JSONValue {
+    func go(_ value: JSONValue, _ keys: ArraySlice<Substring>) -> JSONValue? {
+        guard let key = keys.first else { return new }
+        switch value {
+        case .object(var members):
+            members[String(key)] = go(members[String(key)] ?? .null, keys.dropFirst())
+            return .object(members)
+        case .array(var elements):
+            let index = Int(key)!
+            if let replaced = go(elements[index], keys.dropFirst()) { elements[index] = replaced } else { elements.remove(at: index) }
+            return .array(elements)
+        default:
+            preconditionFailure("path \(path) runs through a scalar")
+        }
+    }
+    return go(value, path.split(separator: ".")[...])!
+}
+
+/// An example with some fields changed; the result must still be a usable document.
+func example(_ name: String, _ changes: [(String, JSONValue?)]) throws -> FactsDocument {
+    var json = try exampleFacts(name).json
+    for (path, value) in changes { json = setting(json, path, value) }
+    return try FactsDocument(json: json)
+}
+
+/// Node `index` turned unreachable: every reported field null.
+func unreachableChanges(_ index: Int) -> [(String, JSONValue?)] {
+    ["reachable": JSONValue.bool(false)].map { ("nodes.\(index).\($0.key)", $0.value) }
+        + ["epoch", "durable_lsn", "applied_lsn", "acked_lsn", "primary_acked_lsn", "wal", "recovering", "following",
+           "last_contact_ms"].map { ("nodes.\(index).\($0)", JSONValue.null) }
+}
+
+/// The ids of the rules that did not pass.
+func failedRules(_ facts: FactsDocument) -> [String] {
+    PromotionRules.evaluate(facts).filter { !$0.passed }.map(\.id)
+}
+
+func rule(_ id: String, _ facts: FactsDocument) -> RuleResult {
+    PromotionRules.evaluate(facts).first { $0.id == id }!
+}
