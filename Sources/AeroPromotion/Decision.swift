@@ -75,7 +75,7 @@ public struct Decision: Sendable, Equatable {
         for rule in rules where !rule.passed && rule.evaluated {
             reasons.append(Reason(source: "rule:\(rule.id)", message: rule.message))
         }
-        // Invariant P3: a failed rule always yields at least one reason, even if every failed
+        // Invariant P8: a failed rule always yields at least one reason, even if every failed
         // rule was a consequence of another (which cannot happen with the shipped rules).
         if reasons.isEmpty, let first = rules.first(where: { !$0.passed }) {
             reasons.append(Reason(source: "rule:\(first.id)", message: first.message))
