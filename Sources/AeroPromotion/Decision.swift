@@ -85,7 +85,10 @@ public struct Decision: Sendable, Equatable {
             case .noObjection:
                 break
             case .refused(let messages):
-                for message in messages { reasons.append(Reason(source: "policy:\(run.name)", message: message)) }
+                // The sandbox never reports an empty refusal; should one arrive, it still refuses.
+                for message in messages.isEmpty ? ["refused without giving a reason"] : messages {
+                    reasons.append(Reason(source: "policy:\(run.name)", message: message))
+                }
             case .failed(let kind, let message):
                 reasons.append(Reason(source: "policy:\(run.name)", message: "policy failed (\(kind.rawValue)): \(message)"))
             }
