@@ -1,9 +1,45 @@
-// PolicySandbox.swift — runs one site policy against frozen facts in a fresh, budgeted Lua state.
+// PolicySandbox.swift — runs one site policy against frozen facts in a fresh, budgeted Lua
+// state, and checks policies without running them. Design and limits: docs/sandbox.md.
+//
+// Design notes
+// ------------
+// Invariants:
+//   1. Fresh state: every run and every check creates its own Lua state and closes it before
+//      returning; nothing survives from one policy or decision to the next.
+//   2. Fail closed: every path that does not end in a validated answer (nil, a non-empty
+//      string, a list of non-empty strings) ends in `.failed`, which counts as a refusal.
+//   3. Sticky budgets: a budget tripped at any point (even if the policy caught the error with
+//      its own pcall) makes the outcome `.failed` with that budget's kind.
+//   4. No Lua error crosses a Swift frame: Swift only calls the protected entry points
+//      (aero_load_text, aero_load_host_binary, aero_pcall and the aero_sandbox_* wrappers) and
+//      non-raising stack operations (lua_pushvalue, lua_setupvalue, lua_rawgeti, reads).
+//   5. The host never converts a Lua value with metamethods: it reads only what the prelude's
+//      validate() produced (plain strings in a plain table) or plain strings on the stack.
+//
+// Steps of one run (SandboxSession): create state → load the prelude (host bytecode) →
+// prepare (libraries, environment) → push facts → load policy text → top level (budgeted)
+// → validate(fn, facts) (budgeted) → read the answer and the printed lines → close.
 import AeroCore
+import CLuaShim
 
 public struct PolicySandbox: Sendable {
+    /// Defaults: 1,000,000 VM instructions (counted every 100), 16 MiB for the policy on top
+    /// of the memory the libraries and facts occupy, and 200 ms of wall-clock time for the
+    /// whole run as the last resort. A shipped policy uses a few thousand instructions and
+    /// well under 1 MiB on a 5-node document.
     public static let defaultBudget = LuaBudget(
         instructionsMax: 1_000_000, memoryBytesMax: 16 << 20, wallTimeMsMax: 200, hookIntervalInstructions: 100)
+
+    /// print() keeps at most this many lines ...
+    public static let printedLinesMax = 64
+    /// ... and this many bytes in total ...
+    public static let printedBytesMax = 8 << 10
+    /// ... each line cut at this many bytes.
+    public static let printedLineBytesMax = 1_024
+    /// Error messages from Lua are cut at this many bytes.
+    public static let messageBytesMax = 1_024
+    /// Memory the libraries, prelude and facts may take before the policy's own budget starts.
+    public static let setupBytesMax = 256 << 20
 
     public let budget: LuaBudget
 
@@ -11,12 +47,31 @@ public struct PolicySandbox: Sendable {
         self.budget = budget
     }
 
+    /// Fresh Lua state per call. `facts` is the whole facts document (already validated by
+    /// the engine); the sandbox adds facts.candidate (the node whose id is
+    /// facts.request.candidate) and facts.primary (the node whose id is facts.cluster.primary)
+    /// as the same node tables (nil when absent). JSON null is nil in Lua.
     public func run(_ policy: PolicySource, facts: JSONValue) -> PolicyRun {
-        PolicyRun(name: policy.name, outcome: .failed(kind: .load, message: "\(policy.path): the sandbox is being built"),
-                  instructionsUsed: 0, memoryBytesPeak: 0, printed: [], printedTruncated: false)
+        let session: SandboxSession
+        do {
+            session = try SandboxSession(policy: policy, budget: budget)
+        } catch {
+            return PolicyRun(name: policy.name, outcome: .failed(kind: .memoryBudget, message: "\(policy.path): \(error.message)"),
+                             instructionsUsed: 0, memoryBytesPeak: 0, printed: [], printedTruncated: false)
+        }
+        return session.run(facts: facts)
     }
 
+    /// Loads (compiles and runs the chunk's top level under budgets, without calling the
+    /// returned function) and reports syntax errors with file:line, a chunk that does not
+    /// return a function, and global names the code reads that the sandbox does not provide.
     public func check(_ policy: PolicySource) -> [PolicyDiagnostic] {
-        [PolicyDiagnostic(path: policy.path, line: nil, message: "the sandbox is being built")]
+        let session: SandboxSession
+        do {
+            session = try SandboxSession(policy: policy, budget: budget)
+        } catch {
+            return [PolicyDiagnostic(path: policy.path, line: nil, message: error.message)]
+        }
+        return session.check()
     }
 }

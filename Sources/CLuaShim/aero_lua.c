@@ -15,6 +15,9 @@ void aero_budget_reset(aero_budget *budget) {
     budget->time_exceeded = 0;
     budget->where_source[0] = '\0';
     budget->where_line = -1;
+    budget->printed_lines = 0;
+    budget->printed_bytes = 0;
+    budget->printed_truncated = 0;
 }
 
 uint64_t aero_monotonic_ns(void) {
@@ -107,12 +110,18 @@ void aero_install_budget_hook(lua_State *L) {
 int aero_message_handler(lua_State *L) {
     aero_budget *budget = aero_budget_of(L);
     lua_Debug ar;
-    for (int level = 0; lua_getstack(L, level, &ar); level++) {
+    int found = 0;
+    // The first Lua frame, preferring code that is not the host's own prelude (whose chunk
+    // names start with "=aerodb-"), so that errors point at the policy's line.
+    for (int level = 0; lua_getstack(L, level, &ar) && level < AERO_HANDLER_LEVELS_MAX; level++) {
         if (lua_getinfo(L, "Sl", &ar) && ar.currentline >= 0) {
+            int host_code = strncmp(ar.source, "=aerodb-", 8) == 0;
+            if (found && host_code) continue;
             strncpy(budget->where_source, ar.short_src, AERO_WHERE_BYTES_MAX - 1);
             budget->where_source[AERO_WHERE_BYTES_MAX - 1] = '\0';
             budget->where_line = ar.currentline;
-            break;
+            if (!host_code) break;
+            found = 1;
         }
     }
     return 1; // the error object, unchanged

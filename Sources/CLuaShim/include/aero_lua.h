@@ -35,6 +35,8 @@ extern "C" {
 
 /// Size of the fixed buffer that records where an error was raised (no allocation).
 #define AERO_WHERE_BYTES_MAX 256
+/// Stack levels the message handler inspects to find the line an error came from.
+#define AERO_HANDLER_LEVELS_MAX 64
 
 typedef struct aero_budget {
     // Memory: bytes currently allocated, the cap, the peak, and whether a request was refused.
@@ -57,6 +59,14 @@ typedef struct aero_budget {
     // message handler, no allocation). line < 0 when unknown.
     char where_source[AERO_WHERE_BYTES_MAX];
     int where_line;
+
+    // print(): lines kept in a registry table; bounded by these counters (see aero_sandbox.c).
+    int printed_lines;
+    int printed_lines_max;
+    size_t printed_bytes;
+    size_t printed_bytes_max;
+    size_t printed_line_bytes_max;
+    int printed_truncated;
 } aero_budget;
 
 /// Resets counters and flags; keeps the limits.
@@ -88,6 +98,46 @@ int aero_open_pure_libraries(lua_State *L);
 
 /// Returns the string at idx if it is a string (never converts numbers), else NULL.
 const char *aero_string_at(lua_State *L, int idx, size_t *length);
+
+// ---- The policy sandbox (aero_sandbox.c). Each entry point is protected (lua_pcall or
+// lua_load) and returns a Lua status; on error the error object is on top of the stack. ----
+
+/// Pattern-function bounds (string.find/match/gmatch/gsub run in C, where the hook never
+/// fires). A call is refused unless subject <= AERO_PATTERN_SUBJECT_BYTES_MAX, pattern <=
+/// AERO_PATTERN_BYTES_MAX, quantifiers <= AERO_PATTERN_QUANTIFIERS_MAX and the worst-case
+/// cost estimate pattern_bytes * max(subject_bytes, 2)^(quantifiers + unanchored) <=
+/// AERO_PATTERN_COST_MAX. Measured in docs/sandbox.md.
+#define AERO_PATTERN_SUBJECT_BYTES_MAX (64 * 1024)
+#define AERO_PATTERN_BYTES_MAX 256
+#define AERO_PATTERN_QUANTIFIERS_MAX 8
+#define AERO_PATTERN_COST_MAX 2000000.0
+
+/// Expects [prelude chunk] on the stack. Opens the pure libraries, calls the prelude with a
+/// table of host functions (print sink, pattern bounding) and leaves its two results
+/// [validate, env] in place of the chunk. Also creates the print table.
+int aero_sandbox_prepare(lua_State *L);
+
+/// Builds read-only facts from a tape (format in aero_sandbox.c) and pushes the root proxy.
+int aero_sandbox_push_facts(lua_State *L, const uint8_t *tape, size_t length);
+
+/// Pushes the table of printed lines (raw registry read; cannot raise).
+void aero_sandbox_push_printed(lua_State *L);
+
+/// Loads a binary chunk that the host itself dumped. Never for policy text.
+int aero_load_host_binary(lua_State *L, const uint8_t *bytes, size_t length, const char *chunkname);
+
+/// A growable byte buffer filled by aero_dump_top (free with aero_bytes_free).
+typedef struct aero_bytes {
+    uint8_t *data;
+    size_t length;
+    size_t capacity;
+    int failed;
+} aero_bytes;
+
+/// Dumps the Lua function on top of the stack (with debug info unless strip) into out.
+/// Returns a lua_pcall status; out->failed is set when the buffer could not grow.
+int aero_dump_top(lua_State *L, aero_bytes *out, int strip);
+void aero_bytes_free(aero_bytes *bytes);
 
 // ---- Static inline wrappers for the API's macros (Swift cannot import C macros). ----
 static inline int aero_registry_index(void) { return LUA_REGISTRYINDEX; }

@@ -1,0 +1,193 @@
+// SandboxPrelude.swift — the Lua text that turns a state with the pure libraries into the
+// policy sandbox. The host compiles it once, dumps it as bytecode (host-produced only), and
+// runs it in every fresh state before any policy code; see docs/sandbox.md.
+//
+// It receives `host` = { print = <C sink>, bound = <C pattern bounder> } and returns
+//   validate(fn, facts) -> code, payload   (0: no objection; 1: list of reasons; 2: message)
+//   env                                    (the policy's _ENV)
+// Everything it needs later is captured in locals, so nothing a policy does to its own
+// environment (or to the library copies in it) changes how the host reads the answer.
+
+enum SandboxPrelude {
+    static let chunkName = "=aerodb-sandbox"
+
+    /// Refusal reasons: at most this many, each at most `reasonBytesMax` bytes.
+    static let reasonsMax = 32
+    static let reasonBytesMax = 1_024
+
+    /// Names the sandbox environment provides (check() reports reads of any other global).
+    static let environmentNames: Set<String> = [
+        "_G", "_VERSION", "assert", "error", "getmetatable", "ipairs", "load", "next", "pairs",
+        "pcall", "print", "select", "setmetatable", "tonumber", "tostring", "type", "xpcall",
+        "coroutine", "math", "string", "table", "utf8",
+    ]
+
+    static let text = """
+    local host = ...
+    local type, select, error, pcall, tostring, next = type, select, error, pcall, tostring, next
+    local rawget, rawlen, setmetatable, getmetatable = rawget, rawlen, setmetatable, getmetatable
+    local load, mathtype, concat, maxinteger = load, math.type, table.concat, math.maxinteger
+    local sink, bound = host.print, host.bound
+    local REASONS_MAX, REASON_BYTES_MAX = \(reasonsMax), \(reasonBytesMax)
+
+    local function copy(library, names)
+      local t = {}
+      for i = 1, #names do t[names[i]] = library[names[i]] end
+      return t
+    end
+
+    local env = {
+      _VERSION = _VERSION, assert = assert, error = error, ipairs = ipairs, next = next,
+      pairs = pairs, pcall = pcall, select = select, tonumber = tonumber, tostring = tostring,
+      type = type, xpcall = xpcall, getmetatable = getmetatable,
+    }
+    env._G = env
+
+    -- No finalizers: nothing may run code at garbage collection.
+    env.setmetatable = function(t, mt)
+      if type(mt) == "table" and rawget(mt, "__gc") ~= nil then
+        error("setmetatable: __gc is not allowed in the policy sandbox", 2)
+      end
+      local ok, result = pcall(setmetatable, t, mt)
+      if not ok then error(result, 2) end
+      return result
+    end
+
+    -- Text chunks only, in the sandbox environment unless the policy gives its own table.
+    env.load = function(chunk, name, mode, chunkenv)
+      if chunkenv == nil then chunkenv = env end
+      return load(chunk, name, "t", chunkenv)
+    end
+
+    env.print = function(...)
+      local n = select("#", ...)
+      local parts = {}
+      for i = 1, n do parts[i] = tostring((select(i, ...))) end
+      sink(concat(parts, "\\t"))
+    end
+
+    local string_ = copy(string, {"byte", "char", "format", "len", "lower", "pack", "packsize",
+                                  "rep", "reverse", "sub", "unpack", "upper"})
+    string_.find = bound(string.find, 1)
+    string_.match = bound(string.match, 2)
+    string_.gmatch = bound(string.gmatch, 3)
+    string_.gsub = bound(string.gsub, 4)
+    env.string = string_
+    -- Methods on strings ("x"):find(...) use the bounded copies; the metatable is hidden.
+    local string_metatable = getmetatable("")
+    string_metatable.__index = string_
+    string_metatable.__metatable = "the string metatable is protected"
+
+    -- insert, remove and move loop in C over a length a __len metamethod may choose; they
+    -- run here in Lua instead, where the instruction budget counts every step.
+    local table_ = copy(table, {"concat", "pack", "sort", "unpack"})
+    local function integer_argument(value, position, name)
+      if mathtype(value) ~= "integer" then
+        error("bad argument #" .. position .. " to '" .. name .. "' (integer expected)", 3)
+      end
+    end
+    table_.insert = function(t, ...)
+      local count = select("#", ...)
+      local last = #t + 1
+      if count == 1 then
+        t[last] = ...
+        return
+      end
+      if count ~= 2 then error("wrong number of arguments to 'insert'", 2) end
+      local position, value = ...
+      integer_argument(position, 2, "insert")
+      if position < 1 or position > last then
+        error("bad argument #2 to 'insert' (position out of bounds)", 2)
+      end
+      for i = last, position + 1, -1 do t[i] = t[i - 1] end
+      t[position] = value
+    end
+    table_.remove = function(t, position)
+      local size = #t
+      if position == nil then position = size end
+      integer_argument(position, 2, "remove")
+      if position ~= size and (position < 1 or position > size + 1) then
+        error("bad argument #2 to 'remove' (position out of bounds)", 2)
+      end
+      local value = t[position]
+      while position < size do
+        t[position] = t[position + 1]
+        position = position + 1
+      end
+      t[position] = nil
+      return value
+    end
+    table_.move = function(a1, f, e, t, a2)
+      if a2 == nil then a2 = a1 end
+      integer_argument(f, 2, "move")
+      integer_argument(e, 3, "move")
+      integer_argument(t, 4, "move")
+      if e >= f then
+        if f <= 0 and e >= maxinteger + f then error("bad argument #3 to 'move' (too many elements to move)", 2) end
+        if t > e or t <= f or a1 ~= a2 then
+          for i = 0, e - f do a2[t + i] = a1[f + i] end
+        else
+          for i = e - f, 0, -1 do a2[t + i] = a1[f + i] end
+        end
+      end
+      return a2
+    end
+    env.table = table_
+
+    env.math = copy(math, {"abs", "ceil", "cos", "deg", "exp", "floor", "fmod", "huge", "log",
+                           "max", "maxinteger", "min", "mininteger", "modf", "pi", "rad", "sin",
+                           "sqrt", "tan", "tointeger", "type", "ult"})
+    env.utf8 = copy(utf8, {"char", "charpattern", "codepoint", "codes", "len", "offset"})
+    env.coroutine = copy(coroutine, {"close", "create", "isyieldable", "resume", "running",
+                                     "status", "wrap", "yield"})
+
+    -- Calls the policy and checks its answer without trusting it: raw reads only.
+    local function describe(value)
+      local kind = type(value)
+      if kind == "string" then return "an empty string" end
+      if kind == "table" then return "a table that is not a list of non-empty strings" end
+      return "a " .. kind .. " value"
+    end
+    local function validate(fn, facts)
+      local result = fn(facts)
+      if result == nil then return 0 end
+      local kind = type(result)
+      if kind == "string" and result ~= "" then
+        if #result > REASON_BYTES_MAX then
+          return 2, "returned a reason of " .. #result .. " bytes; at most " .. REASON_BYTES_MAX
+        end
+        return 1, {result}
+      end
+      if kind == "table" then
+        local count = rawlen(result)
+        if count == 0 then
+          return 2, "returned an empty list (return nil for no objection)"
+        end
+        if count > REASONS_MAX then
+          return 2, "returned " .. count .. " reasons; at most " .. REASONS_MAX
+        end
+        local reasons = {}
+        for i = 1, count do
+          local reason = rawget(result, i)
+          if type(reason) ~= "string" or reason == "" then
+            return 2, "reason " .. i .. " is " .. describe(reason) .. ", not a non-empty string"
+          end
+          if #reason > REASON_BYTES_MAX then
+            return 2, "reason " .. i .. " has " .. #reason .. " bytes; at most " .. REASON_BYTES_MAX
+          end
+          reasons[i] = reason
+        end
+        local keys = 0
+        for _ in next, result do
+          keys = keys + 1
+          if keys > count then return 2, "returned a table with keys other than 1.." .. count end
+        end
+        return 1, reasons
+      end
+      return 2, "returned " .. describe(result) ..
+        " (expected nil, a non-empty string, or a list of non-empty strings)"
+    end
+
+    return validate, env
+    """
+}

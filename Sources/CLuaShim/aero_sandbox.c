@@ -1,0 +1,518 @@
+// aero_sandbox.c — the C half of the policy sandbox: read-only facts proxies built from a
+// byte tape, the print sink, bounded pattern functions, and host-only bytecode helpers.
+//
+// Everything here either is a lua_CFunction (so it runs inside lua_pcall, where raising is
+// safe) or is a protected entry point that wraps one in aero_pcall. See aero_lua.h for the
+// rule that no Lua error ever longjmps across a Swift frame.
+//
+// Facts proxies
+// -------------
+// Each JSON object or array becomes two tables: a raw table holding the values (nested
+// values are proxies too) and an empty proxy whose own metatable has
+//   __index = raw, __newindex = refuse, __len = facts_len, __pairs = facts_pairs,
+//   __metatable = "facts are read-only" (so getmetatable/setmetatable cannot reach it),
+//   __n = element count (arrays only), __keys = sorted key list (objects, built lazily).
+// The sandbox has no rawget/rawset/rawequal/rawlen/debug, so the raw tables are unreachable.
+// JSON null is absent (nil). Arrays keep their JSON length for # even around nulls.
+//
+// Tape format (little-endian, written by FactsTape.swift):
+//   'O' u32 count       push a new raw object table (count: non-null fields, a size hint)
+//   'A' u32 count       push a new raw array table
+//   'E'                 seal the raw table on top into a proxy (object)
+//   'e' u32 count       seal the raw table on top into a proxy (array of count elements)
+//   's' u32 len bytes   push a string
+//   'i' i64 / 'd' f64   push an integer / a float
+//   'T' / 'F'           push true / false
+//   'S'                 raw-set table[-3][key -2] = value -1, pop key and value
+//   'I' u32 index       raw-set table[-2][index] = value -1, pop value
+//   'N' u32 c u32 p     root.candidate = root.nodes[c], root.primary = root.nodes[p] (0: none)
+#include "aero_lua.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const facts_readonly = "facts are read-only";
+static char printed_key;  // its address keys the printed-lines table in the registry
+
+static aero_budget *budget_of(lua_State *L) {
+    void *ud = NULL;
+    lua_getallocf(L, &ud);
+    return (aero_budget *)ud;
+}
+
+// ---- Facts proxies --------------------------------------------------------------------
+
+static int facts_newindex(lua_State *L) {
+    if (lua_type(L, 2) == LUA_TSTRING) {
+        return luaL_error(L, "%s (cannot set field '%s')", facts_readonly, lua_tostring(L, 2));
+    }
+    return luaL_error(L, "%s", facts_readonly);
+}
+
+// Pushes the raw table behind proxy at idx and returns 1, or returns 0 if idx is no proxy.
+static int push_raw(lua_State *L, int idx) {
+    if (!lua_getmetatable(L, idx)) return 0;
+    lua_pushliteral(L, "__index");
+    lua_rawget(L, -2);
+    lua_remove(L, -2);
+    return lua_type(L, -1) == LUA_TTABLE;
+}
+
+static int facts_len(lua_State *L) {
+    lua_getmetatable(L, 1);
+    lua_pushliteral(L, "__n");
+    if (lua_rawget(L, -2) == LUA_TNUMBER) return 1;
+    lua_pop(L, 2);
+    if (!push_raw(L, 1)) return luaL_error(L, "not a facts table");
+    lua_pushinteger(L, (lua_Integer)lua_rawlen(L, -1));
+    return 1;
+}
+
+// Upvalues: raw, count, position.
+static int facts_array_next(lua_State *L) {
+    lua_Integer count = lua_tointeger(L, lua_upvalueindex(2));
+    lua_Integer position = lua_tointeger(L, lua_upvalueindex(3));
+    while (position < count) {
+        position++;
+        if (lua_rawgeti(L, lua_upvalueindex(1), position) != LUA_TNIL) {
+            lua_pushinteger(L, position);
+            lua_replace(L, lua_upvalueindex(3));
+            lua_pushinteger(L, position);
+            lua_insert(L, -2);
+            return 2;
+        }
+        lua_pop(L, 1);
+    }
+    lua_pushinteger(L, position);
+    lua_replace(L, lua_upvalueindex(3));
+    return 0;
+}
+
+// Upvalues: raw, sorted keys, position.
+static int facts_object_next(lua_State *L) {
+    lua_Integer position = lua_tointeger(L, lua_upvalueindex(3)) + 1;
+    if (lua_rawgeti(L, lua_upvalueindex(2), position) == LUA_TNIL) return 0;
+    lua_pushinteger(L, position);
+    lua_replace(L, lua_upvalueindex(3));
+    lua_pushvalue(L, -1);
+    lua_rawget(L, lua_upvalueindex(1));
+    return 2;
+}
+
+typedef struct key_ref {
+    const char *bytes;
+    size_t length;
+    lua_Integer index;
+} key_ref;
+
+static int key_ref_compare(const void *a, const void *b) {
+    const key_ref *x = (const key_ref *)a, *y = (const key_ref *)b;
+    size_t shorter = x->length < y->length ? x->length : y->length;
+    int order = memcmp(x->bytes, y->bytes, shorter);
+    if (order != 0) return order;
+    return (x->length > y->length) - (x->length < y->length);
+}
+
+// Stack: mt raw. Pushes the sorted key list of raw (cached in mt.__keys).
+static void push_sorted_keys(lua_State *L, int mt, int raw) {
+    lua_pushliteral(L, "__keys");
+    if (lua_rawget(L, mt) == LUA_TTABLE) return;
+    lua_pop(L, 1);
+    lua_newtable(L);  // unsorted
+    int unsorted = lua_gettop(L);
+    lua_Integer count = 0;
+    lua_pushnil(L);
+    while (lua_next(L, raw) != 0) {
+        lua_pop(L, 1);
+        if (lua_type(L, -1) != LUA_TSTRING) luaL_error(L, "facts object with a non-string key");
+        lua_pushvalue(L, -1);
+        lua_rawseti(L, unsorted, ++count);
+    }
+    key_ref *refs = (key_ref *)lua_newuserdatauv(L, sizeof(key_ref) * (size_t)(count > 0 ? count : 1), 0);
+    for (lua_Integer i = 1; i <= count; i++) {
+        lua_rawgeti(L, unsorted, i);
+        refs[i - 1].bytes = lua_tolstring(L, -1, &refs[i - 1].length);  // anchored by raw
+        refs[i - 1].index = i;
+        lua_pop(L, 1);
+    }
+    qsort(refs, (size_t)count, sizeof(key_ref), key_ref_compare);
+    lua_createtable(L, (int)count, 0);  // sorted
+    for (lua_Integer i = 1; i <= count; i++) {
+        lua_rawgeti(L, unsorted, refs[i - 1].index);
+        lua_rawseti(L, -2, i);
+    }
+    lua_pushliteral(L, "__keys");
+    lua_pushvalue(L, -2);
+    lua_rawset(L, mt);
+    lua_replace(L, unsorted);
+    lua_settop(L, unsorted);
+}
+
+static int facts_pairs(lua_State *L) {
+    if (!lua_getmetatable(L, 1)) return luaL_error(L, "not a facts table");
+    int mt = lua_gettop(L);
+    lua_pushliteral(L, "__index");
+    lua_rawget(L, mt);
+    int raw = lua_gettop(L);
+    lua_pushliteral(L, "__n");
+    if (lua_rawget(L, mt) == LUA_TNUMBER) {
+        int count = lua_gettop(L);
+        lua_pushvalue(L, raw);
+        lua_pushvalue(L, count);
+        lua_pushinteger(L, 0);
+        lua_pushcclosure(L, facts_array_next, 3);
+    } else {
+        lua_pop(L, 1);
+        lua_pushvalue(L, raw);
+        push_sorted_keys(L, mt, raw);
+        lua_pushinteger(L, 0);
+        lua_pushcclosure(L, facts_object_next, 3);
+    }
+    lua_pushvalue(L, 1);
+    lua_pushnil(L);
+    return 3;
+}
+
+// Stack: raw. Replaces it with its proxy.
+static void seal(lua_State *L, int is_array, lua_Integer count) {
+    lua_createtable(L, 0, 0);            // proxy
+    lua_createtable(L, 0, is_array ? 6 : 5);  // metatable
+    lua_pushvalue(L, -3);
+    lua_setfield(L, -2, "__index");
+    lua_pushcfunction(L, facts_newindex);
+    lua_setfield(L, -2, "__newindex");
+    lua_pushcfunction(L, facts_len);
+    lua_setfield(L, -2, "__len");
+    lua_pushcfunction(L, facts_pairs);
+    lua_setfield(L, -2, "__pairs");
+    lua_pushstring(L, facts_readonly);
+    lua_setfield(L, -2, "__metatable");
+    if (is_array) {
+        lua_pushinteger(L, count);
+        lua_setfield(L, -2, "__n");
+    }
+    lua_setmetatable(L, -2);
+    lua_replace(L, -2);
+}
+
+typedef struct tape_reader {
+    const uint8_t *bytes;
+    size_t length;
+    size_t offset;
+} tape_reader;
+
+static const uint8_t *tape_take(lua_State *L, tape_reader *tape, size_t count) {
+    if (tape->length - tape->offset < count) luaL_error(L, "facts tape truncated at %d", (int)tape->offset);
+    const uint8_t *at = tape->bytes + tape->offset;
+    tape->offset += count;
+    return at;
+}
+
+static uint32_t tape_u32(lua_State *L, tape_reader *tape) {
+    uint32_t value;
+    memcpy(&value, tape_take(L, tape, 4), 4);
+    return value;
+}
+
+static uint64_t tape_u64(lua_State *L, tape_reader *tape) {
+    uint64_t value;
+    memcpy(&value, tape_take(L, tape, 8), 8);
+    return value;
+}
+
+// Sets raw_root[field] = raw_root.nodes[index] when both exist. Stack top: root proxy.
+static void alias_node(lua_State *L, const char *field, uint32_t index) {
+    if (index == 0) return;
+    int root = lua_gettop(L);
+    if (!push_raw(L, root)) luaL_error(L, "facts root is not a table");
+    int raw_root = lua_gettop(L);
+    lua_pushliteral(L, "nodes");
+    lua_rawget(L, raw_root);
+    if (!push_raw(L, -1)) luaL_error(L, "facts.nodes is not a list");
+    if (lua_rawgeti(L, -1, (lua_Integer)index) != LUA_TTABLE) luaL_error(L, "facts.nodes[%d] is not an object", (int)index);
+    lua_setfield(L, raw_root, field);
+    lua_settop(L, root);
+}
+
+static int push_facts_cfunction(lua_State *L) {
+    tape_reader tape = {(const uint8_t *)lua_touserdata(L, 1), (size_t)lua_tointeger(L, 2), 0};
+    lua_settop(L, 0);
+    while (tape.offset < tape.length) {
+        uint8_t op = *tape_take(L, &tape, 1);
+        switch (op) {
+        case 'O': {
+            uint32_t count = tape_u32(L, &tape);
+            luaL_checkstack(L, 4, "facts nested too deeply");
+            lua_createtable(L, 0, count > (1u << 24) ? (1 << 24) : (int)count);
+            break;
+        }
+        case 'A': {
+            uint32_t count = tape_u32(L, &tape);
+            luaL_checkstack(L, 4, "facts nested too deeply");
+            lua_createtable(L, count > (1u << 24) ? (1 << 24) : (int)count, 0);
+            break;
+        }
+        case 'E': seal(L, 0, 0); break;
+        case 'e': seal(L, 1, (lua_Integer)tape_u32(L, &tape)); break;
+        case 's': {
+            uint32_t length = tape_u32(L, &tape);
+            lua_pushlstring(L, (const char *)tape_take(L, &tape, length), length);
+            break;
+        }
+        case 'i': lua_pushinteger(L, (lua_Integer)(int64_t)tape_u64(L, &tape)); break;
+        case 'd': {
+            uint64_t bits = tape_u64(L, &tape);
+            double number;
+            memcpy(&number, &bits, 8);
+            lua_pushnumber(L, number);
+            break;
+        }
+        case 'T': lua_pushboolean(L, 1); break;
+        case 'F': lua_pushboolean(L, 0); break;
+        case 'S':
+            if (lua_gettop(L) < 3 || lua_type(L, -3) != LUA_TTABLE) luaL_error(L, "facts tape: bad field");
+            lua_rawset(L, -3);
+            break;
+        case 'I': {
+            uint32_t index = tape_u32(L, &tape);
+            if (lua_gettop(L) < 2 || lua_type(L, -2) != LUA_TTABLE) luaL_error(L, "facts tape: bad element");
+            lua_rawseti(L, -2, (lua_Integer)index);
+            break;
+        }
+        case 'N': {
+            uint32_t candidate = tape_u32(L, &tape);
+            uint32_t primary = tape_u32(L, &tape);
+            if (lua_gettop(L) != 1) luaL_error(L, "facts tape: aliases before the root is complete");
+            alias_node(L, "candidate", candidate);
+            alias_node(L, "primary", primary);
+            break;
+        }
+        default: luaL_error(L, "facts tape: unknown op %d at %d", (int)op, (int)tape.offset - 1);
+        }
+    }
+    if (lua_gettop(L) != 1) luaL_error(L, "facts tape left %d values", lua_gettop(L));
+    return 1;
+}
+
+int aero_sandbox_push_facts(lua_State *L, const uint8_t *tape, size_t length) {
+    if (!lua_checkstack(L, 4)) return LUA_ERRMEM;
+    lua_pushcfunction(L, push_facts_cfunction);
+    lua_pushlightuserdata(L, (void *)tape);
+    lua_pushinteger(L, (lua_Integer)length);
+    return aero_pcall(L, 2, 1);
+}
+
+// ---- print sink -----------------------------------------------------------------------
+
+// host.print(line): keeps the line if the bounds allow, else marks the output truncated.
+static int print_sink(lua_State *L) {
+    size_t length = 0;
+    const char *line = luaL_checklstring(L, 1, &length);
+    aero_budget *budget = budget_of(L);
+    if (budget->printed_lines >= budget->printed_lines_max || budget->printed_bytes >= budget->printed_bytes_max) {
+        budget->printed_truncated = 1;
+        return 0;
+    }
+    size_t room = budget->printed_bytes_max - budget->printed_bytes;
+    if (room > budget->printed_line_bytes_max) room = budget->printed_line_bytes_max;
+    if (length > room) {
+        length = room;
+        budget->printed_truncated = 1;
+    }
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &printed_key);
+    lua_pushlstring(L, line, length);
+    lua_rawseti(L, -2, budget->printed_lines + 1);
+    budget->printed_lines++;
+    budget->printed_bytes += length;
+    return 0;
+}
+
+void aero_sandbox_push_printed(lua_State *L) {
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &printed_key);
+}
+
+// ---- Bounded pattern functions --------------------------------------------------------
+
+enum { PATTERN_FIND = 1, PATTERN_MATCH = 2, PATTERN_GMATCH = 3, PATTERN_GSUB = 4 };
+
+// Index just past the single-character class starting at p[i] (Lua's classend).
+static size_t class_end(const char *p, size_t m, size_t i) {
+    char c = p[i++];
+    if (c == '%') return i + 1;
+    if (c == '[') {
+        if (i < m && p[i] == '^') i++;
+        do {
+            if (i >= m) return m;
+            if (p[i++] == '%') i++;
+        } while (i < m && p[i] != ']');
+        return i + 1;
+    }
+    return i;
+}
+
+// Counts the pattern items that can backtrack: quantified classes (* + - ?), %b and back
+// references. Mirrors the grammar of Lua's matcher (lstrlib.c: do_match).
+static int count_quantifiers(const char *p, size_t m, int *anchored) {
+    size_t i = 0;
+    int quantifiers = 0;
+    *anchored = 0;
+    if (m > 0 && p[0] == '^') {
+        *anchored = 1;
+        i = 1;
+    }
+    while (i < m) {
+        char c = p[i];
+        if (c == '(' || c == ')') { i++; continue; }
+        if (c == '$' && i + 1 == m) { i++; continue; }
+        if (c == '%' && i + 1 < m) {
+            char d = p[i + 1];
+            if (d == 'b') { quantifiers++; i += 4; continue; }
+            if (d == 'f') { i = class_end(p, m, i + 2); continue; }
+            if (d >= '0' && d <= '9') { quantifiers++; i += 2; continue; }
+        }
+        i = class_end(p, m, i);
+        if (i < m && (p[i] == '*' || p[i] == '+' || p[i] == '-' || p[i] == '?')) {
+            quantifiers++;
+            i++;
+        }
+    }
+    return quantifiers;
+}
+
+static int has_specials(const char *p, size_t m) {
+    for (size_t i = 0; i < m; i++) {
+        if (strchr("^$*+?.([%-", p[i]) != NULL && p[i] != '\0') return 1;
+    }
+    return 0;
+}
+
+// Upvalues: the library function, the kind.
+static int bounded_pattern(lua_State *L) {
+    int kind = (int)lua_tointeger(L, lua_upvalueindex(2));
+    size_t n = 0, m = 0;
+    luaL_checklstring(L, 1, &n);
+    const char *p = luaL_checklstring(L, 2, &m);
+    const char *name = kind == PATTERN_FIND ? "find" : kind == PATTERN_MATCH ? "match"
+                     : kind == PATTERN_GMATCH ? "gmatch" : "gsub";
+    if (n > AERO_PATTERN_SUBJECT_BYTES_MAX) {
+        return luaL_error(L, "string.%s: subject of %d bytes exceeds the sandbox bound of %d bytes",
+                          name, (int)n, AERO_PATTERN_SUBJECT_BYTES_MAX);
+    }
+    if (m > AERO_PATTERN_BYTES_MAX) {
+        return luaL_error(L, "string.%s: pattern of %d bytes exceeds the sandbox bound of %d bytes",
+                          name, (int)m, AERO_PATTERN_BYTES_MAX);
+    }
+    int plain = (kind == PATTERN_FIND && lua_toboolean(L, 4)) || (kind == PATTERN_FIND && !has_specials(p, m));
+    int anchored = 0;
+    int quantifiers = plain ? 0 : count_quantifiers(p, m, &anchored);
+    if (kind == PATTERN_GMATCH) anchored = 0;
+    if (quantifiers > AERO_PATTERN_QUANTIFIERS_MAX) {
+        return luaL_error(L, "string.%s: pattern has %d quantifiers; the sandbox allows %d",
+                          name, quantifiers, AERO_PATTERN_QUANTIFIERS_MAX);
+    }
+    double base = n < 2 ? 2.0 : (double)n;
+    double cost = (double)(m > 0 ? m : 1);
+    for (int power = quantifiers + (anchored ? 0 : 1); power > 0 && cost <= AERO_PATTERN_COST_MAX; power--) {
+        cost *= base;
+    }
+    if (cost > AERO_PATTERN_COST_MAX) {
+        return luaL_error(L, "string.%s: pattern too complex for a %d-byte subject (%d quantifiers%s); "
+                          "use a shorter subject or a simpler pattern",
+                          name, (int)n, quantifiers, anchored ? ", anchored" : "");
+    }
+    int nargs = lua_gettop(L);
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_insert(L, 1);
+    lua_call(L, nargs, LUA_MULTRET);
+    return lua_gettop(L);
+}
+
+// host.bound(fn, kind) -> a bounded wrapper around fn.
+static int make_bounded(lua_State *L) {
+    luaL_checktype(L, 1, LUA_TFUNCTION);
+    lua_Integer kind = luaL_checkinteger(L, 2);
+    luaL_argcheck(L, kind >= PATTERN_FIND && kind <= PATTERN_GSUB, 2, "unknown pattern function");
+    lua_settop(L, 2);
+    lua_pushcclosure(L, bounded_pattern, 2);
+    return 1;
+}
+
+// ---- Preparing a sandbox --------------------------------------------------------------
+
+static int prepare_cfunction(lua_State *L) {
+    // Stack: prelude chunk.
+    luaL_requiref(L, LUA_GNAME, luaopen_base, 1);
+    luaL_requiref(L, LUA_COLIBNAME, luaopen_coroutine, 1);
+    luaL_requiref(L, LUA_TABLIBNAME, luaopen_table, 1);
+    luaL_requiref(L, LUA_STRLIBNAME, luaopen_string, 1);
+    luaL_requiref(L, LUA_MATHLIBNAME, luaopen_math, 1);
+    luaL_requiref(L, LUA_UTF8LIBNAME, luaopen_utf8, 1);
+    lua_settop(L, 1);
+    lua_newtable(L);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &printed_key);
+    lua_createtable(L, 0, 2);
+    lua_pushcfunction(L, print_sink);
+    lua_setfield(L, -2, "print");
+    lua_pushcfunction(L, make_bounded);
+    lua_setfield(L, -2, "bound");
+    lua_call(L, 1, 2);
+    if (lua_type(L, 1) != LUA_TFUNCTION || lua_type(L, 2) != LUA_TTABLE) {
+        return luaL_error(L, "the sandbox prelude must return a function and a table");
+    }
+    return 2;
+}
+
+int aero_sandbox_prepare(lua_State *L) {
+    if (!lua_checkstack(L, 4)) return LUA_ERRMEM;
+    lua_pushcfunction(L, prepare_cfunction);
+    lua_insert(L, -2);
+    return aero_pcall(L, 1, 2);
+}
+
+// ---- Host-only bytecode ---------------------------------------------------------------
+
+int aero_load_host_binary(lua_State *L, const uint8_t *bytes, size_t length, const char *chunkname) {
+    return luaL_loadbufferx(L, (const char *)bytes, length, chunkname, "b");
+}
+
+static int bytes_writer(lua_State *L, const void *p, size_t size, void *ud) {
+    (void)L;
+    aero_bytes *out = (aero_bytes *)ud;
+    if (out->length + size > out->capacity) {
+        size_t capacity = out->capacity ? out->capacity : 4096;
+        while (capacity < out->length + size) capacity *= 2;
+        uint8_t *grown = (uint8_t *)realloc(out->data, capacity);
+        if (grown == NULL) {
+            out->failed = 1;
+            return 1;
+        }
+        out->data = grown;
+        out->capacity = capacity;
+    }
+    memcpy(out->data + out->length, p, size);
+    out->length += size;
+    return 0;
+}
+
+static int dump_cfunction(lua_State *L) {
+    aero_bytes *out = (aero_bytes *)lua_touserdata(L, 2);
+    int strip = lua_toboolean(L, 3);
+    lua_settop(L, 1);
+    if (lua_dump(L, bytes_writer, out, strip) != 0 || out->failed) return luaL_error(L, "cannot dump the chunk");
+    return 0;
+}
+
+int aero_dump_top(lua_State *L, aero_bytes *out, int strip) {
+    if (!lua_checkstack(L, 4)) return LUA_ERRMEM;
+    lua_pushcfunction(L, dump_cfunction);
+    lua_pushvalue(L, -2);
+    lua_pushlightuserdata(L, out);
+    lua_pushboolean(L, strip);
+    return aero_pcall(L, 3, 0);
+}
+
+void aero_bytes_free(aero_bytes *bytes) {
+    free(bytes->data);
+    bytes->data = NULL;
+    bytes->length = bytes->capacity = 0;
+}
