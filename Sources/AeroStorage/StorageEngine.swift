@@ -189,7 +189,7 @@ public final class StorageEngine: @unchecked Sendable {
         condition.lock()
         closing = true
         condition.broadcast()
-        while !flusherExited { condition.wait() }
+        while !flusherExited || checkpointRunning { condition.wait() }
         condition.unlock()
         active?.close()
         active = nil

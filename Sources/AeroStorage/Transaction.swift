@@ -91,6 +91,8 @@ public struct StorageCounters: Sendable, Equatable, Codable {
 
     public static let batchHistogramBounds: [UInt64] = [1, 2, 4, 8, 16, 32, 64]
 
+    public init() {}
+
     mutating func recordBatch(records: UInt64) {
         groupCommitBatches += 1
         groupCommitRecords += records

@@ -1,0 +1,186 @@
+import AeroCore
+@testable import AeroStorage
+import Foundation
+import Testing
+
+/// A fresh directory under the system temp dir, removed by the caller via `defer`.
+func temporaryDirectory(_ name: String) -> String {
+    let path = NSTemporaryDirectory() + "aerodb-storage-\(name)-\(UUID().uuidString)"
+    try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    return path
+}
+
+func put(_ pairs: (String, String)...) -> Transaction {
+    var t = Transaction()
+    for (k, v) in pairs { t.put(k, Array(v.utf8)) }
+    return t
+}
+
+func text(_ bytes: [UInt8]?) -> String? { bytes.map { String(decoding: $0, as: UTF8.self) } }
+
+func simOptions(_ fs: SimulatedFileSystem, segmentBytes: UInt64 = 64 << 20, checkpointBytes: UInt64 = 0) -> StorageOptions {
+    var o = StorageOptions()
+    o.io = fs
+    o.segmentBytesMax = segmentBytes
+    o.checkpointWALBytesTrigger = checkpointBytes
+    return o
+}
+
+@Suite struct FormatTests {
+    @Test func crc32cMatchesTheStandardCheckValue() {
+        #expect(CRC32C.checksum(Array("123456789".utf8)) == 0xE306_9283)
+        #expect(CRC32C.checksum([]) == 0)
+        // Slicing-by-8 and the byte-wise tail agree on every length and alignment.
+        let data = (0..<300).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ 7) }
+        for n in [1, 7, 8, 9, 63, 64, 65, 299] {
+            var bitwise: UInt32 = 0xFFFF_FFFF
+            for b in data.prefix(n) {
+                bitwise ^= UInt32(b)
+                for _ in 0..<8 { bitwise = (bitwise & 1) != 0 ? (bitwise >> 1) ^ 0x82F6_3B78 : bitwise >> 1 }
+            }
+            #expect(CRC32C.checksum(Array(data.prefix(n))) == ~bitwise)
+            let split = n / 3
+            let pieces = data.prefix(n).withUnsafeBytes { raw in
+                CRC32C.update(CRC32C.update(0, UnsafeRawBufferPointer(rebasing: raw[..<split])), UnsafeRawBufferPointer(rebasing: raw[split...]))
+            }
+            #expect(pieces == ~bitwise)
+        }
+    }
+
+    @Test func recordsRoundTripAndRejectEveryFlippedBit() {
+        let mutations: [Mutation] = [.put(key: "a", value: [1, 2, 3]), .delete(key: "bé")]
+        let record = WALRecord(kind: .transaction, epoch: Epoch(3), lsn: LSN(42), payload: TransactionCodec.encode(mutations))
+        let bytes = record.encoded()
+        let decoded = bytes.withUnsafeBytes { WALRecord.decode($0, at: 0) }
+        guard case .success(let (back, size)) = decoded else { Issue.record("decode failed"); return }
+        #expect(back == record && size == bytes.count)
+        #expect(TransactionCodec.decode(back.payload) == mutations)
+        for bit in 0..<(bytes.count * 8) {
+            var damaged = bytes
+            damaged[bit / 8] ^= UInt8(1 << (bit % 8))
+            let result = damaged.withUnsafeBytes { WALRecord.decode($0, at: 0) }
+            if case .success = result { Issue.record("flipped bit \(bit) still decodes") }
+        }
+    }
+
+    @Test func segmentHeaderRoundTrips() throws {
+        let header = WALFormat.encodeSegmentHeader(firstLSN: LSN(7), nodeID: "n2")
+        let decoded = try WALFormat.decodeSegmentHeader(header[...]).get()
+        #expect(decoded.firstLSN == LSN(7) && decoded.nodeID == "n2" && decoded.version == WALFormat.version)
+        var bad = header
+        bad[13] ^= 1
+        #expect(throws: (any Error).self) { try WALFormat.decodeSegmentHeader(bad[...]).get() }
+    }
+}
+
+@Suite struct EngineTests {
+    @Test func commitGetScanDeleteAndPreconditions() async throws {
+        let fs = SimulatedFileSystem()
+        let engine = try StorageEngine.open(directory: "/d", options: simOptions(fs))
+        let first = try await engine.commit(put(("a/1", "x"), ("a/2", "y"), ("b", "z")))
+        #expect(first == LSN(1) && engine.durableLSN == LSN(1) && engine.appliedLSN == LSN(1))
+        #expect(text(engine.get("a/1")) == "x")
+        #expect(engine.snapshot().scan(prefix: "a/").map(\.key) == ["a/1", "a/2"])
+        var del = Transaction()
+        del.delete("a/1")
+        del.expect("b", equals: Array("z".utf8))
+        #expect(try await engine.commit(del) == LSN(2))
+        #expect(engine.get("a/1") == nil)
+        var failing = put(("c", "1"))
+        failing.expect("b", equals: nil)
+        await #expect(throws: StorageError.preconditionFailed(key: "b")) { try await engine.commit(failing) }
+        #expect(engine.lastLSN == LSN(2) && engine.get("c") == nil)
+        await #expect(throws: StorageError.emptyTransaction) { try await engine.commit(Transaction()) }
+        let longKey = String(repeating: "k", count: WALFormat.keyBytesMax + 1)
+        await #expect(throws: StorageError.self) { try await engine.commit(put((longKey, "v"))) }
+        engine.close()
+        let reopened = try StorageEngine.open(directory: "/d", options: simOptions(fs))
+        defer { reopened.close() }
+        #expect(reopened.durableLSN == LSN(2) && text(reopened.get("a/2")) == "y" && reopened.get("a/1") == nil)
+        #expect(reopened.recoveryReport.recordsReplayed == 2)
+    }
+
+    @Test func concurrentCommittersShareSyncs() async throws {
+        let dir = temporaryDirectory("group")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let engine = try StorageEngine.open(directory: dir)
+        defer { engine.close() }
+        let writers = 32
+        let perWriter = 20
+        let lsns = try await withThrowingTaskGroup(of: [LSN].self) { group in
+            for w in 0..<writers {
+                group.addTask {
+                    var mine: [LSN] = []
+                    for i in 0..<perWriter { mine.append(try await engine.commit(put(("w\(w)/\(i)", "v")))) }
+                    return mine
+                }
+            }
+            return try await group.reduce(into: []) { $0 += $1 }
+        }
+        #expect(Set(lsns).count == writers * perWriter)
+        #expect(lsns.max() == LSN(UInt64(writers * perWriter)))
+        let c = engine.countersSnapshot()
+        #expect(c.commits == UInt64(writers * perWriter))
+        #expect(c.groupCommitRecords == UInt64(writers * perWriter))
+        // Every batch is one write and one sync; with 32 concurrent writers batches must merge.
+        #expect(c.fsyncs == c.groupCommitBatches && c.fsyncs < UInt64(writers * perWriter))
+        #expect(c.groupCommitBatchRecordsMax > 1)
+    }
+
+    @Test func failedSyncIsStickyAndNothingIsAcknowledged() async throws {
+        let fs = SimulatedFileSystem()
+        let engine = try StorageEngine.open(directory: "/d", options: simOptions(fs))
+        _ = try await engine.commit(put(("a", "1")))
+        fs.fault = .failSync(fs.syncs + 1)
+        await #expect(throws: StorageError.self) { try await engine.commit(put(("b", "2"))) }
+        #expect(engine.failureReason != nil)
+        // Sticky: later commits are refused though the file system works again.
+        fs.fault = .none
+        do {
+            _ = try await engine.commit(put(("c", "3")))
+            Issue.record("commit after a failed sync was accepted")
+        } catch let error as StorageError {
+            #expect(error.ruleID == "storage.wal.failed")
+        }
+        #expect(engine.durableLSN == LSN(1) && engine.get("b") == nil)
+        engine.close()
+        let reopened = try StorageEngine.open(directory: "/d", options: simOptions(fs.crashImage()))
+        defer { reopened.close() }
+        #expect(text(reopened.get("a")) == "1")
+        #expect(reopened.get("c") == nil)
+    }
+
+    @Test func segmentsRotateAndCheckpointsRemoveCoveredSegments() async throws {
+        let fs = SimulatedFileSystem()
+        let engine = try StorageEngine.open(directory: "/d", options: simOptions(fs, segmentBytes: 400))
+        for i in 0..<40 { _ = try await engine.commit(put(("k\(i % 7)", "value-\(i)"))) }
+        let before = try fs.list("/d").filter { $0.hasPrefix("wal-") }.count
+        #expect(before > 3)
+        let ckpt = try await engine.checkpoint()
+        #expect(ckpt == LSN(40))
+        let after = try fs.list("/d").filter { $0.hasPrefix("wal-") }
+        #expect(after.count == 1)
+        for i in 40..<45 { _ = try await engine.commit(put(("k\(i % 7)", "value-\(i)"))) }
+        // WAL before the checkpoint is gone: a reader must be re-seeded.
+        #expect(try engine.readWAL(from: LSN(1)) == .walGone(oldestAvailable: WALFormat.segmentFirstLSN(after[0]), checkpointLSN: LSN(40)))
+        engine.close()
+        let reopened = try StorageEngine.open(directory: "/d", options: simOptions(fs.crashImage(), segmentBytes: 400))
+        defer { reopened.close() }
+        #expect(reopened.recoveryReport.checkpointLSN == 40)
+        #expect(reopened.recoveryReport.recordsReplayed == 5)
+        for i in 38..<45 { #expect(text(reopened.get("k\(i % 7)")) == "value-\(i)") }
+        #expect(reopened.countersSnapshot().keys == 7)
+    }
+
+    @Test func checkpointTriggeredByWALSize() async throws {
+        let fs = SimulatedFileSystem()
+        let engine = try StorageEngine.open(directory: "/d", options: simOptions(fs, segmentBytes: 1000, checkpointBytes: 2000))
+        for i in 0..<100 { _ = try await engine.commit(put(("k\(i)", String(repeating: "v", count: 50)))) }
+        engine.close()
+        #expect(engine.countersSnapshot().checkpoints >= 1)
+        #expect(try fs.list("/d").contains { $0.hasPrefix("checkpoint-") })
+        let reopened = try StorageEngine.open(directory: "/d", options: simOptions(fs.crashImage()))
+        defer { reopened.close() }
+        #expect(reopened.countersSnapshot().keys == 100)
+    }
+}
