@@ -26,6 +26,10 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-crypto", "3.12.3"..<"5.0.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         // Lua 5.4 from Debian's liblua5.4-dev.
@@ -52,11 +56,33 @@ let package = Package(
         .target(name: "AeroStorage", dependencies: ["AeroCore"], swiftSettings: strictSettings),
         // Layer 2: promotion decisions (native rules + policies) and the failover state machine.
         .target(name: "AeroPromotion", dependencies: ["AeroCore", "AeroPolicy"], swiftSettings: strictSettings),
+        // Layer 2: the peer wire protocol and the replication session state machines.
+        .target(
+            name: "AeroReplication",
+            dependencies: [
+                "AeroCore", "AeroStorage",  // AeroStorage for CRC32C: one checksum in the project
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        // Layer 3: the node: configuration, HTTP API, event journal, metrics.
+        .target(
+            name: "AeroServer",
+            dependencies: [
+                "AeroCore", "AeroReplication", "AeroStorage", "AeroPromotion",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ],
+            swiftSettings: strictSettings
+        ),
 
         .executableTarget(
             name: "aerodb",
             dependencies: [
-                "AeroCore", "AeroStorage", "AeroPromotion",
+                "AeroCore", "AeroStorage", "AeroPromotion", "AeroServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -83,6 +109,18 @@ let package = Package(
         .testTarget(name: "AeroPolicyTests", dependencies: ["AeroPolicy", "AeroCore"], swiftSettings: strictSettings),
         .testTarget(name: "AeroPromotionTests", dependencies: ["AeroPromotion", "AeroPolicy", "AeroCore"], swiftSettings: strictSettings),
         .testTarget(name: "AeroStorageTests", dependencies: ["AeroStorage", "AeroCore", "aerodb"], swiftSettings: strictSettings),
+        .testTarget(
+            name: "AeroReplicationTests",
+            dependencies: [
+                "AeroReplication", "AeroCore", "AeroStorage",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(name: "AeroServerTests", dependencies: ["AeroServer", "AeroReplication", "AeroStorage", "AeroCore", "aerodb"], swiftSettings: strictSettings),
         // Runs the built executables as real processes.
         .testTarget(name: "CLITests", dependencies: ["aerodb", "aerodb-policy", "AeroCore"], swiftSettings: strictSettings),
     ]

@@ -2,11 +2,11 @@ import AeroCore
 import ArgumentParser
 
 @main
-struct AeroDBCommand: ParsableCommand {
+struct AeroDBCommand: AsyncParsableCommand {  // async: `serve` runs the server
     static let configuration = CommandConfiguration(
         commandName: "aerodb",
         abstract: "AeroDB: a correctness-first primary–replica replicated key-value database.",
         version: AeroVersion.string,
-        subcommands: [KVCommand.self, WALCommand.self]
+        subcommands: [KVCommand.self, WALCommand.self, ServeCommand.self]
     )
 }

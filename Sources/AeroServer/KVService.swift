@@ -1,0 +1,271 @@
+// KVService.swift — what the client HTTP API does, without HTTP: requests in, `APIResponse` out.
+//
+// HTTPServer.swift maps routes onto these functions; tests call them directly as well as over a
+// real socket. This file is the single place that turns storage outcomes into API answers.
+//
+// Rules
+// 1. A write is answered 200 `{"lsn":N,"epoch":E}` only after the storage engine reports it
+//    durable (standalone/async: the local fsync). Any doubt is an error, never a 200.
+// 2. Reads are served from a snapshot at the durable LSN and say which LSN (headers
+//    `X-AeroDB-LSN`, `X-AeroDB-Epoch`); uncommitted data is never visible.
+// 3. `min_lsn=N`: served only at an LSN >= N; waits at most `timeouts.min_lsn_wait_ms`, then
+//    refuses with REPL-STALE-READ. Never older data silently.
+// 4. Every safety refusal (`REPL-*`) is counted and journaled before it is answered.
+// 5. Input is bounded before it is used: key bytes, value bytes, transaction operations, and the
+//    number of entries a listing returns (`truncated: true` says it was cut).
+//
+// Not yet here (issue 5 continues): replica roles (reads with staleness, REPL-WRITE-ON-REPLICA
+// from the replication state rather than storage), and sync commit through CommitQuorum.
+
+import AeroCore
+import AeroStorage
+import Foundation
+
+/// An HTTP answer, independent of the HTTP library.
+public struct APIResponse: Sendable, Equatable {
+    public var status: Int
+    public var headers: [(String, String)]
+    public var body: [UInt8]
+    public var contentType: String
+
+    public init(status: Int, headers: [(String, String)] = [], body: [UInt8], contentType: String) {
+        self.status = status
+        self.headers = headers
+        self.body = body
+        self.contentType = contentType
+    }
+
+    public static func json(_ value: JSONValue, status: Int = 200, headers: [(String, String)] = []) -> APIResponse {
+        APIResponse(status: status, headers: headers, body: Array((value.canonicalJSON + "\n").utf8), contentType: "application/json")
+    }
+
+    public static func == (a: APIResponse, b: APIResponse) -> Bool {
+        a.status == b.status && a.body == b.body && a.contentType == b.contentType
+            && a.headers.map { "\($0.0): \($0.1)" } == b.headers.map { "\($0.0): \($0.1)" }
+    }
+
+    public var bodyText: String { String(decoding: body, as: UTF8.self) }
+}
+
+public final class KVService: Sendable {
+    /// Poll interval while a `min_lsn` read waits for its LSN (bounded by min_lsn_wait_ms).
+    static let minLSNPollMs: UInt64 = 1
+
+    public let config: ServerConfig
+    public let engine: StorageEngine
+    public let journal: EventJournal
+    public let metrics: ServerMetrics
+
+    public init(config: ServerConfig, engine: StorageEngine, journal: EventJournal, metrics: ServerMetrics) {
+        self.config = config
+        self.engine = engine
+        self.journal = journal
+        self.metrics = metrics
+    }
+
+    // MARK: key-value
+
+    public func put(key rawKey: String, value: [UInt8]) async -> APIResponse {
+        let started = ContinuousClock.now
+        guard let key = validKey(rawKey) else { return invalidKey(rawKey) }
+        guard UInt64(value.count) <= config.budgets.valueBytesMax else {
+            return respond(.request(.valueTooLarge, "value of \(value.count) bytes exceeds budgets.value_bytes_max \(config.budgets.valueBytesMax)",
+                                    facts: ["bytes": .integer(Int64(value.count))]))
+        }
+        var transaction = Transaction()
+        transaction.put(key, value)
+        return await commit(transaction, started: started, context: ["key": .string(key), "op": .string("put")])
+    }
+
+    public func delete(key rawKey: String) async -> APIResponse {
+        let started = ContinuousClock.now
+        guard let key = validKey(rawKey) else { return invalidKey(rawKey) }
+        // Absent now: nothing to write. A concurrent put is ordered after this delete.
+        guard engine.get(key) != nil else { return notFound(key) }
+        var transaction = Transaction()
+        transaction.delete(key)
+        return await commit(transaction, started: started, context: ["key": .string(key), "op": .string("delete")])
+    }
+
+    public func get(key rawKey: String, minLSN: LSN?) async -> APIResponse {
+        guard let key = validKey(rawKey) else { return invalidKey(rawKey) }
+        if let refusal = await waitFor(minLSN) { return respond(refusal, context: ["key": .string(key)]) }
+        let snapshot = engine.snapshot()
+        let headers = readHeaders(snapshot.lsn)
+        guard let value = snapshot.get(key) else { return notFound(key, headers: headers) }
+        return APIResponse(status: 200, headers: headers, body: value, contentType: "application/octet-stream")
+    }
+
+    public func list(prefix: String, minLSN: LSN?) async -> APIResponse {
+        guard prefix.utf8.count <= Int(config.budgets.keyBytesMax) else { return invalidKey(prefix) }
+        if let refusal = await waitFor(minLSN) { return respond(refusal, context: ["prefix": .string(prefix)]) }
+        let snapshot = engine.snapshot()
+        let limit = Int(config.budgets.listEntriesMax)
+        let rows = snapshot.scan(prefix: prefix, limit: limit + 1)
+        let entries: [JSONValue] = rows.prefix(limit).map { row in .object(["key": .string(row.key)].merging(Self.valueFields(row.value)) { a, _ in a }) }
+        return .json(.object([
+            "lsn": .integer(Int64(snapshot.lsn.rawValue)), "epoch": .integer(Int64(engine.currentEpoch.rawValue)),
+            "entries": .array(entries), "truncated": .bool(rows.count > limit),
+        ]), headers: readHeaders(snapshot.lsn))
+    }
+
+    /// `POST /v1/txn` with `{"ops":[...], "preconditions":[...]}` (docs/server.md).
+    public func transaction(body: [UInt8]) async -> APIResponse {
+        let started = ContinuousClock.now
+        let parsed: Transaction
+        switch TransactionRequest.parse(body, budgets: config.budgets) {
+        case .failure(let refusal): return respond(refusal)
+        case .success(let transaction): parsed = transaction
+        }
+        return await commit(parsed, started: started, context: ["op": .string("txn"), "ops": .integer(Int64(parsed.mutations.count))])
+    }
+
+    // MARK: status and metrics
+
+    /// This node's facts in the node shape of the facts document, plus cluster view and history.
+    public func status() -> APIResponse {
+        let authority = engine.authority
+        let durable = engine.durableLSN
+        let failure = engine.failureReason
+        let me = config.selfMember
+        let labels = JSONValue.object((me?.labels ?? [:]).mapValues { .string($0) })
+        let node: JSONValue = .object([
+            "id": .string(config.id.rawValue),
+            "role": .string(authority.role.rawValue),
+            "reachable": .bool(true),
+            "epoch": .integer(Int64(authority.epoch.rawValue)),
+            "durable_lsn": .integer(Int64(durable.rawValue)),
+            "applied_lsn": .integer(Int64(engine.appliedLSN.rawValue)),
+            // Standalone/async: what is durable is acknowledged.
+            "acked_lsn": authority.role == .primary ? .integer(Int64(durable.rawValue)) : .null,
+            "primary_acked_lsn": .null,
+            "wal": .object(["continuous": .bool(true), "corrupt": .bool(failure != nil)]),
+            "recovering": .bool(false),
+            "following": authority.following.map { .string($0.rawValue) } ?? .null,
+            "last_contact_ms": .null,
+            "labels": labels,
+        ])
+        let history: [JSONValue] = authority.history.map {
+            .object(["epoch": .integer(Int64($0.epoch.rawValue)), "primary": .string($0.primary.rawValue),
+                     "start_lsn": .integer(Int64($0.startLSN.rawValue))])
+        }
+        let members: [JSONValue] = config.members.map {
+            .object(["id": .string($0.id.rawValue), "http": .string($0.http.description), "peer": .string($0.peer.description)])
+        }
+        return .json(.object([
+            "node": node,
+            "cluster": .object([
+                "members": .array(members), "commit_mode": .string(config.commitMode.rawValue),
+                "sync_replicas": .array(config.syncReplicas.map { .string($0.rawValue) }),
+            ]),
+            "epoch_history": .array(history),
+            "storage_failure": failure.map { .string($0) } ?? .null,
+        ]))
+    }
+
+    public func metricsText() -> APIResponse {
+        metrics.position(epoch: engine.currentEpoch, durable: engine.durableLSN, applied: engine.appliedLSN)
+        metrics.observeStorage(ServerMetrics.StorageCounts(engine.countersSnapshot()))
+        return APIResponse(status: 200, body: Array(metrics.exposition().utf8), contentType: "text/plain; version=0.0.4")
+    }
+
+    // MARK: helpers
+
+    private func commit(_ transaction: Transaction, started: ContinuousClock.Instant, context: [String: JSONValue]) async -> APIResponse {
+        do {
+            let lsn = try await engine.commit(transaction)
+            let epoch = engine.epochOfCommit(lsn)
+            metrics.commits.increment()
+            metrics.commitLatency.record(ContinuousClock.now - started)
+            return .json(.object(["lsn": .integer(Int64(lsn.rawValue)), "epoch": .integer(Int64(epoch.rawValue))]))
+        } catch let error as StorageError {
+            return respond(refusal(for: error), context: context)
+        } catch {
+            return respond(.request(.badRequest, "unexpected error: \(error)"), context: context)
+        }
+    }
+
+    /// Maps a storage outcome to the API's codes.
+    func refusal(for error: StorageError) -> Refusal {
+        switch error {
+        case .notWritable(let role, let following, let epoch):
+            if role == .replica { return .writeOnReplica(node: config.id, primary: following, epoch: epoch) }
+            return Refusal(code: .fenced, message: "\(config.id) is fenced at epoch \(epoch) and accepts no writes",
+                           explanation: Explanation(rule: ErrorCode.fenced.rawValue,
+                                                    summary: "a fenced primary accepts no writes until the fence is lifted or a new primary exists",
+                                                    facts: ["epoch": .integer(Int64(epoch.rawValue))]))
+        case .preconditionFailed(let key):
+            return .request(.preconditionFailed, "precondition on key \"\(key)\" did not hold; nothing was written", facts: ["key": .string(key)])
+        case .invalidKey(let key, let reason):
+            return .request(.invalidKey, "invalid key \"\(key.prefix(64))\": \(reason)")
+        case .valueTooLarge(let key, let bytes):
+            return .request(.valueTooLarge, "value for \"\(key.prefix(64))\" is \(bytes) bytes, over the storage limit")
+        case .emptyTransaction:
+            return .request(.badRequest, "a transaction must contain at least one put or delete")
+        case .closed:
+            return Refusal(code: .shuttingDown, message: "\(config.id) is shutting down; the write was not made",
+                           explanation: Explanation(rule: ErrorCode.shuttingDown.rawValue, summary: "a closed storage engine accepts no writes"))
+        case .walFailed, .damaged, .io, .replicationGap, .epochLineage, .authority, .badCheckpoint:
+            return .request(.storageFailed, error.description, facts: ["storage_rule": .string(error.ruleID)])
+        }
+    }
+
+    /// Counts and journals a safety refusal (rule 4), then renders it.
+    func respond(_ refusal: Refusal, context: [String: JSONValue] = [:]) -> APIResponse {
+        if refusal.code.isSafetyRule {
+            metrics.refused(rule: refusal.code.rawValue)
+            do {
+                try journal.appendRefusal(refusal, context: context)
+            } catch {
+                // The refusal stands; the journal failure is a storage failure of its own.
+                return .json(Refusal.request(.storageFailed, "refused (\(refusal.code.rawValue)) but the event journal failed: \(error)").json,
+                             status: ErrorCode.storageFailed.httpStatus)
+            }
+        }
+        return .json(refusal.json, status: refusal.code.httpStatus)
+    }
+
+    private func waitFor(_ minLSN: LSN?) async -> Refusal? {
+        guard let minLSN, minLSN > engine.appliedLSN else { return nil }
+        let waitMs = config.timeouts.minLSNWaitMs
+        let polls = waitMs / Self.minLSNPollMs
+        for _ in 0..<polls {
+            try? await Task.sleep(for: .milliseconds(Self.minLSNPollMs))
+            if engine.appliedLSN >= minLSN { return nil }
+        }
+        return .staleRead(node: config.id, minLSN: minLSN, appliedLSN: engine.appliedLSN, waitedMs: waitMs)
+    }
+
+    private func readHeaders(_ lsn: LSN) -> [(String, String)] {
+        [("X-AeroDB-LSN", String(lsn.rawValue)), ("X-AeroDB-Epoch", String(engine.currentEpoch.rawValue)),
+         ("X-AeroDB-Role", engine.authority.role.rawValue)]
+    }
+
+    private func validKey(_ key: String) -> String? {
+        guard !key.isEmpty, key.utf8.count <= Int(config.budgets.keyBytesMax) else { return nil }
+        return key
+    }
+
+    private func invalidKey(_ key: String) -> APIResponse {
+        respond(.request(.invalidKey, "key must be 1...\(config.budgets.keyBytesMax) bytes of UTF-8, got \(key.utf8.count) bytes"))
+    }
+
+    private func notFound(_ key: String, headers: [(String, String)] = []) -> APIResponse {
+        var response = respond(.request(.notFound, "no key \"\(key.prefix(64))\"", facts: ["key": .string(key)]))
+        response.headers = headers
+        return response
+    }
+
+    /// `value` as text when it is UTF-8, else `value_base64`.
+    static func valueFields(_ bytes: [UInt8]) -> [String: JSONValue] {
+        if let text = String(validating: bytes, as: UTF8.self) { return ["value": .string(text)] }
+        return ["value_base64": .string(Data(bytes).base64EncodedString())]
+    }
+}
+
+extension StorageEngine {
+    /// The epoch a just-committed LSN was written in: the history entry covering it.
+    func epochOfCommit(_ lsn: LSN) -> Epoch {
+        authority.epoch(at: lsn) ?? currentEpoch
+    }
+}

@@ -1,0 +1,155 @@
+// ServerMetrics.swift — the node's Prometheus metrics (swift-prometheus), served by GET /metrics.
+//
+// Names (docs/server.md, "Metrics", lists them with their meaning):
+//   aerodb_commits_total                     writes acknowledged to clients
+//   aerodb_fsyncs_total                      WAL fsyncs
+//   aerodb_group_commit_batches_total{records_le}  fsync batches by record count (storage's
+//                                            buckets 1, 2, 4, ..., 64, +Inf; not cumulative)
+//   aerodb_group_commit_records_total        records made durable by group commits
+//   aerodb_commit_latency_seconds            request received -> acknowledged (histogram)
+//   aerodb_replica_lag_lsn{replica}          primary durable LSN - replica applied LSN
+//   aerodb_replica_lag_seconds{replica}      age of the oldest record the replica has not applied
+//   aerodb_refusals_total{rule}              safety refusals by rule id
+//   aerodb_epoch, aerodb_durable_lsn, aerodb_applied_lsn   this node's position
+//
+// Design notes
+// - Handles are created up front (and per replica when a member is configured), so every series
+//   exists at zero from the start and a scrape shows what is measured, not only what happened.
+// - Each ServerMetrics has its own registry; the process-wide swift-metrics backend
+//   (`MetricsSystem.bootstrap`) is installed by `aerodb serve`, not here, so tests can build as
+//   many registries as they like.
+// - Label values are member ids and rule ids from configuration and code: bounded cardinality.
+// - Storage-owned counts (fsyncs, group-commit batches) are the engine's own counters, copied
+//   in by `observeStorage` at each scrape as deltas: the engine counts, this file only exports.
+
+import AeroCore
+import AeroStorage
+import Foundation
+import Prometheus
+
+public final class ServerMetrics: @unchecked Sendable {
+    // @unchecked: `lastStorage` is guarded by `lock`; every other stored property is immutable
+    // and Sendable.
+    /// Commit latency buckets, 100 µs to 10 s.
+    public static let latencyBuckets: [Duration] = [
+        .microseconds(100), .microseconds(250), .microseconds(500), .milliseconds(1), .milliseconds(2),
+        .milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100),
+        .milliseconds(250), .milliseconds(500), .seconds(1), .seconds(2), .seconds(5), .seconds(10),
+    ]
+
+    public let registry: PrometheusCollectorRegistry
+    public let commits: Counter
+    public let fsyncs: Counter
+    public let groupCommitRecords: Counter
+    private let groupCommitBatches: [Counter]
+    private let lock = NSLock()
+    private var lastStorage = StorageCounts()
+    public let commitLatency: DurationHistogram
+    public let epoch: Gauge
+    public let durableLSN: Gauge
+    public let appliedLSN: Gauge
+    private let refusalsByRule: [String: Counter]
+    private let lagLSN: [NodeID: Gauge]
+    private let lagSeconds: [NodeID: Gauge]
+
+    /// `replicas`: the members this node may see as replicas (lag series are created for each).
+    public init(replicas: [NodeID], registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
+        self.registry = registry
+        commits = registry.makeCounter(descriptor: Self.name("commits", "total", "Writes acknowledged to clients."))
+        fsyncs = registry.makeCounter(descriptor: Self.name("fsyncs", "total", "WAL fsyncs."))
+        groupCommitRecords = registry.makeCounter(
+            descriptor: Self.name("group_commit_records", "total", "Records made durable by group commits."))
+        let bounds = StorageCounters.batchHistogramBounds.map(String.init) + ["+Inf"]
+        groupCommitBatches = bounds.map { bound in
+            registry.makeCounter(
+                descriptor: Self.name("group_commit_batches", "total", "WAL fsync batches by record count (not cumulative)."),
+                labels: [("records_le", bound)])
+        }
+        commitLatency = registry.makeDurationHistogram(
+            descriptor: Self.name("commit_latency", "seconds", "Time from receiving a write to acknowledging it."),
+            buckets: Self.latencyBuckets)
+        epoch = registry.makeGauge(descriptor: Self.name("epoch", "", "This node's epoch."))
+        durableLSN = registry.makeGauge(descriptor: Self.name("durable", "lsn", "Last LSN durable in this node's WAL."))
+        appliedLSN = registry.makeGauge(descriptor: Self.name("applied", "lsn", "Last LSN applied to this node's readable state."))
+        var refusals: [String: Counter] = [:]
+        for code in ErrorCode.allCases where code.isSafetyRule {
+            refusals[code.rawValue] = registry.makeCounter(
+                descriptor: Self.name("refusals", "total", "Safety refusals by rule id."), labels: [("rule", code.rawValue)])
+        }
+        refusalsByRule = refusals
+        var lsnGauges: [NodeID: Gauge] = [:]
+        var secondGauges: [NodeID: Gauge] = [:]
+        for replica in replicas {
+            lsnGauges[replica] = registry.makeGauge(
+                descriptor: Self.name("replica_lag", "lsn", "Primary durable LSN minus the replica's applied LSN."),
+                labels: [("replica", replica.rawValue)])
+            secondGauges[replica] = registry.makeGauge(
+                descriptor: Self.name("replica_lag", "seconds", "Age of the oldest record the replica has not applied."),
+                labels: [("replica", replica.rawValue)])
+        }
+        lagLSN = lsnGauges
+        lagSeconds = secondGauges
+    }
+
+    /// `aerodb_<metric>_<unit>` with its help text.
+    private static func name(_ metric: String, _ unit: String, _ help: String) -> MetricNameDescriptor {
+        MetricNameDescriptor(namespace: "aerodb", metricName: metric, unitName: unit, helpText: help)
+    }
+
+    /// Counts a safety refusal. A rule id without a pre-created series is a programmer error.
+    public func refused(rule: String) {
+        guard let counter = refusalsByRule[rule] else { preconditionFailure("no refusal counter for rule \(rule)") }
+        counter.increment()
+    }
+
+    /// The storage engine's counts that are exported here.
+    public struct StorageCounts: Sendable, Equatable {
+        public var fsyncs: UInt64 = 0
+        public var groupCommitRecords: UInt64 = 0
+        /// Batches by record count, in StorageCounters.batchHistogramBounds buckets + one >64.
+        public var groupCommitBatchHistogram = [UInt64](repeating: 0, count: StorageCounters.batchHistogramBounds.count + 1)
+
+        public init() {}
+
+        public init(_ counters: StorageCounters) {
+            fsyncs = counters.fsyncs
+            groupCommitRecords = counters.groupCommitRecords
+            groupCommitBatchHistogram = counters.groupCommitBatchHistogram
+        }
+    }
+
+    /// Copies the storage engine's counts in, as increments since the previous call.
+    public func observeStorage(_ counters: StorageCounts) {
+        precondition(counters.groupCommitBatchHistogram.count == groupCommitBatches.count, "storage histogram shape changed")
+        lock.lock()
+        defer { lock.unlock() }
+        let last = lastStorage
+        precondition(counters.fsyncs >= last.fsyncs && counters.groupCommitRecords >= last.groupCommitRecords,
+            "storage counters went back")
+        fsyncs.increment(by: Int64(counters.fsyncs - last.fsyncs))
+        groupCommitRecords.increment(by: Int64(counters.groupCommitRecords - last.groupCommitRecords))
+        for (index, counter) in groupCommitBatches.enumerated() {
+            counter.increment(by: Int64(counters.groupCommitBatchHistogram[index] - last.groupCommitBatchHistogram[index]))
+        }
+        lastStorage = counters
+    }
+
+    public func replicaLag(_ replica: NodeID, lsns: UInt64, seconds: Double) {
+        guard let lsnGauge = lagLSN[replica], let secondsGauge = lagSeconds[replica] else {
+            preconditionFailure("no lag series for replica \(replica)")
+        }
+        lsnGauge.set(Double(lsns))
+        secondsGauge.set(seconds)
+    }
+
+    public func position(epoch: Epoch, durable: LSN, applied: LSN) {
+        self.epoch.set(Double(epoch.rawValue))
+        durableLSN.set(Double(durable.rawValue))
+        appliedLSN.set(Double(applied.rawValue))
+    }
+
+    /// The Prometheus text exposition of every series.
+    public func exposition() -> String {
+        registry.emitToString()
+    }
+}

@@ -1,0 +1,115 @@
+import AeroCore
+import AeroReplication
+import AeroServer
+import Foundation
+import Testing
+
+/// The repository root, from this file's path (Tests/AeroServerTests/<file>).
+let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+@Suite("Refusals, error codes and their documentation")
+struct RefusalTests {
+    @Test("every error code and replication rule id is documented")
+    func documented() throws {
+        let server = try String(contentsOf: repositoryRoot.appendingPathComponent("docs/server.md"), encoding: .utf8)
+        for code in ErrorCode.allCases {
+            #expect(server.contains("`\(code.rawValue)`"), "docs/server.md lacks \(code.rawValue)")
+        }
+        let replication = try String(contentsOf: repositoryRoot.appendingPathComponent("docs/replication.md"), encoding: .utf8)
+        for rule in ReplicationRule.all {
+            #expect(replication.contains("`\(rule)`"), "docs/replication.md lacks \(rule)")
+        }
+    }
+
+    @Test("codes are unique, safety rules are REPL-, statuses are errors")
+    func codes() {
+        #expect(Set(ErrorCode.allCases.map(\.rawValue)).count == ErrorCode.allCases.count)
+        for code in ErrorCode.allCases {
+            #expect((400...599).contains(code.httpStatus))
+            #expect(code.isSafetyRule == code.rawValue.hasPrefix("REPL-"))
+        }
+        #expect(ErrorCode.writeOnReplica.isSafetyRule && !ErrorCode.notFound.isSafetyRule)
+    }
+
+    @Test("the response body has code, message and an explanation citing the rule")
+    func body() {
+        let refusal = Refusal.syncTimeout(lsn: LSN(42), epoch: Epoch(3), missing: ["n2"], timeoutMs: 5000)
+        let error = refusal.json["error"]
+        #expect(error?["code"] == .string("REPL-SYNC-TIMEOUT"))
+        #expect(error?["message"]?.stringValue?.contains("not acknowledged") == true)
+        #expect(error?["explanation"]?["rule"] == .string("REPL-SYNC-TIMEOUT"))
+        #expect(error?["explanation"]?["facts"]?["missing_replicas"] == .array([.string("n2")]))
+        #expect(refusal.code.httpStatus == 503)
+    }
+
+    @Test("each safety constructor names its rule and the values it looked at")
+    func constructors() {
+        let cases: [(Refusal, ErrorCode, String)] = [
+            (.writeOnReplica(node: "n2", primary: "n1", epoch: Epoch(4)), .writeOnReplica, "n1"),
+            (.writeOnReplica(node: "n2", primary: nil, epoch: Epoch(4)), .writeOnReplica, "no known primary"),
+            (.staleEpoch(node: "n1", nodeEpoch: Epoch(3), seenEpoch: Epoch(4), seenFrom: "n2"), .staleEpoch, "epoch 4"),
+            (.staleRead(node: "n2", minLSN: LSN(50), appliedLSN: LSN(40), waitedMs: 1000), .staleRead, "min_lsn 50"),
+            (.commitBacklog(waiters: 10, max: 10), .commitBacklog, "limit 10"),
+        ]
+        for (refusal, code, fragment) in cases {
+            #expect(refusal.code == code)
+            #expect(refusal.explanation.rule == code.rawValue)
+            #expect(refusal.message.contains(fragment), "\(refusal.message)")
+        }
+    }
+
+    @Test("a request error cannot be built for a safety rule")
+    func requestOnly() async {
+        await #expect(processExitsWith: .failure) { _ = Refusal.request(.staleRead, "no") }
+    }
+}
+
+@Suite("Server metrics")
+struct ServerMetricsTests {
+    @Test("every named series is exposed from the start, refusals per rule at zero")
+    func exposition() {
+        let metrics = ServerMetrics(replicas: ["n2", "n3"])
+        let text = metrics.exposition()
+        for name in ["aerodb_commits_total", "aerodb_fsyncs_total", "aerodb_group_commit_records_total", "aerodb_group_commit_batches_total{records_le=\"+Inf\"}",
+                     "aerodb_commit_latency_seconds_bucket", "aerodb_epoch", "aerodb_durable_lsn", "aerodb_applied_lsn",
+                     "aerodb_replica_lag_lsn{replica=\"n2\"}", "aerodb_replica_lag_seconds{replica=\"n3\"}"] {
+            #expect(text.contains(name), "missing \(name)")
+        }
+        for code in ErrorCode.allCases where code.isSafetyRule {
+            #expect(text.contains("aerodb_refusals_total{rule=\"\(code.rawValue)\"} 0"), "missing refusal series \(code.rawValue)")
+        }
+    }
+
+    @Test("recorded values appear in the exposition")
+    func values() {
+        let metrics = ServerMetrics(replicas: ["n2"])
+        metrics.commits.increment()
+        metrics.commits.increment()
+        var storage = ServerMetrics.StorageCounts()
+        storage.fsyncs = 2
+        storage.groupCommitRecords = 5
+        storage.groupCommitBatchHistogram = [1, 0, 1, 0, 0, 0, 0, 0]
+        metrics.observeStorage(storage)
+        storage.fsyncs = 3
+        storage.groupCommitBatchHistogram = [2, 0, 1, 0, 0, 0, 0, 0]
+        metrics.observeStorage(storage)
+        metrics.refused(rule: "REPL-STALE-READ")
+        metrics.replicaLag("n2", lsns: 17, seconds: 0.25)
+        metrics.position(epoch: Epoch(3), durable: LSN(99), applied: LSN(98))
+        let text = metrics.exposition()
+        #expect(text.contains("aerodb_commits_total 2"))
+        #expect(text.contains("aerodb_fsyncs_total 3"), "deltas add up to the storage total")
+        #expect(text.contains("aerodb_group_commit_records_total 5"))
+        #expect(text.contains("aerodb_group_commit_batches_total{records_le=\"1\"} 2"))
+        #expect(text.contains("aerodb_group_commit_batches_total{records_le=\"4\"} 1"))
+        #expect(text.contains("aerodb_refusals_total{rule=\"REPL-STALE-READ\"} 1"))
+        #expect(text.contains("aerodb_replica_lag_lsn{replica=\"n2\"} 17"))
+        #expect(text.contains("aerodb_replica_lag_seconds{replica=\"n2\"} 0.25"))
+        #expect(text.contains("aerodb_durable_lsn 99"))
+    }
+
+    @Test("a refusal of an unknown rule is a programmer error")
+    func unknownRule() async {
+        await #expect(processExitsWith: .failure) { ServerMetrics(replicas: []).refused(rule: "NOPE") }
+    }
+}
