@@ -1,0 +1,153 @@
+import AeroCore
+@testable import AeroStorage
+import Foundation
+import Testing
+
+func replicaOptions(_ fs: SimulatedFileSystem, following: NodeID = "n1") -> StorageOptions {
+    var o = simOptions(fs)
+    o.initialAuthority = .newReplica("n2", following: following)
+    return o
+}
+
+/// Points a replica at the primary's epoch history (what the server does before streaming).
+func adopt(_ replica: StorageEngine, _ primary: Authority) throws {
+    try replica.updateAuthority { current in
+        var next = current
+        next.epoch = primary.epoch
+        next.history = primary.history
+        next.following = primary.nodeID
+        return next
+    }
+}
+
+func records(_ result: WALReadResult) -> [WALRecord] {
+    if case .records(let r) = result { return r }
+    Issue.record("expected records, got \(result)")
+    return []
+}
+
+@Suite struct ReplicationAPITests {
+    @Test func aReplicaAppendsThePrimarysRecordsAndEndsInTheSameState() async throws {
+        var po = simOptions(SimulatedFileSystem(), segmentBytes: 300)
+        po.initialAuthority = .standalonePrimary("n1")
+        let primary = try StorageEngine.open(directory: "/p", options: po)
+        defer { primary.close() }
+        for i in 0..<25 { _ = try await primary.commit(put(("k\(i % 4)", "v\(i)"))) }
+        let replicaFS = SimulatedFileSystem()
+        let replica = try StorageEngine.open(directory: "/r", options: replicaOptions(replicaFS))
+        try adopt(replica, primary.authority)
+        var next = LSN(1)
+        while next <= primary.durableLSN {
+            let batch = records(try primary.readWAL(from: next, bytesMax: 200))
+            #expect(!batch.isEmpty && batch.first?.lsn == next)
+            next = try await replica.appendReplicated(batch).next
+        }
+        #expect(replica.durableLSN == primary.durableLSN)
+        for i in 0..<4 { #expect(replica.get("k\(i)") == primary.get("k\(i)")) }
+        #expect(records(try primary.readWAL(from: primary.durableLSN.next)).isEmpty)
+        // A replica refuses local writes and names whom it follows.
+        await #expect(throws: StorageError.notWritable(role: .replica, following: "n1", epoch: Epoch(1))) {
+            try await replica.commit(put(("x", "y")))
+        }
+        // A primary refuses replicated records.
+        await #expect(throws: StorageError.self) { try await primary.appendReplicated([]) }
+        replica.close()
+        let reopened = try StorageEngine.open(directory: "/r", options: replicaOptions(replicaFS.crashImage()))
+        defer { reopened.close() }
+        #expect(reopened.durableLSN == LSN(25) && reopened.get("k1") == primary.get("k1"))
+    }
+
+    @Test func continuityAndEpochLineageAreChecked() async throws {
+        let replica = try StorageEngine.open(directory: "/r", options: replicaOptions(SimulatedFileSystem()))
+        defer { replica.close() }
+        let payload = TransactionCodec.encode([.put(key: "a", value: [1])])
+        func rec(_ lsn: UInt64, _ epoch: UInt64) -> WALRecord { WALRecord(kind: .transaction, epoch: Epoch(epoch), lsn: LSN(lsn), payload: payload) }
+        // Epoch 1 not accepted by the authority yet.
+        await #expect(throws: StorageError.self) { try await replica.appendReplicated([rec(1, 1)]) }
+        try adopt(replica, Authority(nodeID: "n1", role: .primary, epoch: Epoch(2), following: nil, history: [
+            EpochHistoryEntry(epoch: Epoch(1), primary: "n1", startLSN: LSN(1)),
+            EpochHistoryEntry(epoch: Epoch(2), primary: "n3", startLSN: LSN(3)),
+        ]))
+        #expect(try await replica.appendReplicated([rec(1, 1), rec(2, 1)]) == LSN(2))
+        await #expect(throws: StorageError.replicationGap(expected: LSN(3), received: LSN(4))) {
+            try await replica.appendReplicated([rec(4, 1)])
+        }
+        // Epoch 2 must open at LSN 3 exactly as the history says; epoch 3 is unknown.
+        await #expect(throws: StorageError.self) { try await replica.appendReplicated([rec(3, 3)]) }
+        #expect(try await replica.appendReplicated([rec(3, 2)]) == LSN(3))
+        // Epoch going backwards.
+        do {
+            _ = try await replica.appendReplicated([rec(4, 1)])
+            Issue.record("epoch going backwards accepted")
+        } catch let e as StorageError { #expect(e.ruleID == "storage.replica.epoch-lineage") }
+        // A batch with a bad record keeps the good prefix (durable) and reports the refusal.
+        await #expect(throws: StorageError.replicationGap(expected: LSN(5), received: LSN(6))) {
+            try await replica.appendReplicated([rec(4, 2), rec(6, 2)])
+        }
+        #expect(replica.durableLSN == LSN(4))
+    }
+
+    @Test func authorityNeverGoesBackwardsAndHistoryIsAppendOnly() throws {
+        let fs = SimulatedFileSystem()
+        let engine = try StorageEngine.open(directory: "/d", options: simOptions(fs))
+        #expect(throws: StorageError.self) { try engine.updateAuthority { var a = $0; a.epoch = .zero; a.history = []; return a } }
+        #expect(throws: StorageError.self) {
+            try engine.updateAuthority { var a = $0; a.history[0].startLSN = LSN(9); return a }
+        }
+        try engine.updateAuthority { var a = $0; a.role = .replica; a.following = "n9"; return a }
+        engine.close()
+        let reopened = try StorageEngine.open(directory: "/d", options: simOptions(fs.crashImage()))
+        defer { reopened.close() }
+        #expect(reopened.authority.role == .replica && reopened.authority.following == "n9")
+    }
+
+    @Test func promotionWritesAuthorityThenAnEpochStartRecord() async throws {
+        let fs = SimulatedFileSystem()
+        let replica = try StorageEngine.open(directory: "/r", options: replicaOptions(fs))
+        try adopt(replica, .standalonePrimary("n1"))
+        let payload = TransactionCodec.encode([.put(key: "a", value: [1])])
+        _ = try await replica.appendReplicated([WALRecord(kind: .transaction, epoch: Epoch(1), lsn: LSN(1), payload: payload)])
+        let entry = try await replica.promote(to: Epoch(2))
+        #expect(entry == EpochHistoryEntry(epoch: Epoch(2), primary: "n2", startLSN: LSN(2)))
+        #expect(replica.authority.role == .primary && replica.currentEpoch == Epoch(2) && replica.durableLSN == LSN(2))
+        #expect(try await replica.commit(put(("b", "2"))) == LSN(3))
+        let log = records(try replica.readWAL(from: LSN(1)))
+        #expect(log.map(\.epoch.rawValue) == [1, 2, 2] && log[1].kind == .epochStart)
+        await #expect(throws: StorageError.self) { try await replica.promote(to: Epoch(2)) }
+        replica.close()
+        let reopened = try StorageEngine.open(directory: "/r", options: replicaOptions(fs.crashImage()))
+        defer { reopened.close() }
+        #expect(reopened.authority.history.count == 2 && reopened.lastEpoch == Epoch(2))
+    }
+
+    @Test func fencingStopsCommitsAndReturnsTheFinalLSN() async throws {
+        let engine = try StorageEngine.open(directory: "/d", options: simOptions(SimulatedFileSystem()))
+        defer { engine.close() }
+        _ = try await engine.commit(put(("a", "1")))
+        #expect(try await engine.fence() == LSN(1))
+        await #expect(throws: StorageError.self) { try await engine.commit(put(("b", "2"))) }
+        engine.unfence()
+        #expect(try await engine.commit(put(("b", "2"))) == LSN(2))
+    }
+
+    @Test func reseedFromACheckpointReplacesTheWAL() async throws {
+        let primary = try StorageEngine.open(directory: "/p", options: simOptions(SimulatedFileSystem()))
+        defer { primary.close() }
+        for i in 0..<10 { _ = try await primary.commit(put(("k\(i)", "v\(i)"))) }
+        let image = try primary.checkpointImage()
+        #expect(image.lsn == LSN(10))
+        _ = try await primary.commit(put(("k0", "new")))
+
+        // A replica with a diverged WAL (records of its own) is re-seeded explicitly.
+        let fs = SimulatedFileSystem()
+        try populate(fs, count: 3)
+        #expect(throws: StorageError.self) { try StorageEngine.installCheckpoint([1, 2, 3], directory: "/d", io: fs) }
+        #expect(try StorageEngine.installCheckpoint(image.bytes, directory: "/d", io: fs) == LSN(10))
+        let replica = try StorageEngine.open(directory: "/d", options: simOptions(fs.crashImage()))
+        #expect(replica.durableLSN == LSN(10) && text(replica.get("k9")) == "v9" && text(replica.get("k0")) == "v0")
+        try replica.updateAuthority { var a = $0; a.role = .replica; a.following = "local"; return a }
+        #expect(try await replica.appendReplicated(records(try primary.readWAL(from: LSN(11)))) == LSN(11))
+        #expect(text(replica.get("k0")) == "new")
+        replica.close()
+    }
+}
