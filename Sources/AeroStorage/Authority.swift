@@ -12,13 +12,13 @@
 import AeroCore
 import Foundation
 
-public enum NodeRole: String, Sendable, Codable, Equatable {
+public enum NodeRole: String, Sendable, Codable, Hashable {
     case primary
     case replica
 }
 
 /// One epoch of the cluster's history: who was primary and from which LSN.
-public struct EpochHistoryEntry: Sendable, Codable, Equatable {
+public struct EpochHistoryEntry: Sendable, Codable, Hashable {
     public var epoch: Epoch
     public var primary: NodeID
     public var startLSN: LSN
@@ -44,7 +44,7 @@ public struct EpochHistoryEntry: Sendable, Codable, Equatable {
     }
 }
 
-public struct Authority: Sendable, Codable, Equatable {
+public struct Authority: Sendable, Codable, Hashable {
     public var nodeID: NodeID
     public var role: NodeRole
     public var epoch: Epoch

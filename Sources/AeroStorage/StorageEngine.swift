@@ -273,6 +273,11 @@ public final class StorageEngine: @unchecked Sendable {
         return min(oldestSnapshot, durable)
     }
 
+    /// Version chain lengths (tests check reclamation, M2).
+    func versionChainLengthsForTesting() -> [Int] {
+        locked { store.chains.values.map(\.count) }
+    }
+
     // MARK: Local commits (primary)
 
     /// Commits `transaction`; returns its LSN once durable. Throws `.preconditionFailed` (nothing

@@ -102,7 +102,7 @@ public enum RecordKind: UInt8, Sendable, Codable {
 }
 
 /// One WAL record as the engine appends it, streams it to replicas and replays it.
-public struct WALRecord: Sendable, Equatable {
+public struct WALRecord: Sendable, Hashable {
     public var kind: RecordKind
     public var epoch: Epoch
     public var lsn: LSN
@@ -175,7 +175,7 @@ public struct WALRecord: Sendable, Equatable {
 }
 
 /// One operation of a transaction.
-public enum Mutation: Sendable, Equatable {
+public enum Mutation: Sendable, Hashable {
     case put(key: String, value: [UInt8])
     case delete(key: String)
 
