@@ -191,35 +191,38 @@ private struct Reader {
     mutating func parseString() throws(JSONSyntaxError) -> String {
         let start = offset
         offset += 1  // opening quote
-        var scalars = String.UnicodeScalarView()
-        var runStart = offset  // a run of bytes without escapes, copied at once
+        // Fast path: no escapes, so the string is a slice of the (valid UTF-8) input.
+        var scan = offset
+        while true {
+            let byte = bytes[scan]
+            if byte == UInt8(ascii: "\"") {
+                let text = String(decoding: bytes[offset..<scan], as: UTF8.self)
+                offset = scan + 1
+                return text
+            }
+            if byte == UInt8(ascii: "\\") || byte < 0x20 { break }
+            scan += 1
+        }
+        // Slow path: decode escapes into a byte buffer, then the buffer into a String once.
+        var utf8: [UInt8] = []
+        utf8.reserveCapacity(scan - offset + 16)
         while true {
             let byte = current
             if byte == UInt8(ascii: "\"") {
-                appendRun(from: runStart, to: offset, into: &scalars)
                 offset += 1
-                return String(scalars)
+                return String(decoding: utf8, as: UTF8.self)
             }
             if atEnd { throw error("unterminated string", at: start) }
             if byte < 0x20 {
                 throw error("control character 0x\(String(byte, radix: 16, uppercase: true)) in a string; escape it")
             }
             if byte == UInt8(ascii: "\\") {
-                appendRun(from: runStart, to: offset, into: &scalars)
-                scalars.append(try parseEscape())
-                runStart = offset
+                utf8.append(contentsOf: String(Character(try parseEscape())).utf8)
                 continue
             }
+            utf8.append(byte)
             offset += 1
         }
-    }
-
-    func appendRun(from start: Int, to end: Int, into scalars: inout String.UnicodeScalarView) {
-        if start == end { return }
-        // The input came from a Swift String, so it is valid UTF-8 and a run between ASCII
-        // delimiters is whole scalars.
-        let run = String(decoding: bytes[start..<end], as: UTF8.self)
-        scalars.append(contentsOf: run.unicodeScalars)
     }
 
     mutating func parseEscape() throws(JSONSyntaxError) -> Unicode.Scalar {
@@ -307,12 +310,30 @@ private struct Reader {
             guard isDigit(current) else { throw error("a number needs a digit in its exponent") }
             while isDigit(current) { offset += 1 }
         }
+        if isInteger, let integer = integerValue(from: start, to: offset) { return .integer(integer) }
         let text = String(decoding: bytes[start..<offset], as: UTF8.self)
-        if isInteger, let integer = Int64(text) { return .integer(integer) }
         guard let number = Double(text), number.isFinite else {
             throw error("number \(text) is out of range", at: start)
         }
         return .number(number)
+    }
+
+    /// The integer spelled by bytes[start..<end] (an optional '-' then digits), or nil when it
+    /// does not fit in Int64.
+    func integerValue(from start: Int, to end: Int) -> Int64? {
+        let negative = bytes[start] == UInt8(ascii: "-")
+        var magnitude: UInt64 = 0
+        for index in (negative ? start + 1 : start)..<end {
+            let (times10, overflow1) = magnitude.multipliedReportingOverflow(by: 10)
+            let (sum, overflow2) = times10.addingReportingOverflow(UInt64(bytes[index] - UInt8(ascii: "0")))
+            if overflow1 || overflow2 { return nil }
+            magnitude = sum
+        }
+        if negative {
+            if magnitude <= UInt64(Int64.max) { return -Int64(magnitude) }
+            return magnitude == UInt64(Int64.max) + 1 ? Int64.min : nil
+        }
+        return magnitude <= UInt64(Int64.max) ? Int64(magnitude) : nil
     }
 
     func isDigit(_ byte: UInt8) -> Bool { byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9") }

@@ -156,7 +156,7 @@ public struct Decision: Sendable, Equatable {
         for rule in rules {
             let verdict = rule.passed ? "pass" : (rule.evaluated ? "FAIL" : "skip")
             lines.append("  [\(verdict)] \(rule.id): \(rule.message)")
-            for key in rule.facts.keys.sorted(by: { $0.utf8.lexicographicallyPrecedes($1.utf8) }) {
+            for key in rule.facts.keys.sorted(by: JSONValue.utf8Precedes) {
                 lines.append("      \(key) = \(rule.facts[key]!.canonicalJSON)")
             }
         }

@@ -18,7 +18,7 @@ public struct PromotionEngine: Sendable {
     /// Policy names must be unique, since reasons cite them as `policy:NAME`; duplicate names
     /// are a programmer error (callers that read directories check for them first).
     public init(policies: [PolicySource], sandbox: PolicySandbox = PolicySandbox()) {
-        let sorted = policies.sorted { $0.name.utf8.lexicographicallyPrecedes($1.name.utf8) }
+        let sorted = policies.sorted { JSONValue.utf8Precedes($0.name, $1.name) }
         for (earlier, later) in zip(sorted, sorted.dropFirst()) {
             precondition(earlier.name != later.name, "two policies are named \(later.name)")
         }
@@ -30,7 +30,7 @@ public struct PromotionEngine: Sendable {
     /// SHA-256 over the canonical JSON of `[{"name":…,"text":…}, …]` sorted by name: it
     /// identifies what the policies say, not where their files were.
     public static func policySetDigest(_ policies: [PolicySource]) -> String {
-        let sorted = policies.sorted { $0.name.utf8.lexicographicallyPrecedes($1.name.utf8) }
+        let sorted = policies.sorted { JSONValue.utf8Precedes($0.name, $1.name) }
         let json = JSONValue.array(sorted.map { .object(["name": .string($0.name), "text": .string($0.text)]) })
         return Digest.sha256Hex(json.canonicalJSON.utf8)
     }

@@ -86,6 +86,20 @@ let broken = policy("broken", "  error('boom')")
         #expect(PromotionEngine(policies: []).decide(try exampleFacts("failover-ok")).json["decision"] == .string("allow"))
     }
 
+    @Test func nativeDecisionsAreDeterministicAcrossParses() throws {
+        let engine = PromotionEngine(policies: [])
+        for name in ["failover-ok", "failover-behind-peer", "switchover-ok"] {
+            // Each parse builds its dictionaries afresh, so iteration orders differ between them.
+            let a = engine.decide(try exampleFacts(name))
+            let b = engine.decide(try FactsDocument.parse(try exampleFacts(name).json.prettyJSON))
+            #expect(a == b)
+            #expect(a.json.canonicalJSON == b.json.canonicalJSON)
+            #expect(a.explainText == b.explainText)
+        }
+    }
+
+    /// Also checks the sandbox: its reported budget use (memory_bytes_peak) must not depend on
+    /// the iteration order of the facts' dictionaries, which differs between two parses.
     @Test func decisionsAreDeterministic() throws {
         let facts = try exampleFacts("failover-ok")
         let a = PromotionEngine(policies: [freeze, noObjection, twoReasons, broken]).decide(facts)
