@@ -4,7 +4,9 @@
 // full sequence diagrams):
 //
 //     R -> P  hello        I am node N at epoch E, durable to LSN L (written in epoch e), history H
-//     P -> R  hello        the same facts about the primary
+//     P -> R  hello        the same facts about the primary (its history is what the replica
+//                          adopts: the storage engine accepts a record of epoch e only when its
+//                          authority file holds e's history entry)
 //     R -> P  streamFrom   send me records from LSN L+1
 //     P -> R  records      a batch of WAL records (only records durable on the primary)
 //     R -> P  ack          durable through D, applied through A
@@ -17,6 +19,7 @@
 //     C -> R  follow       follow node N at epoch E, which starts at LSN S (issue 6)
 
 import AeroCore
+import AeroStorage
 
 /// One WAL record as shipped to a replica. The payload is opaque to replication: the storage
 /// engine encodes it and checks it again when it appends.
@@ -44,15 +47,16 @@ public struct Hello: Hashable, Sendable {
     /// The epoch of the record at `lastDurableLSN` (`Epoch.zero` for an empty WAL). With the
     /// primary's epoch history this tells whether the sender's WAL is a prefix of the primary's.
     public var lastDurableEpoch: Epoch
-    /// SHA-256 of the sender's epoch history, `WireProtocol.historyDigestBytes` bytes.
-    public var historyDigest: [UInt8]
+    /// The sender's epoch history (epoch, primary, start LSN), oldest first; at most
+    /// `WireProtocol.historyEntriesMax` entries.
+    public var history: [EpochHistoryEntry]
 
-    public init(nodeID: NodeID, epoch: Epoch, lastDurableLSN: LSN, lastDurableEpoch: Epoch, historyDigest: [UInt8]) {
+    public init(nodeID: NodeID, epoch: Epoch, lastDurableLSN: LSN, lastDurableEpoch: Epoch, history: [EpochHistoryEntry]) {
         self.nodeID = nodeID
         self.epoch = epoch
         self.lastDurableLSN = lastDurableLSN
         self.lastDurableEpoch = lastDurableEpoch
-        self.historyDigest = historyDigest
+        self.history = history
     }
 }
 

@@ -29,9 +29,9 @@
 // 3. acked applied <= acked durable <= sent-through, all non-decreasing; an ack breaking this
 //    is refused as REPL-PROTOCOL.
 // 4. sent-through - acked durable <= inFlightLSNMax.
-// 5. A replica whose WAL is not a prefix of the primary's history is never streamed to
-//    (REPL-DIVERGED, REPL-HISTORY-MISMATCH); one whose next LSN is no longer retained is told
-//    `mustReseed` and never streamed to.
+// 5. A replica whose WAL is not a prefix of the primary's history (REPL-DIVERGED), or whose
+//    epoch history is not a prefix of the primary's (REPL-HISTORY-MISMATCH), is never streamed
+//    to; one whose next LSN is no longer retained is told `mustReseed` and never streamed to.
 // 6. A replica at a higher epoch is never streamed to; the primary is told (`higherEpochSeen`)
 //    so that it stops accepting writes (it is stale: issue 6).
 
@@ -49,10 +49,9 @@ public struct PrimaryView: Sendable, Equatable {
     /// The checkpoint a replica that needs truncated WAL is re-seeded from.
     public var checkpointLSN: LSN
     public var history: [EpochHistoryEntry]
-    public var historyDigest: [UInt8]
 
     public init(nodeID: NodeID, epoch: Epoch, durableLSN: LSN, oldestRetainedLSN: LSN, checkpointLSN: LSN,
-                history: [EpochHistoryEntry], historyDigest: [UInt8]) {
+                history: [EpochHistoryEntry]) {
         precondition(oldestRetainedLSN.rawValue >= 1 && oldestRetainedLSN <= durableLSN.next,
             "oldest retained LSN \(oldestRetainedLSN) outside 1...\(durableLSN.next)")
         precondition(checkpointLSN.next >= oldestRetainedLSN,
@@ -63,7 +62,6 @@ public struct PrimaryView: Sendable, Equatable {
         self.oldestRetainedLSN = oldestRetainedLSN
         self.checkpointLSN = checkpointLSN
         self.history = history
-        self.historyDigest = historyDigest
     }
 
     /// The epoch the record at `lsn` was written in, per the history (nil before the first
@@ -75,7 +73,7 @@ public struct PrimaryView: Sendable, Equatable {
     var hello: Hello {
         Hello(nodeID: nodeID, epoch: epoch, lastDurableLSN: durableLSN,
               lastDurableEpoch: durableLSN == .zero ? .zero : (epoch(at: durableLSN) ?? .zero),
-              historyDigest: historyDigest)
+              history: history)
     }
 }
 
@@ -220,9 +218,10 @@ public struct PrimaryReplicaSession: Sendable {
                         + "history puts \(there) there; it needs an explicit reseed")
             }
         }
-        if hello.epoch == view.epoch && hello.historyDigest != view.historyDigest {
+        guard view.history.starts(with: hello.history) else {
             return refusePeer(ReplicationRule.historyMismatch,
-                "\(replica) and the primary are both at epoch \(view.epoch) with different epoch histories")
+                "\(replica)'s epoch history \(ReplicaSession.describe(hello.history)) is not a prefix of the primary's "
+                    + "\(ReplicaSession.describe(view.history))")
         }
         if replicaLast.next < view.oldestRetainedLSN {
             let reseed = MustReseed(

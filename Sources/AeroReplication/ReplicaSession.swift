@@ -23,9 +23,11 @@
 //
 // Invariants (checked by `checkInvariants()` after every transition)
 // 1. applied <= durable <= appended, and none of them ever decreases.
-// 2. The local epoch never decreases; a record is appended only when its epoch is <= the local
-//    epoch, and the local epoch is persisted (action `persistEpoch`) before the first record of
-//    a higher epoch is accepted.
+// 2. The local epoch never decreases and the local epoch history only grows: the replica
+//    follows a primary only if its own history is a prefix of the primary's
+//    (REPL-HISTORY-MISMATCH otherwise), and persists the primary's epoch and history (action
+//    `persistAuthority`) before it asks for the first record. A record is appended only when
+//    its epoch is <= the local epoch.
 // 3. Continuity: every appended record has LSN == previous appended + 1; the first one
 //    after the handshake has LSN == durable + 1 at the time of the handshake.
 // 4. Epoch lineage: the epochs of appended records never decrease.
@@ -38,6 +40,7 @@
 //    message is a programmer error (the I/O layer stops reading on `close`).
 
 import AeroCore
+import AeroStorage
 
 /// The facts a replica brings to a session, read from its storage before connecting.
 public struct ReplicaPosition: Hashable, Sendable {
@@ -47,9 +50,10 @@ public struct ReplicaPosition: Hashable, Sendable {
     /// Epoch of the record at `durableLSN` (`Epoch.zero` when the WAL is empty).
     public var durableRecordEpoch: Epoch
     public var appliedLSN: LSN
-    public var historyDigest: [UInt8]
+    /// The replica's epoch history from its authority file, oldest first.
+    public var history: [EpochHistoryEntry]
 
-    public init(nodeID: NodeID, epoch: Epoch, durableLSN: LSN, durableRecordEpoch: Epoch, appliedLSN: LSN, historyDigest: [UInt8]) {
+    public init(nodeID: NodeID, epoch: Epoch, durableLSN: LSN, durableRecordEpoch: Epoch, appliedLSN: LSN, history: [EpochHistoryEntry]) {
         precondition(appliedLSN <= durableLSN, "applied LSN \(appliedLSN) past durable LSN \(durableLSN)")
         precondition(durableRecordEpoch <= epoch, "last record's epoch \(durableRecordEpoch) above the node's epoch \(epoch)")
         precondition((durableLSN == .zero) == (durableRecordEpoch == .zero), "an empty WAL has no record epoch")
@@ -58,7 +62,7 @@ public struct ReplicaPosition: Hashable, Sendable {
         self.durableLSN = durableLSN
         self.durableRecordEpoch = durableRecordEpoch
         self.appliedLSN = appliedLSN
-        self.historyDigest = historyDigest
+        self.history = history
     }
 }
 
@@ -80,7 +84,7 @@ public struct ReplicaSession: Sendable {
     public enum State: Hashable, Sendable {
         case idle
         case awaitingHello
-        /// The primary's epoch is higher than ours; waiting for it to be durable locally.
+        /// The primary's epoch or history extends ours; waiting for it to be durable locally.
         case awaitingEpochPersist(primary: Hello)
         case streaming(primary: NodeID)
         case closed(ReplicaSessionEnd)
@@ -89,9 +93,10 @@ public struct ReplicaSession: Sendable {
     /// What the I/O layer must do, in order.
     public enum Action: Hashable, Sendable {
         case send(PeerMessage)
-        /// Durably record `epoch` (and that `primary` leads it) in the authority file, then call
+        /// Durably record `epoch`, that this node follows `primary`, and the primary's epoch
+        /// `history` (an extension of the local one) in the authority file, then call
         /// `epochPersisted()`.
-        case persistEpoch(Epoch, primary: NodeID)
+        case persistAuthority(epoch: Epoch, primary: NodeID, history: [EpochHistoryEntry])
         /// Hand these records to the WAL (write, fsync, apply); report progress with
         /// `localDurable(_:)` and `localApplied(_:)`.
         case append([WireRecord])
@@ -115,7 +120,7 @@ public struct ReplicaSession: Sendable {
     /// Epoch of the last appended record (lineage check).
     public private(set) var lastRecordEpoch: Epoch
     public let nodeID: NodeID
-    let historyDigest: [UInt8]
+    public private(set) var history: [EpochHistoryEntry]
 
     public init(position: ReplicaPosition, expectedPrimary: NodeID) {
         precondition(position.nodeID != expectedPrimary, "a node cannot replicate from itself")
@@ -126,7 +131,7 @@ public struct ReplicaSession: Sendable {
         self.appliedLSN = position.appliedLSN
         self.appendedLSN = position.durableLSN
         self.lastRecordEpoch = position.durableRecordEpoch
-        self.historyDigest = position.historyDigest
+        self.history = position.history
         checkInvariants()
     }
 
@@ -138,7 +143,7 @@ public struct ReplicaSession: Sendable {
         state = .awaitingHello
         return [.send(.hello(Hello(
             nodeID: nodeID, epoch: epoch, lastDurableLSN: durableLSN,
-            lastDurableEpoch: lastRecordEpoch, historyDigest: historyDigest)))]
+            lastDurableEpoch: lastRecordEpoch, history: history)))]
     }
 
     /// A message from the primary.
@@ -162,7 +167,7 @@ public struct ReplicaSession: Sendable {
         }
     }
 
-    /// The epoch from `persistEpoch` is durable.
+    /// The authority from `persistAuthority` is durable.
     /// After the session closed this is accepted and changes nothing: the epoch is durable and
     /// the next session reads it from the authority file.
     public mutating func epochPersisted() -> [Action] {
@@ -170,8 +175,9 @@ public struct ReplicaSession: Sendable {
         guard case .awaitingEpochPersist(let hello) = state else {
             preconditionFailure("epochPersisted() in state \(state)")
         }
-        precondition(hello.epoch > epoch, "persisted epoch \(hello.epoch) not above \(epoch)")
+        precondition(hello.epoch >= epoch && hello.history.starts(with: history), "persisted authority does not extend the local one")
         epoch = hello.epoch
+        history = hello.history
         state = .streaming(primary: hello.nodeID)
         checkInvariants()
         return [.send(.streamFrom(StreamFrom(fromLSN: durableLSN.next)))]
@@ -230,9 +236,17 @@ public struct ReplicaSession: Sendable {
                     "peer \(hello.nodeID) is at epoch \(hello.epoch), below this replica's epoch \(epoch); "
                         + "a replica never follows a lower epoch")
             }
-            if hello.epoch > epoch {
+            if let problem = Self.primaryHistoryProblem(hello) {
+                return refusePeer(ReplicationRule.protocolViolation, "\(hello.nodeID)'s epoch history is not a primary's: \(problem)")
+            }
+            guard hello.history.starts(with: history) else {
+                return refusePeer(ReplicationRule.historyMismatch,
+                    "this replica's epoch history \(Self.describe(history)) is not a prefix of \(hello.nodeID)'s "
+                        + "\(Self.describe(hello.history)); following it would rewrite history")
+            }
+            if hello.epoch > epoch || hello.history.count > history.count {
                 state = .awaitingEpochPersist(primary: hello)
-                return [.persistEpoch(hello.epoch, primary: hello.nodeID)]
+                return [.persistAuthority(epoch: hello.epoch, primary: hello.nodeID, history: hello.history)]
             }
             state = .streaming(primary: hello.nodeID)
             return [.send(.streamFrom(StreamFrom(fromLSN: durableLSN.next)))]
@@ -326,6 +340,23 @@ public struct ReplicaSession: Sendable {
         }
         state = .closed(.follow(follow))
         return [.persistFollow(follow), .close]
+    }
+
+    /// A primary's history is strictly increasing in epoch, non-decreasing in start LSN, and
+    /// ends with the primary's own current epoch.
+    static func primaryHistoryProblem(_ hello: Hello) -> String? {
+        for (a, b) in zip(hello.history, hello.history.dropFirst()) {
+            if b.epoch <= a.epoch { return "epochs not increasing (\(a.epoch) then \(b.epoch))" }
+            if b.startLSN < a.startLSN { return "start LSNs decrease (\(a.startLSN) then \(b.startLSN))" }
+        }
+        guard let last = hello.history.last, last.epoch == hello.epoch, last.primary == hello.nodeID else {
+            return "its last entry must be epoch \(hello.epoch) led by \(hello.nodeID)"
+        }
+        return nil
+    }
+
+    static func describe(_ history: [EpochHistoryEntry]) -> String {
+        "[" + history.map { "\($0.epoch):\($0.primary)@\($0.startLSN)" }.joined(separator: ", ") + "]"
     }
 
     private mutating func refusePeer(_ rule: String, _ message: String) -> [Action] {

@@ -17,7 +17,8 @@ public enum ReplicationRule {
     /// The replica's WAL is not a prefix of the primary's history (records past the primary's
     /// durable end, or its last record belongs to another epoch than the primary's history says).
     public static let diverged = "REPL-DIVERGED"
-    /// Same epoch, different epoch histories.
+    /// One side's epoch history is not a prefix of the other's (the primary's must extend the
+    /// replica's: history is append-only).
     public static let historyMismatch = "REPL-HISTORY-MISMATCH"
     /// A message that is not allowed in the session's state, or an impossible acknowledgement.
     public static let protocolViolation = "REPL-PROTOCOL"

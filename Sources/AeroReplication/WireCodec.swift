@@ -89,10 +89,15 @@ public enum WireCodec {
             b.writeInteger(m.epoch.rawValue)
             b.writeInteger(m.lastDurableLSN.rawValue)
             b.writeInteger(m.lastDurableEpoch.rawValue)
-            guard m.historyDigest.count == WireProtocol.historyDigestBytes else {
-                throw w.invalid("historyDigest", "must be \(WireProtocol.historyDigestBytes) bytes, is \(m.historyDigest.count)")
+            guard m.history.count <= WireProtocol.historyEntriesMax else {
+                throw w.invalid("history", "\(m.history.count) entries exceed \(WireProtocol.historyEntriesMax)")
             }
-            b.writeBytes(m.historyDigest)
+            b.writeInteger(UInt32(m.history.count))
+            for entry in m.history {
+                b.writeInteger(entry.epoch.rawValue)
+                try w.node(entry.primary, "history.primary", &b)
+                b.writeInteger(entry.startLSN.rawValue)
+            }
         case .streamFrom(let m):
             b.writeInteger(m.fromLSN.rawValue)
         case .records(let m):
@@ -148,8 +153,18 @@ public enum WireCodec {
             let epoch = Epoch(try r.u64("epoch"))
             let lsn = LSN(try r.u64("lastDurableLSN"))
             let lastEpoch = Epoch(try r.u64("lastDurableEpoch"))
-            let digest = try r.bytes(WireProtocol.historyDigestBytes, "historyDigest")
-            return .hello(Hello(nodeID: node, epoch: epoch, lastDurableLSN: lsn, lastDurableEpoch: lastEpoch, historyDigest: digest))
+            let count = Int(try r.u32("history.count"))
+            guard count <= WireProtocol.historyEntriesMax else {
+                throw r.invalid("history", "\(count) entries exceed \(WireProtocol.historyEntriesMax)")
+            }
+            var history: [EpochHistoryEntry] = []
+            history.reserveCapacity(count)
+            for _ in 0..<count {
+                let entryEpoch = Epoch(try r.u64("history.epoch"))
+                let primary = try r.node("history.primary")
+                history.append(EpochHistoryEntry(epoch: entryEpoch, primary: primary, startLSN: LSN(try r.u64("history.startLSN"))))
+            }
+            return .hello(Hello(nodeID: node, epoch: epoch, lastDurableLSN: lsn, lastDurableEpoch: lastEpoch, history: history))
         case .streamFrom:
             return .streamFrom(StreamFrom(fromLSN: LSN(try r.u64("fromLSN"))))
         case .records:

@@ -59,14 +59,17 @@ public enum WireProtocol {
     /// UTF-8 bytes of a free-text field (reasons, messages, rule ids).
     public static let textBytesMax = 4096
 
-    /// Bytes of an epoch-history digest (SHA-256).
-    public static let historyDigestBytes = 32
+    /// Entries of an epoch history in a hello. One entry per promotion: thousands of
+    /// promotions of one cluster are far beyond any real use, and a longer history is refused.
+    public static let historyEntriesMax = 4096
 
     static func assertConstants() {
         // A full batch (headers + payloads) plus the batch header fits in one frame.
         precondition(
             recordsBatchBytesMax + recordsBatchCountMax * recordHeaderBytes + 64 <= frameBodyBytesMax,
             "a full Records batch must fit in one frame")
+        precondition(historyEntriesMax * (8 + 2 + nodeIDBytesMax + 8) + 256 <= frameBodyBytesMax,
+            "a full epoch history must fit in one hello frame")
         precondition(frameBodyBytesMax <= Int(UInt32.max), "frame length is a u32")
         precondition(textBytesMax <= Int(UInt16.max) && nodeIDBytesMax <= Int(UInt16.max),
             "string lengths are u16")

@@ -5,8 +5,12 @@ import NIOCore
 
 /// Shared test values.
 enum Fixture {
-    static let digestA = [UInt8](repeating: 0xAA, count: WireProtocol.historyDigestBytes)
-    static let digestB = [UInt8](repeating: 0xBB, count: WireProtocol.historyDigestBytes)
+    /// Epoch 1 led by n1 from LSN 1, epoch 2 by n3 from 11, epoch 3 by n1 from 21.
+    static let history = [
+        EpochHistoryEntry(epoch: Epoch(1), primary: "n1", startLSN: LSN(1)),
+        EpochHistoryEntry(epoch: Epoch(2), primary: "n3", startLSN: LSN(11)),
+        EpochHistoryEntry(epoch: Epoch(3), primary: "n1", startLSN: LSN(21)),
+    ]
 
     static func record(_ lsn: UInt64, epoch: UInt64 = 1, payload: [UInt8] = [1, 2, 3]) -> WireRecord {
         WireRecord(lsn: LSN(lsn), epoch: Epoch(epoch), kind: 1, payload: payload)
@@ -14,7 +18,7 @@ enum Fixture {
 
     /// One message of every kind, with non-trivial field values.
     static let everyMessage: [PeerMessage] = [
-        .hello(Hello(nodeID: "n1", epoch: Epoch(3), lastDurableLSN: LSN(42), lastDurableEpoch: Epoch(2), historyDigest: digestA)),
+        .hello(Hello(nodeID: "n1", epoch: Epoch(3), lastDurableLSN: LSN(42), lastDurableEpoch: Epoch(2), history: history)),
         .streamFrom(StreamFrom(fromLSN: LSN(43))),
         .records(RecordBatch(senderEpoch: Epoch(3), records: [
             record(43, epoch: 2, payload: []), record(44, epoch: 3, payload: Array(0..<200)),

@@ -129,7 +129,7 @@ struct FrameTests {
     }
 
     @Test("the sender refuses to encode what a receiver would refuse")
-    func encoderLimits() {
+    func encoderLimits() throws {
         let tooMany = RecordBatch(senderEpoch: Epoch(1), records: (1...UInt64(WireProtocol.recordsBatchCountMax + 1)).map { Fixture.record($0, payload: []) })
         #expect(throws: WireError.invalidField(message: "records", field: "records", reason: "\(WireProtocol.recordsBatchCountMax + 1) records exceed the batch limit of \(WireProtocol.recordsBatchCountMax)")) {
             try WireCodec.frame(.records(tooMany))
@@ -146,9 +146,16 @@ struct FrameTests {
             return true
         }
         #expect(buffer.readableBytes == 0)
-        #expect(throws: WireError.invalidField(message: "hello", field: "historyDigest", reason: "must be 32 bytes, is 3")) {
-            try WireCodec.frame(.hello(Hello(nodeID: "n1", epoch: Epoch(1), lastDurableLSN: .zero, lastDurableEpoch: .zero, historyDigest: [1, 2, 3])))
+        let long = (1...UInt64(WireProtocol.historyEntriesMax + 1)).map { EpochHistoryEntry(epoch: Epoch($0), primary: "n1", startLSN: LSN($0)) }
+        #expect(throws: WireError.invalidField(message: "hello", field: "history", reason: "\(WireProtocol.historyEntriesMax + 1) entries exceed \(WireProtocol.historyEntriesMax)")) {
+            try WireCodec.frame(.hello(Hello(nodeID: "n1", epoch: Epoch(1), lastDurableLSN: .zero, lastDurableEpoch: .zero, history: long)))
         }
+        // The longest allowed history, with the longest node ids, fits in one frame.
+        let longestID = NodeID(String(repeating: "n", count: WireProtocol.nodeIDBytesMax))
+        let longest = (1...UInt64(WireProtocol.historyEntriesMax)).map { EpochHistoryEntry(epoch: Epoch($0), primary: longestID, startLSN: LSN($0)) }
+        var frame = try WireCodec.frame(.hello(Hello(nodeID: longestID, epoch: Epoch(4096), lastDurableLSN: .zero, lastDurableEpoch: .zero, history: longest)))
+        guard case .hello(let decoded) = try WireCodec.decodeFrame(&frame) else { Issue.record("not a hello"); return }
+        #expect(decoded.history == longest)
     }
 
     @Test("a full batch at the advertised limits fits in one frame")

@@ -18,12 +18,14 @@ struct PrimaryReplicaSessionTests {
 
     static func view(durable: UInt64 = 40, oldest: UInt64 = 5, checkpoint: UInt64 = 4) -> PrimaryView {
         PrimaryView(nodeID: "n1", epoch: Epoch(3), durableLSN: LSN(durable), oldestRetainedLSN: LSN(oldest),
-                    checkpointLSN: LSN(checkpoint), history: history, historyDigest: Fixture.digestA)
+                    checkpointLSN: LSN(checkpoint), history: history)
     }
 
+    /// A replica's hello; its history defaults to the primary's up to the replica's epoch.
     static func replicaHello(node: NodeID = "n2", epoch: UInt64 = 3, durable: UInt64 = 30, recordEpoch: UInt64 = 3,
-                             digest: [UInt8] = Fixture.digestA) -> PeerMessage {
-        .hello(Hello(nodeID: node, epoch: Epoch(epoch), lastDurableLSN: LSN(durable), lastDurableEpoch: Epoch(recordEpoch), historyDigest: digest))
+                             history replicaHistory: [EpochHistoryEntry]? = nil) -> PeerMessage {
+        .hello(Hello(nodeID: node, epoch: Epoch(epoch), lastDurableLSN: LSN(durable), lastDurableEpoch: Epoch(recordEpoch),
+                     history: replicaHistory ?? history.filter { $0.epoch.rawValue <= epoch }))
     }
 
     static func fresh(window: UInt64 = 100) -> PrimaryReplicaSession {
@@ -33,7 +35,7 @@ struct PrimaryReplicaSessionTests {
     static func awaitingStreamFrom(window: UInt64 = 100) -> PrimaryReplicaSession {
         var s = fresh(window: window)
         let actions = s.received(replicaHello(), view: view())
-        #expect(actions == [.send(.hello(Hello(nodeID: "n1", epoch: Epoch(3), lastDurableLSN: LSN(40), lastDurableEpoch: Epoch(3), historyDigest: Fixture.digestA)))])
+        #expect(actions == [.send(.hello(Hello(nodeID: "n1", epoch: Epoch(3), lastDurableLSN: LSN(40), lastDurableEpoch: Epoch(3), history: history)))])
         return s
     }
 
@@ -61,12 +63,12 @@ struct PrimaryReplicaSessionTests {
     func helloOlderEpochPrefix() {
         var s = Self.fresh()
         // n2 stopped in epoch 2 at LSN 15 (n3's records): on the history, so it may follow.
-        let actions = s.received(Self.replicaHello(epoch: 2, durable: 15, recordEpoch: 2, digest: Fixture.digestB), view: Self.view())
+        let actions = s.received(Self.replicaHello(epoch: 2, durable: 15, recordEpoch: 2), view: Self.view())
         #expect(actions.count == 1)
         #expect(s.state == .awaitingStreamFrom(replica: "n2", fromLSN: LSN(16)))
         // An empty replica too.
         var e = Self.fresh()
-        _ = e.received(Self.replicaHello(epoch: 0, durable: 0, recordEpoch: 0, digest: Fixture.digestB), view: Self.view(oldest: 1, checkpoint: 0))
+        _ = e.received(Self.replicaHello(epoch: 0, durable: 0, recordEpoch: 0), view: Self.view(oldest: 1, checkpoint: 0))
         #expect(e.state == .awaitingStreamFrom(replica: "n2", fromLSN: LSN(1)))
     }
 
@@ -90,16 +92,22 @@ struct PrimaryReplicaSessionTests {
         #expect(Self.refused(a.received(Self.replicaHello(durable: 41), view: Self.view()), ReplicationRule.diverged))
         // n2 wrote LSN 15 in epoch 1 (an old primary's records past the branch point at 11).
         var b = Self.fresh()
-        #expect(Self.refused(b.received(Self.replicaHello(epoch: 1, durable: 15, recordEpoch: 1, digest: Fixture.digestB), view: Self.view()), ReplicationRule.diverged))
+        #expect(Self.refused(b.received(Self.replicaHello(epoch: 1, durable: 15, recordEpoch: 1), view: Self.view()), ReplicationRule.diverged))
         // LSN 25 was written in epoch 3, not 2.
         var c = Self.fresh()
-        #expect(Self.refused(c.received(Self.replicaHello(epoch: 2, durable: 25, recordEpoch: 2, digest: Fixture.digestB), view: Self.view()), ReplicationRule.diverged))
+        #expect(Self.refused(c.received(Self.replicaHello(epoch: 2, durable: 25, recordEpoch: 2), view: Self.view()), ReplicationRule.diverged))
     }
 
-    @Test("hello at the same epoch with another history digest: REPL-HISTORY-MISMATCH")
+    @Test("hello with an epoch history that is not a prefix of the primary's: REPL-HISTORY-MISMATCH")
     func helloHistoryMismatch() {
+        // Same epoch, epoch 2 remembered as led by n2 instead of n3.
         var s = Self.fresh()
-        #expect(Self.refused(s.received(Self.replicaHello(digest: Fixture.digestB), view: Self.view()), ReplicationRule.historyMismatch))
+        let other = [Self.history[0], EpochHistoryEntry(epoch: Epoch(2), primary: "n2", startLSN: LSN(11)), Self.history[2]]
+        #expect(Self.refused(s.received(Self.replicaHello(history: other), view: Self.view()), ReplicationRule.historyMismatch))
+        // A lower epoch whose only entry differs.
+        var t = Self.fresh()
+        let older = [EpochHistoryEntry(epoch: Epoch(1), primary: "n2", startLSN: LSN(1))]
+        #expect(Self.refused(t.received(Self.replicaHello(epoch: 1, durable: 5, recordEpoch: 1, history: older), view: Self.view()), ReplicationRule.historyMismatch))
     }
 
     @Test("hello needing WAL older than the oldest retained LSN: mustReseed from the checkpoint")
@@ -258,8 +266,7 @@ struct PrimaryReplicaSessionTests {
         #expect(v.epoch(at: LSN(100)) == Epoch(3))
         let empty = PrimaryView(nodeID: "n1", epoch: Epoch(4), durableLSN: LSN(10), oldestRetainedLSN: LSN(1), checkpointLSN: .zero,
                                 history: [EpochHistoryEntry(epoch: Epoch(3), primary: "n2", startLSN: LSN(11)),
-                                          EpochHistoryEntry(epoch: Epoch(4), primary: "n1", startLSN: LSN(11))],
-                                historyDigest: Fixture.digestA)
+                                          EpochHistoryEntry(epoch: Epoch(4), primary: "n1", startLSN: LSN(11))])
         #expect(empty.epoch(at: LSN(11)) == Epoch(4), "epoch 3 wrote nothing")
         #expect(empty.epoch(at: LSN(5)) == nil)
     }

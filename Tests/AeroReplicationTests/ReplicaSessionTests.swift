@@ -1,5 +1,6 @@
 import AeroCore
 import AeroReplication
+import AeroStorage
 import Testing
 
 /// The replica side, driven through every (state, event) pair. States: idle, awaitingHello,
@@ -8,12 +9,26 @@ import Testing
 /// programmer errors are exit tests (the process must stop on the precondition).
 @Suite("Replica session state machine")
 struct ReplicaSessionTests {
+    /// The replica's history: epoch 1 led by n0 from LSN 1, epoch 2 by n1 from LSN 5.
+    static let history = [
+        EpochHistoryEntry(epoch: Epoch(1), primary: "n0", startLSN: LSN(1)),
+        EpochHistoryEntry(epoch: Epoch(2), primary: "n1", startLSN: LSN(5)),
+    ]
+
     static let position = ReplicaPosition(
         nodeID: "n2", epoch: Epoch(2), durableLSN: LSN(10), durableRecordEpoch: Epoch(2), appliedLSN: LSN(8),
-        historyDigest: Fixture.digestA)
+        history: history)
 
-    static func primaryHello(epoch: UInt64 = 2, node: NodeID = "n1") -> PeerMessage {
-        .hello(Hello(nodeID: node, epoch: Epoch(epoch), lastDurableLSN: LSN(20), lastDurableEpoch: Epoch(epoch), historyDigest: Fixture.digestA))
+    /// A primary's history at `epoch`: the replica's up to epoch 2, then epochs led by `node`.
+    static func historyAt(_ epoch: UInt64, node: NodeID = "n1") -> [EpochHistoryEntry] {
+        let base = history.filter { $0.epoch.rawValue <= epoch }
+        guard epoch > 2 else { return base }
+        return base + (3...epoch).map { EpochHistoryEntry(epoch: Epoch($0), primary: node, startLSN: LSN(11 + $0)) }
+    }
+
+    static func primaryHello(epoch: UInt64 = 2, node: NodeID = "n1", history: [EpochHistoryEntry]? = nil) -> PeerMessage {
+        .hello(Hello(nodeID: node, epoch: Epoch(epoch), lastDurableLSN: LSN(20), lastDurableEpoch: Epoch(epoch),
+                     history: history ?? historyAt(epoch, node: node)))
     }
 
     static func idle() -> ReplicaSession { ReplicaSession(position: position, expectedPrimary: "n1") }
@@ -27,7 +42,7 @@ struct ReplicaSessionTests {
     static func awaitingEpochPersist() -> ReplicaSession {
         var s = awaitingHello()
         let actions = s.received(primaryHello(epoch: 3))
-        #expect(actions == [.persistEpoch(Epoch(3), primary: "n1")])
+        #expect(actions == [.persistAuthority(epoch: Epoch(3), primary: "n1", history: historyAt(3))])
         return s
     }
 
@@ -60,7 +75,7 @@ struct ReplicaSessionTests {
     func idleConnected() {
         var s = Self.idle()
         let actions = s.connected()
-        #expect(actions == [.send(.hello(Hello(nodeID: "n2", epoch: Epoch(2), lastDurableLSN: LSN(10), lastDurableEpoch: Epoch(2), historyDigest: Fixture.digestA)))])
+        #expect(actions == [.send(.hello(Hello(nodeID: "n2", epoch: Epoch(2), lastDurableLSN: LSN(10), lastDurableEpoch: Epoch(2), history: Self.history)))])
         #expect(s.state == .awaitingHello)
     }
 
@@ -88,11 +103,34 @@ struct ReplicaSessionTests {
         #expect(s.state == .streaming(primary: "n1"))
     }
 
-    @Test("awaitingHello + hello of a higher epoch: persist the epoch first")
+    @Test("awaitingHello + hello of a higher epoch: persist the epoch and history first")
     func helloHigherEpoch() {
         var s = Self.awaitingHello()
-        #expect(s.received(Self.primaryHello(epoch: 5)) == [.persistEpoch(Epoch(5), primary: "n1")])
-        #expect(s.epoch == Epoch(2), "the epoch is adopted only once durable")
+        #expect(s.received(Self.primaryHello(epoch: 5)) == [.persistAuthority(epoch: Epoch(5), primary: "n1", history: Self.historyAt(5))])
+        #expect(s.epoch == Epoch(2) && s.history == Self.history, "adopted only once durable")
+    }
+
+    @Test("awaitingHello + a primary whose history does not extend ours: REPL-HISTORY-MISMATCH")
+    func helloHistoryMismatch() {
+        // Epoch 2 was led by n1 from LSN 5 here; the peer says n1 led it from LSN 6.
+        var s = Self.awaitingHello()
+        let other = [Self.history[0], EpochHistoryEntry(epoch: Epoch(2), primary: "n1", startLSN: LSN(6))]
+        #expect(Self.refused(s.received(Self.primaryHello(history: other)), ReplicationRule.historyMismatch))
+        // A primary at a higher epoch that never knew our epoch 2.
+        var t = Self.awaitingHello()
+        let skipped = [Self.history[0], EpochHistoryEntry(epoch: Epoch(3), primary: "n1", startLSN: LSN(5))]
+        #expect(Self.refused(t.received(Self.primaryHello(epoch: 3, history: skipped)), ReplicationRule.historyMismatch))
+    }
+
+    @Test("awaitingHello + a hello whose history is not a primary's: REPL-PROTOCOL", arguments: [
+        [EpochHistoryEntry](),  // empty
+        [EpochHistoryEntry(epoch: Epoch(1), primary: "n0", startLSN: LSN(1)), EpochHistoryEntry(epoch: Epoch(2), primary: "n9", startLSN: LSN(5))],  // not led by the sender
+        [EpochHistoryEntry(epoch: Epoch(2), primary: "n1", startLSN: LSN(5)), EpochHistoryEntry(epoch: Epoch(2), primary: "n1", startLSN: LSN(6))],  // epochs not increasing
+        [EpochHistoryEntry(epoch: Epoch(1), primary: "n0", startLSN: LSN(9)), EpochHistoryEntry(epoch: Epoch(2), primary: "n1", startLSN: LSN(5))],  // starts decrease
+    ])
+    func helloMalformedHistory(history: [EpochHistoryEntry]) {
+        var s = Self.awaitingHello()
+        #expect(Self.refused(s.received(Self.primaryHello(history: history)), ReplicationRule.protocolViolation))
     }
 
     @Test("awaitingHello + hello of a lower epoch: REPL-STALE-EPOCH")
@@ -154,7 +192,7 @@ struct ReplicaSessionTests {
     func persisted() {
         var s = Self.awaitingEpochPersist()
         #expect(s.epochPersisted() == [.send(.streamFrom(StreamFrom(fromLSN: LSN(11))))])
-        #expect(s.epoch == Epoch(3))
+        #expect(s.epoch == Epoch(3) && s.history == Self.historyAt(3))
         #expect(s.state == .streaming(primary: "n1"))
     }
 
@@ -312,10 +350,11 @@ struct ReplicaSessionTests {
 
     @Test("a fresh replica (empty WAL, epoch 0) follows a primary from LSN 1")
     func freshReplica() {
-        let fresh = ReplicaPosition(nodeID: "n2", epoch: .zero, durableLSN: .zero, durableRecordEpoch: .zero, appliedLSN: .zero, historyDigest: Fixture.digestB)
+        let fresh = ReplicaPosition(nodeID: "n2", epoch: .zero, durableLSN: .zero, durableRecordEpoch: .zero, appliedLSN: .zero, history: [])
         var s = ReplicaSession(position: fresh, expectedPrimary: "n1")
         _ = s.connected()
-        #expect(s.received(Self.primaryHello(epoch: 1)) == [.persistEpoch(Epoch(1), primary: "n1")])
+        let history = [EpochHistoryEntry(epoch: Epoch(1), primary: "n1", startLSN: LSN(1))]
+        #expect(s.received(Self.primaryHello(epoch: 1, history: history)) == [.persistAuthority(epoch: Epoch(1), primary: "n1", history: history)])
         #expect(s.epochPersisted() == [.send(.streamFrom(StreamFrom(fromLSN: LSN(1))))])
         let records = (1...3).map { Fixture.record(UInt64($0), epoch: 1) }
         #expect(s.received(.records(RecordBatch(senderEpoch: Epoch(1), records: records))) == [.append(records)])
