@@ -4,7 +4,8 @@
 // ascending LSN order. A snapshot at LSN s sees, for each key, the newest version with LSN ≤ s.
 //
 // Invariants (docs/invariants.md, "Storage"):
-//   M1 Chains are strictly ascending in LSN; versions are only appended at the head (the writer
+//   M1 Chains are strictly ascending in LSN; versions are only appended at the head (a key
+//      touched twice by one transaction keeps its last operation; the writer
 //      is single: StorageEngine appends under its lock, with LSNs it assigned in order).
 //   M2 Reclamation keeps, per key, every version above `oldestNeeded` and the newest version at
 //      or below it; a key whose only remaining version is a tombstone at or below it is removed.
@@ -31,9 +32,14 @@ struct VersionStore {
     /// Appends a version (M1) and reclaims what `oldestNeeded` no longer needs (M2).
     mutating func apply(_ key: String, value: [UInt8]?, lsn: LSN, oldestNeeded: LSN) {
         if var chain = chains[key] {
-            precondition(chain.last!.lsn < lsn.rawValue, "version store: LSN \(lsn) not above \(chain.last!.lsn) for a key")
+            precondition(chain.last!.lsn <= lsn.rawValue, "version store: LSN \(lsn) below \(chain.last!.lsn) for a key")
             chains[key] = nil  // unique reference while mutating the chain
-            chain.append(Version(lsn: lsn.rawValue, value: value))
+            if chain.last!.lsn == lsn.rawValue {
+                // The same transaction touched the key again: its last operation wins.
+                chain[chain.count - 1].value = value
+            } else {
+                chain.append(Version(lsn: lsn.rawValue, value: value))
+            }
             Self.reclaim(&chain, oldestNeeded: oldestNeeded.rawValue)
             chains[key] = chain
         } else {
