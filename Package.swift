@@ -60,9 +60,10 @@ let package = Package(
         .target(
             name: "AeroReplication",
             dependencies: [
-                "AeroCore", "AeroStorage",  // AeroStorage for CRC32C: one checksum in the project
+                "AeroCore", "AeroStorage",  // CRC32C, the epoch history, and the WAL to ship
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             ],
             swiftSettings: strictSettings
         ),

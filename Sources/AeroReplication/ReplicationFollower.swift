@@ -1,0 +1,173 @@
+// ReplicationFollower.swift — the replica's side of one connection to its primary: a
+// ReplicaSession driven by SwiftNIO, appending what it receives to the storage engine.
+//
+// Threading: the session lives in the handler and is touched only on the channel's event loop.
+// Appends go, in arrival order, to one serial dispatch queue that calls the engine's blocking
+// append (write + fsync) and hops back to the loop with the durable LSN; so the event loop never
+// waits for a disk, and appends can never be reordered. The authority change of
+// `persistAuthority` runs on the same queue, so it is durable before any later append.
+//
+// One connection attempt per `ReplicationFollower.connect` call: reconnecting (with its bound on
+// attempts and back-off) belongs to the node, which decides from the session's end reason.
+
+import AeroCore
+import AeroStorage
+import Dispatch
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+
+public enum ReplicationFollower {
+    /// Facts the node keeps about the session for status and `min_lsn` reads.
+    public final class Observer: Sendable {
+        private let box = NIOLockedValueBox<(primaryAcked: LSN, primaryDurable: LSN, end: ReplicaSessionEnd?, storageError: String?)>((.zero, .zero, nil, nil))
+
+        public init() {}
+
+        public var primaryAckedLSN: LSN { box.withLockedValue { $0.primaryAcked } }
+        public var primaryDurableLSN: LSN { box.withLockedValue { $0.primaryDurable } }
+        /// Why the session ended (nil while it runs).
+        public var end: ReplicaSessionEnd? { box.withLockedValue { $0.end } }
+        /// A storage refusal of a replicated append or authority change (the session was closed).
+        public var storageError: String? { box.withLockedValue { $0.storageError } }
+
+        func progress(acked: LSN, durable: LSN) {
+            box.withLockedValue { $0.primaryAcked = max($0.primaryAcked, acked); $0.primaryDurable = max($0.primaryDurable, durable) }
+        }
+        func ended(_ end: ReplicaSessionEnd) { box.withLockedValue { $0.end = end } }
+        func storageFailed(_ message: String) { box.withLockedValue { $0.storageError = message } }
+    }
+
+    /// Connects to the primary at `host:port` and runs one session. Returns the channel; its
+    /// close future completes when the session ends (see `observer.end`).
+    public static func connect(engine: StorageEngine, expectedPrimary: NodeID, host: String, port: Int,
+                               group: any EventLoopGroup, observer: Observer, connectTimeoutMs: Int64) async throws -> any Channel {
+        let authority = engine.authority
+        let durable = engine.durableLSN
+        let position = ReplicaPosition(
+            nodeID: authority.nodeID, epoch: authority.epoch, durableLSN: durable,
+            durableRecordEpoch: durable == .zero ? .zero : engine.lastEpoch, appliedLSN: engine.appliedLSN,
+            history: authority.history)
+        return try await ClientBootstrap(group: group)
+            .connectTimeout(.milliseconds(connectTimeoutMs))
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try PeerChannel.addHandlers(to: channel.pipeline.syncOperations)
+                    try channel.pipeline.syncOperations.addHandler(
+                        ReplicaConnectionHandler(engine: engine, session: ReplicaSession(position: position, expectedPrimary: expectedPrimary),
+                                                 observer: observer))
+                }
+            }
+            .connect(host: host, port: port).get()
+    }
+}
+
+final class ReplicaConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
+    // @unchecked: `session` and `context` are touched only on the channel's event loop; the
+    // engine, queue and observer are thread-safe.
+    typealias InboundIn = PeerMessage
+    typealias OutboundOut = PeerMessage
+
+    let engine: StorageEngine
+    let observer: ReplicationFollower.Observer
+    private var session: ReplicaSession
+    private var context: ChannelHandlerContext?
+    /// Serial: appends and authority changes reach the engine in session order.
+    private let storageQueue = DispatchQueue(label: "aerodb.replica.storage")
+
+    init(engine: StorageEngine, session: ReplicaSession, observer: ReplicationFollower.Observer) {
+        self.engine = engine
+        self.session = session
+        self.observer = observer
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        self.context = context
+        perform(session.connected())
+        context.fireChannelActive()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        session.connectionClosed()
+        if case .closed(let end) = session.state { observer.ended(end) }
+        self.context = nil
+        context.fireChannelInactive()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        perform(session.received(unwrapInboundIn(data)))
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        context.close(promise: nil)
+    }
+
+    private func perform(_ actions: [ReplicaSession.Action]) {
+        guard let context else { return }
+        for action in actions {
+            switch action {
+            case .send(let message):
+                context.write(wrapOutboundOut(message), promise: nil)
+            case .persistAuthority(let epoch, let primary, let history):
+                persistAuthority(epoch: epoch, primary: primary, history: history, loop: context.eventLoop)
+            case .append(let wire):
+                append(wire, loop: context.eventLoop)
+            case .primaryProgress(let acked, let durable):
+                observer.progress(acked: acked, durable: durable)
+            case .reseed, .persistFollow:
+                // Re-seeding and following a new primary are the node's decisions (issue 5/6);
+                // the session has ended and says why in `observer.end`.
+                break
+            case .close:
+                context.flush()
+                context.close(promise: nil)
+                return
+            }
+        }
+        context.flush()
+    }
+
+    private func persistAuthority(epoch: Epoch, primary: NodeID, history: [EpochHistoryEntry], loop: any EventLoop) {
+        storageQueue.async { [self] in
+            do {
+                try engine.updateAuthority { current in
+                    Authority(nodeID: current.nodeID, role: .replica, epoch: epoch, following: primary, history: history)
+                }
+                loop.execute { [self] in perform(session.epochPersisted()) }
+            } catch {
+                storageFailed("authority change to epoch \(epoch) refused: \(error)", loop: loop)
+            }
+        }
+    }
+
+    private func append(_ wire: [WireRecord], loop: any EventLoop) {
+        var records: [WALRecord] = []
+        records.reserveCapacity(wire.count)
+        for record in wire {
+            guard let converted = WALRecord(record) else {
+                storageFailed("record \(record.lsn) has unknown kind \(record.kind)", loop: loop)
+                return
+            }
+            records.append(converted)
+        }
+        let batch = records
+        storageQueue.async { [self] in
+            do {
+                let durable = try engine.appendReplicatedBlocking(batch)
+                loop.execute { [self] in
+                    perform(session.localDurable(durable))
+                    // The engine applies what is durable: applied == durable (storage E1).
+                    perform(session.localApplied(durable))
+                }
+            } catch {
+                storageFailed("replicated append refused: \(error)", loop: loop)
+            }
+        }
+    }
+
+    /// Storage refused what the session accepted: stop this session (nothing more is appended).
+    private func storageFailed(_ message: String, loop: any EventLoop) {
+        observer.storageFailed(message)
+        loop.execute { [self] in context?.close(promise: nil) }
+    }
+}

@@ -1,0 +1,233 @@
+// ReplicationSource.swift — the primary's peer listener: one PrimaryReplicaSession per replica
+// connection, driven by SwiftNIO and fed from the storage engine's WAL.
+//
+// Threading: each connection's session lives in its handler and is touched only on that
+// channel's event loop. `walDurable(_:)` and the heartbeat timer hop onto each loop. Reading the
+// WAL (`StorageEngine.readWAL`) happens on the event loop: bounded by the in-flight window and
+// the batch limits; moving it to a thread pool is a throughput step for later, not a safety one.
+//
+// What the primary learns is handed out through callbacks (replica progress for the commit
+// quorum and lag metrics; a higher epoch seen, which must stop local writes; refusals, for the
+// event journal).
+
+import AeroCore
+import AeroStorage
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+
+public final class ReplicationSource: Sendable {
+    public struct Callbacks: Sendable {
+        public var replicaProgress: @Sendable (NodeID, _ durable: LSN, _ applied: LSN) -> Void
+        public var higherEpochSeen: @Sendable (Epoch, NodeID) -> Void
+        /// A session ended; `refusal` when either side refused.
+        public var sessionEnded: @Sendable (PrimarySessionEnd) -> Void
+
+        public init(replicaProgress: @escaping @Sendable (NodeID, LSN, LSN) -> Void = { _, _, _ in },
+                    higherEpochSeen: @escaping @Sendable (Epoch, NodeID) -> Void = { _, _ in },
+                    sessionEnded: @escaping @Sendable (PrimarySessionEnd) -> Void = { _ in }) {
+            self.replicaProgress = replicaProgress
+            self.higherEpochSeen = higherEpochSeen
+            self.sessionEnded = sessionEnded
+        }
+    }
+
+    let engine: StorageEngine
+    let nodeID: NodeID
+    let members: Set<NodeID>
+    let inFlightLSNMax: UInt64
+    let heartbeatIntervalMs: Int64
+    let callbacks: Callbacks
+    let group: any EventLoopGroup
+    /// The acknowledged-to-clients LSN for heartbeats (set by the commit path).
+    let ackedLSN = NIOLockedValueBox(LSN.zero)
+    private let state = NIOLockedValueBox<(server: (any Channel)?, handlers: [ObjectIdentifier: PrimaryConnectionHandler])>((nil, [:]))
+
+    public init(engine: StorageEngine, nodeID: NodeID, members: Set<NodeID>, group: any EventLoopGroup,
+                heartbeatIntervalMs: Int64, inFlightLSNMax: UInt64 = PrimaryReplicaSession.inFlightLSNMaxDefault,
+                callbacks: Callbacks = Callbacks()) {
+        precondition(heartbeatIntervalMs > 0, "heartbeat interval must be positive")
+        self.engine = engine
+        self.nodeID = nodeID
+        self.members = members
+        self.group = group
+        self.heartbeatIntervalMs = heartbeatIntervalMs
+        self.inFlightLSNMax = inFlightLSNMax
+        self.callbacks = callbacks
+    }
+
+    /// Binds the peer listener; returns the bound port.
+    public func start(host: String, port: Int) async throws -> Int {
+        let channel = try await ServerBootstrap(group: group)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelInitializer { [self] channel in
+                channel.eventLoop.makeCompletedFuture {
+                    let handler = PrimaryConnectionHandler(source: self)
+                    try PeerChannel.addHandlers(to: channel.pipeline.syncOperations)
+                    try channel.pipeline.syncOperations.addHandler(handler)
+                    self.state.withLockedValue { $0.handlers[ObjectIdentifier(handler)] = handler }
+                }
+            }
+            .bind(host: host, port: port).get()
+        state.withLockedValue { $0.server = channel }
+        return channel.localAddress?.port ?? port
+    }
+
+    /// Closes the listener and every replica connection.
+    public func stop() async {
+        let (server, handlers) = state.withLockedValue { s in
+            let taken = (s.server, Array(s.handlers.values))
+            s.server = nil
+            s.handlers = [:]
+            return taken
+        }
+        try? await server?.close()
+        for handler in handlers { handler.closeFromOutside() }
+    }
+
+    /// The WAL is durable through `lsn`: every session sends what its window allows.
+    public func walDurable(_ lsn: LSN) {
+        for handler in state.withLockedValue({ Array($0.handlers.values) }) { handler.walDurable(lsn) }
+    }
+
+    /// Sets the LSN acknowledged to clients, carried by heartbeats.
+    public func acknowledged(through lsn: LSN) {
+        ackedLSN.withLockedValue { $0 = max($0, lsn) }
+    }
+
+    func forget(_ handler: PrimaryConnectionHandler) {
+        _ = state.withLockedValue { $0.handlers.removeValue(forKey: ObjectIdentifier(handler)) }
+    }
+
+    /// The primary's facts for a session decision. `replicaNext` is probed in the WAL, so that a
+    /// replica needing truncated WAL is told to re-seed at the handshake.
+    func view(probing replicaNext: LSN?) throws -> PrimaryView {
+        let durable = engine.durableLSN
+        let checkpoint = engine.latestCheckpointLSN
+        var oldest = LSN(1)
+        if let replicaNext, replicaNext <= durable,
+           case .walGone(let oldestAvailable, _) = try engine.readWAL(from: replicaNext, bytesMax: 1)
+        {
+            oldest = min(oldestAvailable ?? durable.next, durable.next)
+        }
+        return PrimaryView(nodeID: nodeID, epoch: engine.currentEpoch, durableLSN: durable, oldestRetainedLSN: oldest,
+                           checkpointLSN: max(checkpoint, LSN(oldest.rawValue - 1)), history: engine.authority.history)
+    }
+}
+
+/// One replica connection. Everything here runs on the channel's event loop.
+final class PrimaryConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
+    // @unchecked: `session`, `context` and `heartbeat` are touched only on the channel's event
+    // loop; `source` is Sendable.
+    typealias InboundIn = PeerMessage
+    typealias OutboundOut = PeerMessage
+
+    let source: ReplicationSource
+    private var session: PrimaryReplicaSession
+    private var context: ChannelHandlerContext?
+    private var heartbeat: RepeatedTask?
+
+    init(source: ReplicationSource) {
+        self.source = source
+        self.session = PrimaryReplicaSession(members: source.members, inFlightLSNMax: source.inFlightLSNMax)
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        let interval = TimeAmount.milliseconds(source.heartbeatIntervalMs)
+        heartbeat = context.eventLoop.scheduleRepeatedTask(initialDelay: interval, delay: interval) { [weak self] _ in
+            self?.tick()
+        }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        heartbeat?.cancel()
+        session.connectionClosed()
+        if case .closed(let end) = session.state { source.callbacks.sessionEnded(end) }
+        source.forget(self)
+        self.context = nil
+        context.fireChannelInactive()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let message = unwrapInboundIn(data)
+        let probe: LSN? = if case .hello(let hello) = message { hello.lastDurableLSN.next } else { nil }
+        do {
+            let view = try source.view(probing: probe)
+            perform(session.received(message, view: view))
+        } catch {
+            context.close(promise: nil)
+        }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        context.close(promise: nil)
+    }
+
+    func walDurable(_ lsn: LSN) {
+        guard let loop = context?.eventLoop else { return }
+        loop.execute { [self] in
+            guard context != nil else { return }
+            perform(session.localDurable(max(lsn, session.primaryDurableLSN)))
+        }
+    }
+
+    func closeFromOutside() {
+        guard let loop = context?.eventLoop else { return }
+        loop.execute { [self] in context?.close(promise: nil) }
+    }
+
+    private func tick() {
+        guard context != nil else { return }
+        let durable = source.engine.durableLSN
+        perform(session.localDurable(max(durable, session.primaryDurableLSN)))
+        perform(session.heartbeatDue(epoch: source.engine.currentEpoch, ackedLSN: source.ackedLSN.withLockedValue { $0 },
+                                     durableLSN: durable))
+    }
+
+    private func perform(_ actions: [PrimaryReplicaSession.Action]) {
+        guard let context else { return }
+        for action in actions {
+            switch action {
+            case .send(let message):
+                context.write(wrapOutboundOut(message), promise: nil)
+            case .sendRecords(let from, let through):
+                sendRecords(from: from, through: through, context: context)
+            case .replicaProgress(let replica, let durable, let applied):
+                source.callbacks.replicaProgress(replica, durable, applied)
+            case .higherEpochSeen(let epoch, let replica):
+                source.callbacks.higherEpochSeen(epoch, replica)
+            case .close:
+                context.flush()
+                context.close(promise: nil)
+                return
+            }
+        }
+        context.flush()
+    }
+
+    /// Reads `from...through` from the WAL and writes it as batches. The session only asks for
+    /// durable records, so a short read is a storage fault: the connection is closed.
+    private func sendRecords(from: LSN, through: LSN, context: ChannelHandlerContext) {
+        var next = from
+        let epoch = source.engine.currentEpoch
+        while next <= through {
+            let result: WALReadResult
+            do {
+                result = try source.engine.readWAL(from: next, bytesMax: WireProtocol.recordsBatchBytesMax)
+            } catch {
+                context.close(promise: nil)
+                return
+            }
+            guard case .records(let read) = result, !read.isEmpty else {
+                context.close(promise: nil)
+                return
+            }
+            let wanted = read.filter { $0.lsn <= through }
+            for batch in RecordBatch.batches(of: wanted, senderEpoch: epoch) {
+                context.write(wrapOutboundOut(.records(batch)), promise: nil)
+            }
+            next = wanted[wanted.count - 1].lsn.next
+        }
+    }
+}
