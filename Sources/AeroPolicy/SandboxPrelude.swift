@@ -27,7 +27,7 @@ enum SandboxPrelude {
     local type, select, error, pcall, tostring, next = type, select, error, pcall, tostring, next
     local rawget, rawlen, setmetatable, getmetatable = rawget, rawlen, setmetatable, getmetatable
     local load, mathtype, concat, maxinteger = load, math.type, table.concat, math.maxinteger
-    local sink, bound = host.print, host.bound
+    local sink, bound, tripped, xpcall = host.print, host.bound, host.tripped, xpcall
     local REASONS_MAX, REASON_BYTES_MAX = \(reasonsMax), \(reasonBytesMax)
 
     local function copy(library, names)
@@ -39,7 +39,7 @@ enum SandboxPrelude {
     local env = {
       _VERSION = _VERSION, assert = assert, error = error, ipairs = ipairs, next = next,
       pairs = pairs, pcall = pcall, select = select, tonumber = tonumber, tostring = tostring,
-      type = type, xpcall = xpcall, getmetatable = getmetatable,
+      type = type, getmetatable = getmetatable,
     }
     env._G = env
 
@@ -138,8 +138,34 @@ enum SandboxPrelude {
                            "max", "maxinteger", "min", "mininteger", "modf", "pi", "rad", "sin",
                            "sqrt", "tan", "tointeger", "type", "ult"})
     env.utf8 = copy(utf8, {"char", "charpattern", "codepoint", "codes", "len", "offset"})
-    env.coroutine = copy(coroutine, {"close", "create", "isyieldable", "resume", "running",
-                                     "status", "wrap", "yield"})
+    -- An error raised by the budget hook leaves hooks disabled in its thread until a pcall
+    -- boundary restores them (Lua 5.4 ldo.c). Lua code that runs before that point — an
+    -- xpcall message handler, or __close run by coroutine.close/wrap on the dead thread —
+    -- would run unbudgeted. So once a budget has tripped, these wrappers run no policy code.
+    env.xpcall = function(f, handler, ...)
+      if type(handler) ~= "function" then return xpcall(f, handler, ...) end
+      return xpcall(f, function(e)
+        if tripped() then return e end
+        return handler(e)
+      end, ...)
+    end
+    local create, resume, costatus, coclose = coroutine.create, coroutine.resume, coroutine.status, coroutine.close
+    local coroutine_ = copy(coroutine, {"create", "isyieldable", "resume", "running", "status", "yield"})
+    coroutine_.close = function(co)
+      if tripped() then error("policy budget exceeded", 2) end
+      return coclose(co)
+    end
+    local function wrap_results(co, ok, ...)
+      if ok then return ... end
+      local e = ...
+      if not tripped() and costatus(co) == "dead" then coclose(co) end
+      error(e, 0)
+    end
+    coroutine_.wrap = function(f)
+      local co = create(f)
+      return function(...) return wrap_results(co, resume(co, ...)) end
+    end
+    env.coroutine = coroutine_
 
     -- Calls the policy and checks its answer without trusting it: raw reads only.
     local function describe(value)

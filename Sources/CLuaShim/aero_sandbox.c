@@ -437,6 +437,13 @@ static int make_bounded(lua_State *L) {
     return 1;
 }
 
+// host.tripped() -> true once any budget has been exceeded in this state.
+static int budget_tripped(lua_State *L) {
+    aero_budget *budget = budget_of(L);
+    lua_pushboolean(L, budget->instructions_exceeded || budget->time_exceeded || budget->memory_exceeded);
+    return 1;
+}
+
 // ---- Preparing a sandbox --------------------------------------------------------------
 
 static int prepare_cfunction(lua_State *L) {
@@ -450,7 +457,9 @@ static int prepare_cfunction(lua_State *L) {
     lua_settop(L, 1);
     lua_newtable(L);
     lua_rawsetp(L, LUA_REGISTRYINDEX, &printed_key);
-    lua_createtable(L, 0, 2);
+    lua_createtable(L, 0, 3);
+    lua_pushcfunction(L, budget_tripped);
+    lua_setfield(L, -2, "tripped");
     lua_pushcfunction(L, print_sink);
     lua_setfield(L, -2, "print");
     lua_pushcfunction(L, make_bounded);
