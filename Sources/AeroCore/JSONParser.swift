@@ -4,7 +4,7 @@
 // and the same everywhere. The parser:
 //   1. accepts exactly RFC 8259 text: one value, surrounded by optional whitespace
 //      (space, tab, LF, CR); no comments, no trailing commas, no NaN/Infinity, no leading
-//      zeros, no leading '+';
+//      zeros, no leading '+', no byte-order mark;
 //   2. keeps integers and non-integers apart: a number without fraction or exponent that fits
 //      in Int64 is `.integer`; every other number is `.number` (a finite Double). A number
 //      whose magnitude overflows Double is an error, never infinity;

@@ -32,7 +32,7 @@ public enum PromotionRules {
             context.req1(), context.live1(), context.role1(), context.epoch1(), context.wal1(),
             context.dur1(), context.dur2(), context.fence1(),
         ]
-        assert(results.map(\.id) == allIDs, "rules must report in allIDs order")
+        precondition(results.map(\.id) == allIDs, "rules must report in allIDs order")
         return results
     }
 }

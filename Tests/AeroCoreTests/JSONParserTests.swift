@@ -67,6 +67,7 @@ import Testing
         ("{1:2}", "expected a string key"),
         ("1 2", "after the JSON value"),
         ("// comment\n1", "expected a JSON value"),
+        ("\u{FEFF}1", "expected a JSON value, found byte 0xEF"),
     ])
     func rejectsInvalidText(text: String, expected: String) {
         let error = syntaxError(text)
