@@ -1,8 +1,8 @@
 ---@meta
 -- aerodb-facts.d.lua — Lua language-server annotations for AeroDB promotion policies.
 --
--- This file is never run: `---@meta` marks it as definitions only, and the policy loader
--- skips `*.d.lua` files. With policies/.luarc.json, an editor running lua-language-server
+-- This file is never run: `---@meta` marks it as definitions only, and `aerodb-policy`
+-- skips `*.d.lua` files found in a policy directory. With policies/.luarc.json, an editor running lua-language-server
 -- (LuaLS) completes fact fields and checks their types while you write a policy.
 --
 -- Every fact a node could not report is nil (JSON null): an unreachable node has

@@ -152,6 +152,11 @@ final class PolicyTestRunner {
         for reason in decision.reasons {
             details += "\n          \(reason.source): \(reason.message)"
         }
+        // What the policies printed helps to see why; it is shown only for failing cases.
+        for run in decision.policies {
+            for line in run.printed { details += "\nprint:    [\(run.name)] \(line)" }
+            if run.printedTruncated { details += "\nprint:    [\(run.name)] (truncated)" }
+        }
         return ("\(expected); actual: \(actualDecision)", details)
     }
 

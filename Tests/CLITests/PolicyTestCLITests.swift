@@ -54,6 +54,28 @@ import Testing
         #expect(run.stdout.contains("actual:   allow"))
     }
 
+    @Test func aFailingCaseShowsWhatItsPoliciesPrinted() throws {
+        let scratch = try ScratchDirectory()
+        defer { scratch.remove() }
+        let root = PolicyCLI.repositoryRoot.path
+        try scratch.write("chatty.lua", """
+            return function(facts)
+                print("looking at", facts.candidate.id)
+                return "always refuses"
+            end
+            """)
+        let file = try scratch.write("chatty.json", """
+            { "facts": "\(root)/\(Shipped.failoverFacts)", "policies": ["chatty.lua"],
+              "cases": [ { "name": "quiet when passing", "expect": "refuse", "source": "policy:chatty" },
+                         { "name": "shows prints when failing", "expect": "allow" } ] }
+            """)
+        let run = try PolicyCLI.run(["test", file])
+        #expect(run.lastLine == "1 passed, 1 failed")
+        let printed = run.stdout.split(separator: "\n").filter { $0.contains("looking at") }
+        #expect(printed.count == 1, "stdout: \(run.stdout)")
+        #expect(printed.first?.contains("print:    [chatty] looking at\tb") == true)
+    }
+
     @Test func filterRunsOnlyMatchingCases() throws {
         let scratch = try ScratchDirectory()
         defer { scratch.remove() }
