@@ -75,7 +75,9 @@ struct FactsTape {
             guard fields.count <= Self.lengthMax else { throw .tooLarge }
             bytes.append(UInt8(ascii: "O"))
             u32(fields.values.reduce(0) { $1 == .null ? $0 : $0 + 1 })
-            for (key, field) in fields where field != .null {
+            // Sorted keys: Swift's dictionary order differs between two equal documents, and
+            // the insertion order decides the Lua tables' memory use, which is reported.
+            for (key, field) in fields.sorted(by: { JSONValue.utf8Precedes($0.key, $1.key) }) where field != .null {
                 try string(key)
                 try self.value(field, depth: depth + 1)
                 bytes.append(UInt8(ascii: "S"))
