@@ -146,6 +146,15 @@ func setting(_ value: JSONValue, _ path: String, _ new: JSONValue?) -> JSONValue
         #expect(found.description.hasPrefix(path + ": "))
     }
 
+    @Test func boundsTheNodeCount() throws {
+        let node = try #require(example["nodes"]?.arrayValue?[1])
+        var nodes: [JSONValue] = [try #require(example["nodes"]?.arrayValue?[0])]
+        for index in 0..<FactsDocument.nodeCountMax { nodes.append(setting(node, "id", .string("r\(index)"))) }
+        let found = try #require(error(setting(example, "nodes", .array(nodes))))
+        #expect(found.path == "$.nodes")
+        #expect(found.message == "10001 nodes; at most 10000 are read")
+    }
+
     @Test func rejectsTextThatIsNotJSONWithLineAndColumn() throws {
         do {
             _ = try FactsDocument.parse("{\n  \"schema\": \"aerodb.facts/1\",\n}")

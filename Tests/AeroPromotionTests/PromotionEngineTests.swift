@@ -100,6 +100,22 @@ let broken = policy("broken", "  error('boom')")
 
     /// Also checks the sandbox: its reported budget use (memory_bytes_peak) must not depend on
     /// the iteration order of the facts' dictionaries, which differs between two parses.
+    @Test func printedLinesGoIntoTheExplanationWithACutMarked() throws {
+        let facts = try exampleFacts("failover-ok")
+        let chatty = policy("chatty", "  print('candidate', facts.request.candidate)\n  return nil")
+        let flood = policy("flood", "  for i = 1, 10000 do print('line', i) end\n  return nil")
+        let decision = PromotionEngine(policies: [chatty, flood]).decide(facts)
+        #expect(decision.allowed, "printing is not objecting")
+        let runs = try #require(decision.json["policies"]?.arrayValue)
+        #expect(runs[0]["printed"] == .array([.string("candidate\tb")]))
+        #expect(decision.policies[1].printedTruncated)
+        let printed = try #require(runs[1]["printed"]?.arrayValue)
+        #expect(printed.last == .string(Decision.printedTruncatedMarker))
+        #expect(printed.count == decision.policies[1].printed.count + 1)
+        #expect(decision.explainText.contains("      print: candidate\tb"))
+        #expect(decision.explainText.contains("      print: (truncated)"))
+    }
+
     @Test func decisionsAreDeterministic() throws {
         let facts = try exampleFacts("failover-ok")
         let a = PromotionEngine(policies: [freeze, noObjection, twoReasons, broken]).decide(facts)
