@@ -38,8 +38,9 @@
 //       leaves the record's fate unknown, and the failure says so (`authorityOutcomeUnknown`):
 //       the candidate's authority file must be inspected before any new request.
 //   P4. The new epoch is exactly the decision's `cluster.epoch` + 1.
-//   P5. Switchover: the commit is requested only after the old primary is fenced and the
-//       candidate reported itself durable to the primary's final position.
+//   P5. Switchover: the commit is requested only after the old primary is fenced, reported a
+//       final position at or above its durable position at decision, and the candidate
+//       reported itself durable to that final position.
 //   P6. Failover: the commit is requested only after the candidate stopped following the
 //       lost primary and reported itself durable at or above every acknowledged position
 //       known to the decision (and at or above its own durable position then: positions never
@@ -71,6 +72,9 @@ public struct PromotionPlan: Sendable, Equatable {
     /// Switchover: the candidate's durable position at decision time (the final position of
     /// the fenced primary raises the bar, see `awaitingCatchUp`).
     public let requiredLSN: LSN
+    /// Switchover: the primary's durable position at decision time. Its final position once
+    /// fenced can only be at or above it; below it, fsynced records went missing.
+    public let primaryDurableLSN: LSN?
     public let factsDigest: String
 }
 
@@ -235,7 +239,9 @@ public struct FailoverStateMachine: Sendable, Equatable {
         }
         let plan = PromotionPlan(
             request: request, oldPrimary: facts.cluster.primary, fromEpoch: facts.cluster.epoch,
-            toEpoch: facts.cluster.epoch.successor, requiredLSN: required, factsDigest: facts.digest)
+            toEpoch: facts.cluster.epoch.successor, requiredLSN: required,
+            primaryDurableLSN: request.kind == .switchover ? facts.primary.durableLSN : nil,
+            factsDigest: facts.digest)
         switch request.kind {
         case .switchover:
             state = .promoting(plan, .fencingPrimary, target: nil)
@@ -258,6 +264,10 @@ public struct FailoverStateMachine: Sendable, Equatable {
 
     public mutating func primaryFenced(finalLSN: LSN) -> Action {
         guard case .promoting(let plan, .fencingPrimary, _) = state else { invalid(.primaryFenced) }
+        if let decided = plan.primaryDurableLSN, finalLSN < decided {
+            return fail(plan, .fencingPrimary,
+                        "\(plan.oldPrimary) reported its final position \(finalLSN) below its durable position \(decided) at decision: positions never go backwards, so its log lost fsynced records")
+        }
         let target = max(finalLSN, plan.requiredLSN)
         state = .promoting(plan, .awaitingCatchUp, target: target)
         checkInvariants()

@@ -158,10 +158,18 @@ struct MachineFixtures {
         #expect(plan.oldPrimary == "a")
     }
 
-    @Test func switchoverWaitsForTheHigherOfFinalAndDecidedPositions() throws {
+    @Test func switchoverWaitsForTheFencedPrimarysFinalPosition() throws {
         var machine = fixtures.machine(in: .fencingPrimary)
-        // A final position below the candidate's decided durable position cannot lower the bar.
-        #expect(machine.primaryFenced(finalLSN: LSN(1000)) == .awaitCatchUp("b", lsn: LSN(1205)))
+        #expect(machine.primaryFenced(finalLSN: LSN(1210)) == .awaitCatchUp("b", lsn: LSN(1210)))
+        // The primary was durable to 1210 at decision: a lower final position is lost records.
+        var shrunk = fixtures.machine(in: .fencingPrimary)
+        guard case .reportFailed(let failure) = shrunk.primaryFenced(finalLSN: LSN(1209)) else {
+            Issue.record("a final position below the decided one must fail the attempt")
+            return
+        }
+        #expect(failure.step == .fencingPrimary)
+        #expect(failure.message.contains("below its durable position 1210"))
+        #expect(shrunk.stateKind == .failed)
     }
 
     // Illegal pairs trap: a sample run in child processes (the table covers every pair above).
