@@ -117,6 +117,13 @@ import Testing
         #expect(policy.status == 2)
         #expect(policy.stdout.isEmpty)
         #expect(policy.stderr.contains("no/such/policy.lua"))
+
+        let scratch = try ScratchDirectory()
+        defer { scratch.remove() }
+        try scratch.write("policies/README.txt", "no policy here\n")
+        let empty = try PolicyCLI.run(["eval", "--facts", Shipped.failoverFacts, "--policy", scratch.path("policies")])
+        #expect(empty.status == 2, "an empty policy directory must not quietly drop the site's refusals")
+        #expect(empty.stderr.contains("holds no policy"))
     }
 
     @Test(arguments: [
