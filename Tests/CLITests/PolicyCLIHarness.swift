@@ -16,6 +16,9 @@ struct ProcessOutcome {
 }
 
 enum PolicyCLI {
+    /// Longest a single run may take; every run here finishes in well under a second.
+    static let processTimeoutSeconds = 60
+
     /// The repository root, found from this file's path (Tests/CLITests/…).
     static let repositoryRoot: URL = URL(fileURLWithPath: #filePath)
         .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
@@ -39,7 +42,15 @@ enum PolicyCLI {
         process.standardError = errors
         process.standardInput = input
         try process.run()
+        // Bounded: a hung child is killed and reported, never waited on forever.
+        let deadline = ContinuousClock.now + .seconds(processTimeoutSeconds)
+        while process.isRunning && ContinuousClock.now < deadline {
+            Thread.sleep(forTimeInterval: 0.005)
+        }
+        let timedOut = process.isRunning
+        if timedOut { process.terminate() }
         process.waitUntilExit()
+        #expect(!timedOut, "aerodb-policy \(arguments) did not exit within \(processTimeoutSeconds) s")
         try output.close()
         try errors.close()
         try input.close()
