@@ -72,6 +72,7 @@ let package = Package(
             name: "AeroServer",
             dependencies: [
                 "AeroCore", "AeroReplication", "AeroStorage", "AeroPromotion",
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),

@@ -31,6 +31,9 @@ public enum ReplicationFollower {
         /// A storage refusal of a replicated append or authority change (the session was closed).
         public var storageError: String? { box.withLockedValue { $0.storageError } }
 
+        /// Forgets the previous session's end before a new one starts; progress is kept.
+        public func beginSession() { box.withLockedValue { $0.end = nil; $0.storageError = nil } }
+
         func progress(acked: LSN, durable: LSN) {
             box.withLockedValue { $0.primaryAcked = max($0.primaryAcked, acked); $0.primaryDurable = max($0.primaryDurable, durable) }
         }

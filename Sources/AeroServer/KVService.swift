@@ -14,12 +14,32 @@
 // 5. Input is bounded before it is used: key bytes, value bytes, transaction operations, and the
 //    number of entries a listing returns (`truncated: true` says it was cut).
 //
-// Not yet here (issue 5 continues): replica roles (reads with staleness, REPL-WRITE-ON-REPLICA
-// from the replication state rather than storage), and sync commit through CommitQuorum.
+// 6. Sync mode: after the local fsync a write waits for every sync replica (CommitWaiters); on
+//    timeout it is refused with REPL-SYNC-TIMEOUT, saying it is durable on the primary but not
+//    acknowledged. Only then is its LSN reported as acknowledged to replication.
+// 7. On a replica, reads say how far behind the primary they may be (X-AeroDB-Staleness-LSN:
+//    the primary's durable LSN as last heard, minus the applied LSN).
 
 import AeroCore
+import AeroReplication
 import AeroStorage
 import Foundation
+
+/// What a primary's commit path tells replication, and (sync mode) waits for.
+public struct PrimaryHooks: Sendable {
+    /// New durable WAL: replicas may be sent more.
+    public var walDurable: @Sendable (LSN) -> Void
+    /// An LSN acknowledged to a client (carried by heartbeats).
+    public var acknowledged: @Sendable (LSN) -> Void
+    /// Sync mode: the waiters for sync replicas' acknowledgements. nil: async.
+    public var waiters: CommitWaiters?
+
+    public init(walDurable: @escaping @Sendable (LSN) -> Void, acknowledged: @escaping @Sendable (LSN) -> Void, waiters: CommitWaiters?) {
+        self.walDurable = walDurable
+        self.acknowledged = acknowledged
+        self.waiters = waiters
+    }
+}
 
 /// An HTTP answer, independent of the HTTP library.
 public struct APIResponse: Sendable, Equatable {
@@ -55,12 +75,17 @@ public final class KVService: Sendable {
     public let engine: StorageEngine
     public let journal: EventJournal
     public let metrics: ServerMetrics
+    let primaryHooks: PrimaryHooks?
+    let replicaObserver: ReplicationFollower.Observer?
 
-    public init(config: ServerConfig, engine: StorageEngine, journal: EventJournal, metrics: ServerMetrics) {
+    public init(config: ServerConfig, engine: StorageEngine, journal: EventJournal, metrics: ServerMetrics,
+                primaryHooks: PrimaryHooks? = nil, replicaObserver: ReplicationFollower.Observer? = nil) {
         self.config = config
         self.engine = engine
         self.journal = journal
         self.metrics = metrics
+        self.primaryHooks = primaryHooks
+        self.replicaObserver = replicaObserver
     }
 
     // MARK: key-value
@@ -172,9 +197,28 @@ public final class KVService: Sendable {
     // MARK: helpers
 
     private func commit(_ transaction: Transaction, started: ContinuousClock.Instant, context: [String: JSONValue]) async -> APIResponse {
+        if let waiters = primaryHooks?.waiters, waiters.isFull {
+            return respond(.commitBacklog(waiters: waiters.waiterCount, max: waiters.waitersMax), context: context)
+        }
         do {
             let lsn = try await engine.commit(transaction)
             let epoch = engine.epochOfCommit(lsn)
+            if let hooks = primaryHooks {
+                hooks.walDurable(lsn)
+                if let waiters = hooks.waiters {
+                    waiters.localDurable(lsn)
+                    switch await waiters.waitCommitted(lsn) {
+                    case .committed:
+                        break
+                    case .timedOut(let missing):
+                        return respond(.syncTimeout(lsn: lsn, epoch: epoch, missing: missing, timeoutMs: waiters.timeoutMs), context: context)
+                    case .backlogFull, .failed:
+                        // Durable here, but its replicas' acknowledgement can no longer be awaited.
+                        return respond(.syncTimeout(lsn: lsn, epoch: epoch, missing: [], timeoutMs: 0), context: context)
+                    }
+                }
+                hooks.acknowledged(lsn)
+            }
             metrics.commits.increment()
             metrics.commitLatency.record(ContinuousClock.now - started)
             return .json(.object(["lsn": .integer(Int64(lsn.rawValue)), "epoch": .integer(Int64(epoch.rawValue))]))
@@ -237,8 +281,13 @@ public final class KVService: Sendable {
     }
 
     private func readHeaders(_ lsn: LSN) -> [(String, String)] {
-        [("X-AeroDB-LSN", String(lsn.rawValue)), ("X-AeroDB-Epoch", String(engine.currentEpoch.rawValue)),
-         ("X-AeroDB-Role", engine.authority.role.rawValue)]
+        var headers = [("X-AeroDB-LSN", String(lsn.rawValue)), ("X-AeroDB-Epoch", String(engine.currentEpoch.rawValue)),
+                       ("X-AeroDB-Role", engine.authority.role.rawValue)]
+        if let observer = replicaObserver {
+            let behind = observer.primaryDurableLSN.rawValue > lsn.rawValue ? observer.primaryDurableLSN.rawValue - lsn.rawValue : 0
+            headers.append(("X-AeroDB-Staleness-LSN", String(behind)))
+        }
+        return headers
     }
 
     private func validKey(_ key: String) -> String? {

@@ -144,6 +144,10 @@ public struct ServerConfig: Hashable, Sendable {
     public var commitMode: CommitMode
     public var syncReplicas: [NodeID]
     public var policyDir: String?
+    /// The member that starts as primary of epoch 1 when the cluster's data dirs are new. Read
+    /// only when this node's data dir has no authority file yet; afterwards the authority file
+    /// (epoch, role, history) decides, and only a promotion changes it.
+    public var initialPrimary: NodeID?
     public var timeouts: TimeoutsConfig
     public var budgets: BudgetsConfig
 
@@ -154,7 +158,7 @@ public struct ServerConfig: Hashable, Sendable {
     public static func standalone(id: NodeID = "n1", dataDir: String, http: HostPort) -> ServerConfig {
         ServerConfig(
             id: id, dataDir: dataDir, http: http, peer: nil, members: [], commitMode: .async,
-            syncReplicas: [], policyDir: nil, timeouts: TimeoutsConfig(), budgets: BudgetsConfig())
+            syncReplicas: [], policyDir: nil, initialPrimary: nil, timeouts: TimeoutsConfig(), budgets: BudgetsConfig())
     }
 
     /// Values given on the command line; each replaces the file's.
@@ -229,6 +233,12 @@ public struct ServerConfig: Hashable, Sendable {
             if me.http != http { throw fail("http", "\(http) differs from this node's member entry \(me.http)") }
             if let peer, me.peer != peer { throw fail("peer", "\(peer) differs from this node's member entry \(me.peer)") }
             if members.count > 1 && peer == nil { throw fail("peer", "a cluster member needs a peer address") }
+            if members.count > 1 && initialPrimary == nil {
+                throw fail("initial_primary", "a cluster needs the member that starts as primary of epoch 1")
+            }
+            if let initialPrimary, !members.contains(where: { $0.id == initialPrimary }) {
+                throw fail("initial_primary", "\"\(initialPrimary)\" is not a member")
+            }
         }
         switch commitMode {
         case .async:
@@ -239,7 +249,6 @@ public struct ServerConfig: Hashable, Sendable {
             for (index, replica) in syncReplicas.enumerated() {
                 let key = "sync_replicas[\(index)]"
                 guard seen.insert(replica).inserted else { throw fail(key, "duplicate \"\(replica)\"") }
-                guard replica != id else { throw fail(key, "\"\(replica)\" is this node; a node cannot be its own sync replica") }
                 guard members.contains(where: { $0.id == replica }) else { throw fail(key, "\"\(replica)\" is not a member") }
             }
         }

@@ -8,7 +8,8 @@ extension ServerConfig {
     public static let fileBytesMax = 1 << 20
 
     static let topLevelKeys: Set<String> = [
-        "id", "data_dir", "http", "peer", "members", "commit_mode", "sync_replicas", "policy_dir", "timeouts", "budgets",
+        "id", "data_dir", "http", "peer", "members", "commit_mode", "sync_replicas", "policy_dir", "initial_primary",
+        "timeouts", "budgets",
     ]
     static let memberKeys: Set<String> = ["id", "http", "peer", "labels"]
 
@@ -105,6 +106,7 @@ extension ServerConfig {
             }
         }
         let policyDir = try string(object["policy_dir"], "policy_dir", required: false).map(resolve)
+        let initialPrimary = try string(object["initial_primary"], "initial_primary", required: false).map { NodeID($0) }
 
         var timeouts = TimeoutsConfig()
         if let value = object["timeouts"] {
@@ -117,7 +119,7 @@ extension ServerConfig {
 
         let config = ServerConfig(
             id: id, dataDir: dataDir, http: http, peer: peer, members: members, commitMode: commitMode,
-            syncReplicas: syncReplicas, policyDir: policyDir, timeouts: timeouts, budgets: budgets)
+            syncReplicas: syncReplicas, policyDir: policyDir, initialPrimary: initialPrimary, timeouts: timeouts, budgets: budgets)
         try config.validate(source: source)
         return config
     }

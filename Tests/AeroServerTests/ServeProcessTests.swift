@@ -31,13 +31,17 @@ final class ServeProcess: @unchecked Sendable {
     private var output = ""
     private(set) var port = 0
 
-    init(dataDir: String, extraArguments: [String] = []) throws {
+    convenience init(dataDir: String, extraArguments: [String] = []) throws {
+        try self.init(arguments: ["serve", "--data-dir", dataDir, "--http", "127.0.0.1:0"] + extraArguments, dataDir: dataDir)
+    }
+
+    init(arguments: [String], dataDir: String) throws {
         self.dataDir = dataDir
         process.executableURL = builtExecutable("aerodb")
-        process.arguments = ["serve", "--data-dir", dataDir, "--http", "127.0.0.1:0"] + extraArguments
+        process.arguments = arguments
         let pipe = Pipe()
         process.standardOutput = pipe
-        process.standardError = FileHandle(forWritingAtPath: "/dev/null")
+        process.standardError = pipe  // diagnostics in StartError
         pipe.fileHandleForReading.readabilityHandler = { [weak self] handle in
             let data = handle.availableData
             guard let self, !data.isEmpty else { return }
