@@ -73,6 +73,7 @@ let package = Package(
             dependencies: [
                 "AeroCore", "AeroReplication", "AeroStorage", "AeroPromotion",
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),

@@ -19,11 +19,15 @@
 //    acknowledged. Only then is its LSN reported as acknowledged to replication.
 // 7. On a replica, reads say how far behind the primary they may be (X-AeroDB-Staleness-LSN:
 //    the primary's durable LSN as last heard, minus the applied LSN).
+// 8. Once this node has seen a higher epoch than its own (`learnedHigherEpoch`, from a peer), it
+//    accepts no write: REPL-STALE-EPOCH before anything is written, and the engine is fenced so
+//    that no commit already in flight is acknowledged after it either.
 
 import AeroCore
 import AeroReplication
 import AeroStorage
 import Foundation
+import NIOConcurrencyHelpers
 
 /// What a primary's commit path tells replication, and (sync mode) waits for.
 public struct PrimaryHooks: Sendable {
@@ -77,6 +81,8 @@ public final class KVService: Sendable {
     public let metrics: ServerMetrics
     let primaryHooks: PrimaryHooks?
     let replicaObserver: ReplicationFollower.Observer?
+    /// The highest epoch seen from a peer, and who showed it (rule 8).
+    private let higherEpoch = NIOLockedValueBox<(epoch: Epoch, from: String)?>(nil)
 
     public init(config: ServerConfig, engine: StorageEngine, journal: EventJournal, metrics: ServerMetrics,
                 primaryHooks: PrimaryHooks? = nil, replicaObserver: ReplicationFollower.Observer? = nil) {
@@ -145,6 +151,21 @@ public final class KVService: Sendable {
         return await commit(parsed, started: started, context: ["op": .string("txn"), "ops": .integer(Int64(parsed.mutations.count))])
     }
 
+    private func staleEpochRefusal() -> Refusal? {
+        guard let seen = higherEpoch.withLockedValue({ $0 }), seen.epoch > engine.currentEpoch else { return nil }
+        return .staleEpoch(node: config.id, nodeEpoch: engine.currentEpoch, seenEpoch: seen.epoch, seenFrom: seen.from)
+    }
+
+    /// A peer showed an epoch above this node's: stop accepting writes (rule 8).
+    public func learnedHigherEpoch(_ epoch: Epoch, from peer: String) async {
+        guard epoch > engine.currentEpoch else { return }
+        higherEpoch.withLockedValue { current in
+            if current == nil || current!.epoch < epoch { current = (epoch, peer) }
+        }
+        // Waits for commits already accepted; they fail or finish, none is acknowledged after.
+        _ = try? await engine.fence()
+    }
+
     // MARK: status and metrics
 
     /// This node's facts in the node shape of the facts document, plus cluster view and history.
@@ -197,6 +218,7 @@ public final class KVService: Sendable {
     // MARK: helpers
 
     private func commit(_ transaction: Transaction, started: ContinuousClock.Instant, context: [String: JSONValue]) async -> APIResponse {
+        if let refusal = staleEpochRefusal() { return respond(refusal, context: context) }
         if let waiters = primaryHooks?.waiters, waiters.isFull {
             return respond(.commitBacklog(waiters: waiters.waiterCount, max: waiters.waitersMax), context: context)
         }
@@ -217,6 +239,7 @@ public final class KVService: Sendable {
                         return respond(.syncTimeout(lsn: lsn, epoch: epoch, missing: [], timeoutMs: 0), context: context)
                     }
                 }
+                if let refusal = staleEpochRefusal() { return respond(refusal, context: context) }
                 hooks.acknowledged(lsn)
             }
             metrics.commits.increment()

@@ -23,6 +23,7 @@ import AeroStorage
 import Foundation
 import Logging
 import Metrics
+import NIOConcurrencyHelpers
 import NIOPosix
 import Prometheus
 
@@ -82,6 +83,8 @@ public enum ServerNode {
         var observer: ReplicationFollower.Observer?
         var followTask: Task<Void, Never>?
         var hooks: PrimaryHooks?
+        // The service exists only after replication is set up; callbacks reach it through this.
+        let serviceBox = NIOLockedValueBox<KVService?>(nil)
 
         if config.members.count > 1 {
             if authority.role == .primary {
@@ -108,8 +111,11 @@ public enum ServerNode {
                             metrics.replicaLag(replica, lsns: primaryDurable > applied.rawValue ? primaryDurable - applied.rawValue : 0, seconds: 0)
                         },
                         higherEpochSeen: { epoch, replica in
-                            logger.error("a peer is at a higher epoch", metadata: ["epoch": "\(epoch)", "peer": "\(replica)"])
+                            logger.error("a peer is at a higher epoch; this primary stops accepting writes",
+                                         metadata: ["epoch": "\(epoch)", "peer": "\(replica)"])
                             _ = try? journal.appendRefusal(.staleEpoch(node: config.id, nodeEpoch: engine.currentEpoch, seenEpoch: epoch, seenFrom: replica.rawValue))
+                            let service = serviceBox.withLockedValue { $0 }
+                            Task { await service?.learnedHigherEpoch(epoch, from: replica.rawValue) }
                         },
                         sessionEnded: { end in journalSessionEnd(end, journal: journal) }))
                 guard let peer = config.peer else { throw StartupError(message: "a cluster primary needs a peer address") }
@@ -134,6 +140,7 @@ public enum ServerNode {
 
         let service = KVService(config: config, engine: engine, journal: journal, metrics: metrics,
                                 primaryHooks: hooks, replicaObserver: observer)
+        serviceBox.withLockedValue { $0 = service }
         var failure: (any Error)?
         do {
             try await HTTPServer.run(service, logger: logger, onListening: onListening)

@@ -1,4 +1,5 @@
 import AeroCore
+import AeroReplication
 import AeroServer
 import AeroStorage
 import Foundation
@@ -15,7 +16,8 @@ struct KVServiceTests {
         let metrics: ServerMetrics
         let service: KVService
 
-        init(authority: Authority = .standalonePrimary("n1"), budgets: BudgetsConfig = BudgetsConfig(), minLSNWaitMs: UInt64 = 20) throws {
+        init(authority: Authority = .standalonePrimary("n1"), budgets: BudgetsConfig = BudgetsConfig(), minLSNWaitMs: UInt64 = 20,
+             hooks: PrimaryHooks? = nil) throws {
             dir = FileManager.default.temporaryDirectory.appendingPathComponent("aerodb-kv-\(UUID().uuidString)").path
             var options = StorageOptions()
             options.initialAuthority = authority
@@ -25,7 +27,7 @@ struct KVServiceTests {
             var config = ServerConfig.standalone(id: "n1", dataDir: dir, http: HostPort(host: "127.0.0.1", port: 0))
             config.budgets = budgets
             config.timeouts.minLSNWaitMs = minLSNWaitMs
-            service = KVService(config: config, engine: engine, journal: journal, metrics: metrics)
+            service = KVService(config: config, engine: engine, journal: journal, metrics: metrics, primaryHooks: hooks)
         }
 
         func journalEvents() throws -> [JSONValue] {
@@ -82,6 +84,46 @@ struct KVServiceTests {
         #expect(refused.status == 503 && Self.code(refused) == "REPL-FENCED")
         f.engine.unfence()
         #expect(await f.service.put(key: "k", value: [1]).status == 200)
+    }
+
+    @Test("REPL-STALE-EPOCH: after a peer showed a higher epoch, the node accepts no write")
+    func staleEpoch() async throws {
+        let f = try Fixture()
+        #expect(await f.service.put(key: "k", value: [1]).status == 200)
+        await f.service.learnedHigherEpoch(Epoch(1), from: "n2")
+        #expect(await f.service.put(key: "k", value: [2]).status == 200, "an equal epoch changes nothing")
+        await f.service.learnedHigherEpoch(Epoch(5), from: "n2")
+        let refused = await f.service.put(key: "k", value: [3])
+        #expect(refused.status == 409 && Self.code(refused) == "REPL-STALE-EPOCH")
+        #expect(refused.bodyText.contains("n2 is at epoch 5"))
+        #expect(await f.service.get(key: "k", minLSN: nil).body == [2], "nothing of the refused write is visible")
+        #expect(f.engine.isFenced)
+        #expect(try f.journalEvents().last?["fields"]?["rule"] == .string("REPL-STALE-EPOCH"))
+    }
+
+    @Test("REPL-SYNC-TIMEOUT and REPL-COMMIT-BACKLOG: a sync write waits for its replica, bounded, and the queue is bounded")
+    func syncTimeoutAndBacklog() async throws {
+        let waiters = CommitWaiters(mode: .sync(replicas: ["n2"]), localDurableLSN: .zero, timeoutMs: 300, waitersMax: 1)
+        waiters.start()
+        defer { waiters.stop() }
+        let f = try Fixture(hooks: PrimaryHooks(walDurable: { _ in }, acknowledged: { _ in }, waiters: waiters))
+        let service = f.service
+        // n2 never acknowledges: the first write waits; while it waits the queue is full.
+        let first = Task { await service.put(key: "a", value: [1]) }
+        for _ in 0..<2000 where waiters.waiterCount == 0 { try await Task.sleep(for: .milliseconds(1)) }
+        let second = await f.service.put(key: "b", value: [2])
+        #expect(second.status == 503 && Self.code(second) == "REPL-COMMIT-BACKLOG")
+        #expect(await f.service.get(key: "b", minLSN: nil).status == 404, "a write refused for backlog is not made")
+        let timedOut = await first.value
+        #expect(timedOut.status == 503 && Self.code(timedOut) == "REPL-SYNC-TIMEOUT")
+        #expect(timedOut.bodyText.contains("durable on the primary but not acknowledged"))
+        // n2 comes back: the next write commits once it acknowledges.
+        let third = Task { await service.put(key: "c", value: [3]) }
+        for _ in 0..<2000 where waiters.waiterCount == 0 { try await Task.sleep(for: .milliseconds(1)) }
+        waiters.replicaDurable("n2", f.engine.durableLSN)
+        #expect(await third.value.status == 200)
+        let rules = try f.journalEvents().compactMap { $0["fields"]?["rule"]?.stringValue }
+        #expect(rules == ["REPL-COMMIT-BACKLOG", "REPL-SYNC-TIMEOUT"])
     }
 
     @Test("REPL-SHUTTING-DOWN: a write after the engine closed is refused, not lost in silence")
