@@ -120,4 +120,70 @@ struct ClusterProcessTests {
         let metrics = try await n1.request("GET", "/metrics")
         #expect(metrics.text.contains("aerodb_refusals_total{rule=\"REPL-SYNC-TIMEOUT\"} 1"))
     }
+
+    /// Writes of the async test: 10,000 by default (issue 5); AERODB_CLUSTER_WRITES changes it.
+    static let asyncWrites = ProcessInfo.processInfo.environment["AERODB_CLUSTER_WRITES"].flatMap(Int.init) ?? 10_000
+    /// Concurrent HTTP clients writing.
+    static let clients = 16
+    /// Bound on waiting for the replica to catch up: polls of 10 ms.
+    static let catchUpPollsMax = 3000
+
+    static func durableLSN(_ node: ServeProcess) async throws -> Int64 {
+        try await node.request("GET", "/v1/status").json?["node"]?["durable_lsn"]?.integerValue ?? -1
+    }
+
+    @Test("async mode: 10k concurrent writes replicate exactly; a primary killed with SIGKILL restarts without losing an acknowledged write")
+    func asyncCluster() async throws {
+        let cluster = try TwoNodeCluster(commitMode: "async", syncTimeoutMs: 1000)
+        defer { cluster.stopAll() }
+        var n1 = try cluster.start(0)
+        let n2 = try cluster.start(1)
+
+        let writes = Self.asyncWrites
+        let primary = n1
+        let acknowledged = try await withThrowingTaskGroup(of: [String].self) { group in
+            for client in 0..<Self.clients {
+                group.addTask {
+                    var mine: [String] = []
+                    for i in stride(from: client, to: writes, by: Self.clients) {
+                        let reply = try await primary.request("PUT", "/v1/kv/k\(i)", body: Data("v\(i)".utf8))
+                        if reply.status == 200 { mine.append("k\(i)") }
+                    }
+                    return mine
+                }
+            }
+            var all: [String] = []
+            for try await keys in group { all += keys }
+            return all
+        }
+        #expect(acknowledged.count == writes)
+
+        let target = try await Self.durableLSN(n1)
+        for _ in 0..<Self.catchUpPollsMax where try await Self.durableLSN(n2) < target {
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        #expect(try await Self.durableLSN(n2) == target)
+        let onPrimary = try await n1.request("GET", "/v1/kv?prefix=k").json?["entries"]
+        let onReplica = try await n2.request("GET", "/v1/kv?prefix=k&min_lsn=\(target)").json?["entries"]
+        #expect(onPrimary?.arrayValue?.count == writes)
+        #expect(onPrimary == onReplica, "the replica's data equals the primary's")
+
+        // SIGKILL the primary and restart it: every acknowledged write is still there.
+        n1.crash()
+        n1 = try cluster.start(0)
+        let recovered = try await n1.request("GET", "/v1/kv?prefix=k").json?["entries"]?.arrayValue ?? []
+        let recoveredKeys = Set(recovered.compactMap { $0["key"]?.stringValue })
+        #expect(Set(acknowledged).isSubset(of: recoveredKeys), "\(Set(acknowledged).subtracting(recoveredKeys).count) acknowledged writes lost")
+        // The replica reconnects by itself and follows the restarted primary.
+        let after = try await n1.request("PUT", "/v1/kv/after-restart", body: Data("yes".utf8))
+        let afterLSN = try #require(after.json?["lsn"]?.integerValue)
+        // min_lsn refuses (REPL-STALE-READ) while the replica is still reconnecting: ask again,
+        // a bounded number of times; never is older data returned instead.
+        var read = try await n2.request("GET", "/v1/kv/after-restart?min_lsn=\(afterLSN)")
+        for _ in 0..<20 where read.status == 503 {
+            #expect(read.json?["error"]?["code"] == .string("REPL-STALE-READ"))
+            read = try await n2.request("GET", "/v1/kv/after-restart?min_lsn=\(afterLSN)")
+        }
+        #expect(read.status == 200 && read.text == "yes", "\(read.status) \(read.text)")
+    }
 }
