@@ -100,6 +100,7 @@ public enum ServerNode {
                     : nil
                 syncWaiters?.start()
                 waiters = syncWaiters
+                let lagClock = LagClock()
                 let replicationSource = ReplicationSource(
                     engine: engine, nodeID: config.id, members: Set(config.members.map(\.id)), group: group,
                     heartbeatIntervalMs: Int64(config.timeouts.heartbeatIntervalMs),
@@ -108,7 +109,8 @@ public enum ServerNode {
                         replicaProgress: { replica, durable, applied in
                             syncWaiters?.replicaDurable(replica, durable)
                             let primaryDurable = engine.durableLSN.rawValue
-                            metrics.replicaLag(replica, lsns: primaryDurable > applied.rawValue ? primaryDurable - applied.rawValue : 0, seconds: 0)
+                            metrics.replicaLag(replica, lsns: primaryDurable > applied.rawValue ? primaryDurable - applied.rawValue : 0,
+                                               seconds: lagClock.lagSeconds(applied: applied, nowMs: CommitWaiters.monotonicMs()))
                         },
                         higherEpochSeen: { epoch, replica in
                             logger.error("a peer is at a higher epoch; this primary stops accepting writes",
@@ -123,7 +125,10 @@ public enum ServerNode {
                 logger.info("peer listener", metadata: ["port": "\(port)"])
                 source = replicationSource
                 hooks = PrimaryHooks(
-                    walDurable: { replicationSource.walDurable($0) },
+                    walDurable: { lsn in
+                        lagClock.durable(lsn, atMs: CommitWaiters.monotonicMs())
+                        replicationSource.walDurable(lsn)
+                    },
                     acknowledged: { replicationSource.acknowledged(through: $0) },
                     waiters: syncWaiters)
             } else if let following = authority.following, let primary = config.members.first(where: { $0.id == following }) {
