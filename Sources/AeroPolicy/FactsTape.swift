@@ -9,7 +9,7 @@ struct FactsTape {
     /// Strings, arrays and objects larger than this cannot be framed by a u32 length.
     static let lengthMax = Int(UInt32.max)
 
-    enum EncodeError: Error, Equatable {
+    enum EncodeError: Error, Equatable, Sendable {
         case tooDeep
         case tooLarge
     }

@@ -52,6 +52,11 @@ public struct PolicySandbox: Sendable {
     /// facts.request.candidate) and facts.primary (the node whose id is facts.cluster.primary)
     /// as the same node tables (nil when absent). JSON null is nil in Lua.
     public func run(_ policy: PolicySource, facts: JSONValue) -> PolicyRun {
+        run(policy, facts: PolicyFacts(facts))
+    }
+
+    /// The same, with facts encoded once for every policy of a decision (`PolicyFacts`).
+    public func run(_ policy: PolicySource, facts: PolicyFacts) -> PolicyRun {
         let session: SandboxSession
         do {
             session = try SandboxSession(policy: policy, budget: budget)
@@ -73,5 +78,18 @@ public struct PolicySandbox: Sendable {
             return [PolicyDiagnostic(path: policy.path, line: nil, message: error.message)]
         }
         return session.check()
+    }
+}
+/// A facts document encoded once for the Lua sandbox, to be given to many policy runs of
+/// one decision (encoding sorts every object's keys, so it is worth doing once).
+public struct PolicyFacts: Sendable {
+    let tape: Result<[UInt8], FactsTape.EncodeError>
+
+    public init(_ facts: JSONValue) {
+        do {
+            tape = .success(try FactsTape.encode(facts))
+        } catch {
+            tape = .failure(error)
+        }
     }
 }

@@ -29,19 +29,20 @@ final class SandboxSession {
 
     // MARK: - Run
 
-    func run(facts: JSONValue) -> PolicyRun {
+    func run(facts: PolicyFacts) -> PolicyRun {
         let outcome = decide(facts: facts)
         return PolicyRun(name: policy.name, outcome: outcome, instructionsUsed: counters.pointee.instructions_used,
                          memoryBytesPeak: counters.pointee.memory_peak_bytes, printed: printedLines(),
                          printedTruncated: counters.pointee.printed_truncated != 0)
     }
 
-    private func decide(facts: JSONValue) -> PolicyOutcome {
+    private func decide(facts: PolicyFacts) -> PolicyOutcome {
         if let failure = prepare() { return failure }
         let tape: [UInt8]
-        do {
-            tape = try FactsTape.encode(facts)
-        } catch {
+        switch facts.tape {
+        case .success(let bytes):
+            tape = bytes
+        case .failure(let error):
             return .failed(kind: .load, message: "\(policy.path): facts cannot be given to Lua (\(error == .tooDeep ? "nested deeper than \(FactsTape.depthMax)" : "too large"))")
         }
         let status = tape.withUnsafeBufferPointer { aero_sandbox_push_facts(L, $0.baseAddress, $0.count) }
@@ -174,12 +175,22 @@ final class SandboxSession {
         return nil
     }
 
-    /// Compiles the policy text (text mode only) and gives it the sandbox environment.
+    /// Loads the policy and gives it the sandbox environment. The text is compiled (text
+    /// mode only) once per process in a scratch state and dumped; every run loads that dump
+    /// (CompiledPolicies), so runs of one policy are identical whether or not it was cached.
+    /// A text that does not compile is loaded as text here, to report its syntax error.
     private func loadPolicy() -> PolicyOutcome? {
-        var text = policy.text
-        let status = text.withUTF8 { bytes in
-            bytes.withMemoryRebound(to: CChar.self) { chars in
-                aero_load_text(L, chars.baseAddress, chars.count, "=" + policy.name)
+        let status: Int32
+        if let bytecode = CompiledPolicies.shared.bytecode(for: policy) {
+            status = bytecode.withUnsafeBufferPointer {
+                aero_load_host_binary(L, $0.baseAddress, $0.count, "=" + policy.name)
+            }
+        } else {
+            var text = policy.text
+            status = text.withUTF8 { bytes in
+                bytes.withMemoryRebound(to: CChar.self) { chars in
+                    aero_load_text(L, chars.baseAddress, chars.count, "=" + policy.name)
+                }
             }
         }
         if status != LUA_OK { return failure(status: status, phase: .load) }
