@@ -21,6 +21,8 @@ struct ReplicationLinkTests {
         let source: ReplicationSource
         let progress = NIOLockedBox()
 
+        let higherEpochs = NIOLockedBox()
+
         init(replicaAuthority: Authority = .newReplica("n2", following: "n1")) throws {
             root = FileManager.default.temporaryDirectory.appendingPathComponent("aerodb-link-\(UUID().uuidString)").path
             try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
@@ -33,7 +35,8 @@ struct ReplicationLinkTests {
             let progress = self.progress
             source = ReplicationSource(
                 engine: primary, nodeID: "n1", members: ["n1", "n2"], group: group, heartbeatIntervalMs: 20,
-                callbacks: .init(replicaProgress: { _, durable, _ in progress.raise(to: durable) }))
+                callbacks: .init(replicaProgress: { _, durable, _ in progress.raise(to: durable) },
+                                 higherEpochSeen: { [higherEpochs] epoch, _ in higherEpochs.raise(to: LSN(epoch.rawValue)) }))
         }
 
         func shutdown() async throws {
@@ -130,6 +133,30 @@ struct ReplicationLinkTests {
             return
         }
         #expect(refuse.ruleID == ReplicationRule.historyMismatch)
+        #expect(pair.replica.durableLSN == .zero)
+        try await pair.shutdown()
+    }
+
+    @Test("a replica at a higher epoch: the primary learns it is stale and streams nothing (REPL-STALE-EPOCH)")
+    func staleEpochPrimary() async throws {
+        let ahead = Authority(nodeID: "n2", role: .replica, epoch: Epoch(5), following: "n3",
+                              history: [EpochHistoryEntry(epoch: Epoch(1), primary: "n1", startLSN: LSN(1)),
+                                        EpochHistoryEntry(epoch: Epoch(5), primary: "n3", startLSN: LSN(1))])
+        let pair = try Pair(replicaAuthority: ahead)
+        _ = try await pair.commit(5)
+        let port = try await pair.source.start(host: "127.0.0.1", port: 0)
+        let observer = ReplicationFollower.Observer()
+        let channel = try await ReplicationFollower.connect(
+            engine: pair.replica, expectedPrimary: "n1", host: "127.0.0.1", port: port, group: pair.group,
+            observer: observer, connectTimeoutMs: 5000)
+        try await channel.closeFuture.get()
+        guard case .refusedByPeer(let refuse)? = observer.end else {
+            Issue.record("expected a refusal, got \(String(describing: observer.end))")
+            try await pair.shutdown()
+            return
+        }
+        #expect(refuse.ruleID == ReplicationRule.staleEpoch)
+        #expect(pair.higherEpochs.current == LSN(5), "the primary was told it is stale")
         #expect(pair.replica.durableLSN == .zero)
         try await pair.shutdown()
     }
