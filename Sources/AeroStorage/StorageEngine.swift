@@ -115,15 +115,12 @@ public final class StorageEngine: @unchecked Sendable {
                 },
                 visit: { record, segment, offset in
                     guard record.kind == .transaction else { return nil }
-                    guard let mutations = TransactionCodec.decode(record.payload) else {
+                    let wellFormed = TransactionCodec.forEach(record.payload) { key, value in
+                        store.apply(key, value: value.map { [UInt8]($0) }, lsn: record.lsn, oldestNeeded: record.lsn)
+                    }
+                    guard wellFormed else {
                         return WALDamage(kind: .corruptRecord, segment: segment, offset: offset, lsn: record.lsn,
                                          detail: "transaction payload is malformed although its checksum matches")
-                    }
-                    for m in mutations {
-                        switch m {
-                        case .put(let key, let value): store.apply(key, value: value, lsn: record.lsn, oldestNeeded: record.lsn)
-                        case .delete(let key): store.apply(key, value: nil, lsn: record.lsn, oldestNeeded: record.lsn)
-                        }
                     }
                     return nil
                 })

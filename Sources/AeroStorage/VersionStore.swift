@@ -31,21 +31,23 @@ struct VersionStore {
 
     /// Appends a version (M1) and reclaims what `oldestNeeded` no longer needs (M2).
     mutating func apply(_ key: String, value: [UInt8]?, lsn: LSN, oldestNeeded: LSN) {
-        if var chain = chains[key] {
-            precondition(chain.last!.lsn <= lsn.rawValue, "version store: LSN \(lsn) below \(chain.last!.lsn) for a key")
-            chains[key] = nil  // unique reference while mutating the chain
-            if chain.last!.lsn == lsn.rawValue {
-                // The same transaction touched the key again: its last operation wins.
-                chain[chain.count - 1].value = value
+        // One hash lookup, chain mutated in place (the replay and commit hot path).
+        var added = false
+        chains[key, default: []].withAppend { chain in
+            if let last = chain.last {
+                precondition(last.lsn <= lsn.rawValue, "version store: LSN \(lsn) below \(last.lsn) for a key")
+                if last.lsn == lsn.rawValue {
+                    // The same transaction touched the key again: its last operation wins.
+                    chain[chain.count - 1].value = value
+                    return
+                }
             } else {
-                chain.append(Version(lsn: lsn.rawValue, value: value))
+                added = true
             }
-            Self.reclaim(&chain, oldestNeeded: oldestNeeded.rawValue)
-            chains[key] = chain
-        } else {
-            chains[key] = [Version(lsn: lsn.rawValue, value: value)]
-            sortedKeysValid = false
+            chain.append(Version(lsn: lsn.rawValue, value: value))
+            if chain.count > 1 { Self.reclaim(&chain, oldestNeeded: oldestNeeded.rawValue) }
         }
+        if added { sortedKeysValid = false }
     }
 
     /// Loads a checkpoint entry (a single version).
@@ -113,17 +115,25 @@ struct VersionStore {
 
     /// Reclaims every chain (M2), removing keys deleted at or below `oldestNeeded`.
     mutating func sweep(oldestNeeded: LSN) -> Int {
-        var removed = 0
-        for key in Array(chains.keys) {
-            var chain = chains.removeValue(forKey: key)!
-            Self.reclaim(&chain, oldestNeeded: oldestNeeded.rawValue)
-            if chain.count == 1, chain[0].value == nil, chain[0].lsn <= oldestNeeded.rawValue {
-                removed += 1
-                continue
+        var doomed: [String] = []
+        var index = chains.startIndex
+        while index != chains.endIndex {
+            if chains.values[index].count > 1 {
+                Self.reclaim(&chains.values[index], oldestNeeded: oldestNeeded.rawValue)
             }
-            chains[key] = chain
+            let chain = chains.values[index]
+            if chain.count == 1, chain[0].value == nil, chain[0].lsn <= oldestNeeded.rawValue {
+                doomed.append(chains.keys[index])
+            }
+            chains.formIndex(after: &index)
         }
-        if removed > 0 { sortedKeysValid = false }
-        return removed
+        for key in doomed { chains[key] = nil }
+        if !doomed.isEmpty { sortedKeysValid = false }
+        return doomed.count
     }
+}
+
+extension Array where Element == Version {
+    /// Mutates in place through Dictionary's `_modify` accessor.
+    mutating func withAppend(_ body: (inout [Version]) -> Void) { body(&self) }
 }

@@ -150,8 +150,17 @@ public struct WALRecord: Sendable, Hashable {
         case unknownKind(UInt8)
     }
 
-    /// Decodes the record starting at `offset` in `bytes`. On success also returns its size.
-    static func decode(_ raw: UnsafeRawBufferPointer, at offset: Int) -> Result<(WALRecord, Int), DecodeFailureBox> {
+    /// A verified record in place: header fields and the payload's bytes, not copied.
+    struct Frame {
+        var kind: RecordKind
+        var epoch: Epoch
+        var lsn: LSN
+        var payload: UnsafeRawBufferPointer
+        var size: Int
+    }
+
+    /// Verifies the record starting at `offset` (length bound, CRC, kind) without copying it.
+    static func decodeFrame(_ raw: UnsafeRawBufferPointer, at offset: Int) -> Result<Frame, DecodeFailureBox> {
         let available = raw.count - offset
         guard available >= WALFormat.recordHeaderBytes else { return .failure(DecodeFailureBox(.truncated)) }
         let base = raw.baseAddress! + offset
@@ -167,8 +176,15 @@ public struct WALRecord: Sendable, Hashable {
         guard let kind = RecordKind(rawValue: kindByte) else { return .failure(DecodeFailureBox(.unknownKind(kindByte))) }
         let epoch = UInt64(littleEndian: (base + 9).loadUnaligned(as: UInt64.self))
         let lsn = UInt64(littleEndian: (base + 17).loadUnaligned(as: UInt64.self))
-        let payload = [UInt8](UnsafeRawBufferPointer(start: base + WALFormat.recordHeaderBytes, count: Int(length)))
-        return .success((WALRecord(kind: kind, epoch: Epoch(epoch), lsn: LSN(lsn), payload: payload), total))
+        return .success(Frame(kind: kind, epoch: Epoch(epoch), lsn: LSN(lsn),
+                              payload: UnsafeRawBufferPointer(start: base + WALFormat.recordHeaderBytes, count: Int(length)), size: total))
+    }
+
+    /// Decodes the record starting at `offset` in `bytes`. On success also returns its size.
+    static func decode(_ raw: UnsafeRawBufferPointer, at offset: Int) -> Result<(WALRecord, Int), DecodeFailureBox> {
+        decodeFrame(raw, at: offset).map { f in
+            (WALRecord(kind: f.kind, epoch: f.epoch, lsn: f.lsn, payload: [UInt8](f.payload)), f.size)
+        }
     }
 
     struct DecodeFailureBox: Error { var failure: DecodeFailure; init(_ f: DecodeFailure) { failure = f } }
@@ -213,32 +229,47 @@ enum TransactionCodec {
 
     /// Decodes a payload whose CRC already matched; a malformed payload is reported, not trapped.
     static func decode(_ payload: [UInt8]) -> [Mutation]? {
-        var i = 0
-        func take(_ n: Int) -> ArraySlice<UInt8>? {
-            guard n >= 0, payload.count - i >= n else { return nil }
-            defer { i += n }
-            return payload[i..<i + n]
-        }
-        guard let countBytes = take(4) else { return nil }
-        let count = Int(countBytes.loadLE(UInt32.self, at: countBytes.startIndex))
-        guard count <= WALFormat.transactionOpsMax else { return nil }
         var result: [Mutation] = []
-        result.reserveCapacity(count)
+        let ok = payload.withUnsafeBytes { raw in
+            forEach(raw) { key, value in result.append(value.map { .put(key: key, value: [UInt8]($0)) } ?? .delete(key: key)) }
+        }
+        return ok ? result : nil
+    }
+
+    /// Calls `body` with each operation's key and value (nil for a delete) straight from the
+    /// payload bytes; returns false if the payload is malformed (operations before the fault
+    /// were already passed to `body`).
+    static func forEach(_ raw: UnsafeRawBufferPointer, _ body: (String, UnsafeRawBufferPointer?) -> Void) -> Bool {
+        let n = raw.count
+        func u16(_ at: Int) -> Int { Int(UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: at, as: UInt16.self))) }
+        func u32(_ at: Int) -> Int { Int(UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: at, as: UInt32.self))) }
+        guard n >= 4 else { return false }
+        let count = u32(0)
+        var i = 4
+        guard count <= WALFormat.transactionOpsMax else { return false }
         for _ in 0..<count {
-            guard let tag = take(1)?.first, let kl = take(2) else { return nil }
-            guard let key = take(Int(kl.loadLE(UInt16.self, at: kl.startIndex))) else { return nil }
-            let keyString = String(decoding: key, as: UTF8.self)
+            guard n - i >= 3 else { return false }
+            let tag = raw[i]
+            let keyLength = u16(i + 1)
+            i += 3
+            guard n - i >= keyLength else { return false }
+            let key = String(decoding: UnsafeRawBufferPointer(rebasing: raw[i..<i + keyLength]), as: UTF8.self)
+            i += keyLength
             switch tag {
             case 1:
-                guard let vl = take(4), let value = take(Int(vl.loadLE(UInt32.self, at: vl.startIndex))) else { return nil }
-                result.append(.put(key: keyString, value: Array(value)))
+                guard n - i >= 4 else { return false }
+                let valueLength = u32(i)
+                i += 4
+                guard n - i >= valueLength else { return false }
+                body(key, UnsafeRawBufferPointer(rebasing: raw[i..<i + valueLength]))
+                i += valueLength
             case 2:
-                result.append(.delete(key: keyString))
+                body(key, nil)
             default:
-                return nil
+                return false
             }
         }
-        return i == payload.count ? result : nil
+        return i == n
     }
 }
 

@@ -74,7 +74,7 @@ enum WALScanner {
     static func scan(
         directory: String, io: any StorageIO, loadCheckpoint: Bool,
         checkpointImage: (CheckpointFormat.Image) -> Void = { _ in },
-        visit: (WALRecord, String, UInt64) -> WALDamage? = { _, _, _ in nil }
+        visit: (WALRecord.Frame, String, UInt64) -> WALDamage? = { _, _, _ in nil }
     ) throws -> WALScanReport {
         var report = WALScanReport()
         let names = try io.list(directory)
@@ -160,7 +160,7 @@ enum WALScanner {
             let stop: Bool = bytes.withUnsafeBytes { raw -> Bool in
                 var offset = WALFormat.segmentHeaderBytes
                 while offset < raw.count {
-                    switch WALRecord.decode(raw, at: offset) {
+                    switch WALRecord.decodeFrame(raw, at: offset) {
                     case .failure(let box):
                         if isLast && !validRecordExists(in: raw, from: offset + 1, after: previousLSN) {
                             report.tornTail = TornTail(segment: name, offset: UInt64(offset),
@@ -172,7 +172,8 @@ enum WALScanner {
                                                       detail: "record fails verification (\(box.failure)) and valid records follow")
                         }
                         return true
-                    case .success(let (record, size)):
+                    case .success(let record):
+                        let size = record.size
                         guard record.lsn == previousLSN.next else {
                             report.damage = WALDamage(kind: .lsnGap, segment: name, offset: UInt64(offset), lsn: record.lsn,
                                                       detail: "record has LSN \(record.lsn); expected \(previousLSN.next)")
@@ -223,7 +224,7 @@ enum WALScanner {
             let kind = (base + 8).load(as: UInt8.self)
             let lsn = UInt64(littleEndian: (base + 17).loadUnaligned(as: UInt64.self))
             if RecordKind(rawValue: kind) != nil, lsn > after.rawValue, lsn - after.rawValue <= strayLSNWindow,
-               case .success = WALRecord.decode(raw, at: offset) {
+               case .success = WALRecord.decodeFrame(raw, at: offset) {
                 return true
             }
             offset += 1

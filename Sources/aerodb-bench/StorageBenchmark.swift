@@ -34,6 +34,8 @@ struct StorageBenchCommand: ParsableCommand {
     var valueBytes: Int = 100
     @Option(help: "Records written for the replay measurement.")
     var replayRecords: Int = 200_000
+    @Flag(help: "Only measure replay, reusing DIR/replay when it exists (profiling).")
+    var replayOnly = false
 
     /// Bound: the harness never starts more threads than this.
     static let writersMax = 256
@@ -44,6 +46,10 @@ struct StorageBenchCommand: ParsableCommand {
     }
 
     func run() throws {
+        if replayOnly {
+            try measureReplay(reuse: true)
+            return
+        }
         try? FileManager.default.removeItem(atPath: dir)
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         print("storage benchmark: \(commits) commits per row, \(valueBytes)-byte values, directory \(dir)")
@@ -123,14 +129,18 @@ struct StorageBenchCommand: ParsableCommand {
         return fields.count > 1 ? (Int(fields[1]) ?? 0) * Int(sysconf(Int32(_SC_PAGESIZE))) : 0
     }
 
-    func measureReplay() throws {
+    func measureReplay(reuse: Bool = false) throws {
         let path = dir + "/replay"
         var options = StorageOptions()
         options.checkpointWALBytesTrigger = 0
+        if !(reuse && FileManager.default.fileExists(atPath: path)) { try writeReplayData(path, options) }
+        try printReplay(path, options)
+    }
+
+    func writeReplayData(_ path: String, _ options: StorageOptions) throws {
         let writer = try StorageEngine.open(directory: path, options: options)
         let v = value()
         let threads = 64
-        _ = try drive(writers: threads) { _, _ in }  // warm the thread machinery
         let perThread = replayRecords / threads
         let group = DispatchGroup()
         for w in 0..<threads {
@@ -146,7 +156,9 @@ struct StorageBenchCommand: ParsableCommand {
         }
         group.wait()
         writer.close()
-        print("")
+    }
+
+    func printReplay(_ path: String, _ options: StorageOptions) throws {
         print("| replay run | records | WAL MB | seconds | MB/s | records/s |")
         print("| ---: | ---: | ---: | ---: | ---: | ---: |")
         var rates: [Double] = []
