@@ -1,0 +1,120 @@
+import AeroCore
+import ArgumentParser
+import Foundation
+
+#if canImport(FoundationNetworking)
+    import FoundationNetworking
+#endif
+
+// `aerodb status|get|put|delete --addr HOST:PORT`: the client HTTP API for the shell.
+// Exit codes: 0 done; 1 the server answered with an error (its JSON body on standard error);
+// 2 no answer (connection refused, timeout, unusable address).
+
+struct RemoteOptions: ParsableArguments {
+    @Option(name: .long, help: "The node's HTTP address, host:port.")
+    var addr: String
+
+    /// Bound on one request: the server's own waits (sync commit, min_lsn) are shorter.
+    @Option(name: .customLong("timeout-ms"), help: "Give up after this many milliseconds.")
+    var timeoutMs: Int = 30_000
+
+    func validate() throws {
+        guard let colon = addr.lastIndex(of: ":"), Int(addr[addr.index(after: colon)...]) != nil, !addr[..<colon].isEmpty else {
+            throw ValidationError("--addr: expected host:port, got \"\(addr)\"")
+        }
+        guard timeoutMs > 0 else { throw ValidationError("--timeout-ms must be positive") }
+    }
+
+    /// Sends one request; prints nothing. Throws ExitCode(2) when no answer came.
+    func send(_ method: String, _ path: String, body: Data? = nil) async throws -> (status: Int, body: Data, headers: [String: String]) {
+        guard let url = URL(string: "http://\(addr)\(path)") else {
+            FileHandle.standardError.write(Data("aerodb: cannot form a URL from --addr \(addr)\n".utf8))
+            throw ExitCode(2)
+        }
+        var request = URLRequest(url: url, timeoutInterval: Double(timeoutMs) / 1000)
+        request.httpMethod = method
+        request.httpBody = body
+        do {
+            let (data, response) = try await URLSession.shared.data(for: request)
+            guard let http = response as? HTTPURLResponse else { throw URLError(.badServerResponse) }
+            var headers: [String: String] = [:]
+            for (key, value) in http.allHeaderFields {
+                if let key = key as? String, let value = value as? String { headers[key.lowercased()] = value }
+            }
+            return (http.statusCode, data, headers)
+        } catch {
+            FileHandle.standardError.write(Data("aerodb: no answer from \(addr): \(error.localizedDescription)\n".utf8))
+            throw ExitCode(2)
+        }
+    }
+
+    /// A 2xx passes; anything else prints the server's error body and exits 1.
+    func check(_ reply: (status: Int, body: Data, headers: [String: String])) throws {
+        guard (200..<300).contains(reply.status) else {
+            FileHandle.standardError.write(reply.body)
+            throw ExitCode(1)
+        }
+    }
+}
+
+/// A key as one path segment: everything but unreserved characters is percent-encoded, `/` too.
+func encodedKey(_ key: String) -> String {
+    var allowed = CharacterSet.alphanumerics
+    allowed.insert(charactersIn: "-._~")
+    return key.addingPercentEncoding(withAllowedCharacters: allowed) ?? key
+}
+
+struct RemoteStatus: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "status", abstract: "Show a node's facts, cluster view and epoch history.")
+    @OptionGroup var remote: RemoteOptions
+
+    func run() async throws {
+        let reply = try await remote.send("GET", "/v1/status")
+        try remote.check(reply)
+        let text = String(decoding: reply.body, as: UTF8.self)
+        print((try? JSONParser.parse(text))?.prettyJSON ?? text)
+    }
+}
+
+struct RemoteGet: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "get", abstract: "Print a key's value from a node; its LSN and epoch go to standard error.")
+    @OptionGroup var remote: RemoteOptions
+    @Argument(help: "The key.") var key: String
+    @Option(name: .customLong("min-lsn"), help: "Read at or after this LSN, or fail (REPL-STALE-READ).") var minLSN: UInt64?
+
+    func run() async throws {
+        let query = minLSN.map { "?min_lsn=\($0)" } ?? ""
+        let reply = try await remote.send("GET", "/v1/kv/\(encodedKey(key))\(query)")
+        try remote.check(reply)
+        FileHandle.standardOutput.write(reply.body)
+        let staleness = reply.headers["x-aerodb-staleness-lsn"].map { " staleness_lsn=\($0)" } ?? ""
+        FileHandle.standardError.write(Data("lsn=\(reply.headers["x-aerodb-lsn"] ?? "?") epoch=\(reply.headers["x-aerodb-epoch"] ?? "?")\(staleness)\n".utf8))
+    }
+}
+
+struct RemotePut: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "put", abstract: "Store a value on the primary; prints {\"lsn\",\"epoch\"} once durable per the commit mode.")
+    @OptionGroup var remote: RemoteOptions
+    @Argument(help: "The key.") var key: String
+    @Argument(help: "The value (UTF-8 text).") var value: String
+
+    func run() async throws {
+        let reply = try await remote.send("PUT", "/v1/kv/\(encodedKey(key))", body: Data(value.utf8))
+        try remote.check(reply)
+        FileHandle.standardOutput.write(reply.body)
+    }
+}
+
+struct RemoteDelete: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "delete", abstract: "Delete a key on the primary; prints {\"lsn\",\"epoch\"}.")
+    @OptionGroup var remote: RemoteOptions
+    @Argument(help: "The key.") var key: String
+
+    func run() async throws {
+        let reply = try await remote.send("DELETE", "/v1/kv/\(encodedKey(key))")
+        try remote.check(reply)
+        FileHandle.standardOutput.write(reply.body)
+    }
+}
