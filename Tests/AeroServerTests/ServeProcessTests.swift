@@ -125,6 +125,16 @@ final class ServeProcess: @unchecked Sendable {
     }
 }
 
+/// Keys acknowledged by concurrent writers.
+final class NSLockedKeys: @unchecked Sendable {
+    // @unchecked: `keys` is guarded by `lock`.
+    private let lock = NSLock()
+    private var keys = Set<String>()
+    func insert(_ key: String) { lock.withLock { _ = keys.insert(key) } }
+    var count: Int { lock.withLock { keys.count } }
+    var all: Set<String> { lock.withLock { keys } }
+}
+
 func temporaryDataDir() throws -> String {
     let dir = FileManager.default.temporaryDirectory.appendingPathComponent("aerodb-serve-\(UUID().uuidString)")
     try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
@@ -214,6 +224,38 @@ struct ServeProcessTests {
             #expect(reply.status == 200 && reply.text == value, "lost acknowledged \(key)")
         }
         #expect(restarted.stop() == 0)
+    }
+
+    @Test("SIGTERM under concurrent writes: the node stops cleanly and every acknowledged write survives")
+    func gracefulStopUnderLoad() async throws {
+        let dataDir = try temporaryDataDir()
+        defer { try? FileManager.default.removeItem(atPath: (dataDir as NSString).deletingLastPathComponent) }
+        let server = try ServeProcess(dataDir: dataDir)
+        let acknowledged = NSLockedKeys()
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for client in 0..<16 {
+                group.addTask {
+                    // Each client writes until the server is gone (bounded: 10,000 attempts).
+                    for i in 0..<10_000 {
+                        guard let reply = try? await server.request("PUT", "/v1/kv/c\(client)-\(i)", body: Data("v".utf8)) else { return }
+                        if reply.status == 200 { acknowledged.insert("c\(client)-\(i)") } else { return }
+                    }
+                }
+            }
+            // Let the writers get going, then ask the node to stop while they write.
+            for _ in 0..<2000 where acknowledged.count < 200 { try await Task.sleep(for: .milliseconds(5)) }
+            #expect(server.stop() == 0, "graceful stop under load")
+            try await group.waitForAll()
+        }
+        #expect(acknowledged.count >= 200)
+        let restarted = try ServeProcess(dataDir: dataDir)
+        let listed = try await restarted.request("GET", "/v1/kv?prefix=c").json?["entries"]?.arrayValue ?? []
+        let present = Set(listed.compactMap { $0["key"]?.stringValue })
+        let lost = acknowledged.all.subtracting(present)
+        #expect(lost.isEmpty, "\(lost.count) acknowledged writes lost")
+        #expect(restarted.stop() == 0)
+        let journal = try String(contentsOfFile: (dataDir as NSString).appendingPathComponent("events.jsonl"), encoding: .utf8)
+        #expect(journal.components(separatedBy: "\"event\":\"stopped\"").count - 1 == 2, "both runs journaled their stop")
     }
 
     @Test("a bad flag or a data dir of another node is refused before serving")
