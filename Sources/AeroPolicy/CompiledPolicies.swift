@@ -2,6 +2,7 @@
 // compiles a policy's text (text mode) once in a scratch state, dumps it with lua_dump, and
 // every sandbox loads that dump instead of parsing again. Only bytes the host itself dumped
 // are ever loaded as binary; a policy can never supply bytecode (its load() is text-only).
+import AeroCore
 import CLuaShim
 #if canImport(Glibc)
 import Glibc
@@ -57,5 +58,33 @@ final class CompiledPolicies: @unchecked Sendable {
         defer { aero_bytes_free(&bytes) }
         guard aero_dump_top(lua.L, &bytes, 0) == LUA_OK, bytes.failed == 0 else { return nil }
         return Array(UnsafeRawBufferPointer(start: bytes.data, count: bytes.length))
+    }
+}
+
+/// The last facts document encoded by `PolicySandbox.run(_:facts: JSONValue)`: the policies
+/// of one decision are run one after another with the same document, which is then encoded
+/// once instead of once per policy. Equal documents give equal tapes, so reuse is exact.
+final class LastFacts: @unchecked Sendable {
+    static let shared = LastFacts()
+
+    // Guarded by `mutex`; @unchecked Sendable is sound because every access takes it.
+    private var last: (json: JSONValue, facts: PolicyFacts)?
+    private let mutex: UnsafeMutablePointer<pthread_mutex_t>
+
+    private init() {
+        mutex = .allocate(capacity: 1)
+        pthread_mutex_init(mutex, nil)
+    }
+
+    func encoded(_ json: JSONValue) -> PolicyFacts {
+        pthread_mutex_lock(mutex)
+        let cached = last
+        pthread_mutex_unlock(mutex)
+        if let cached, cached.json == json { return cached.facts }
+        let facts = PolicyFacts(json)
+        pthread_mutex_lock(mutex)
+        last = (json, facts)
+        pthread_mutex_unlock(mutex)
+        return facts
     }
 }

@@ -52,7 +52,7 @@ public struct PolicySandbox: Sendable {
     /// facts.request.candidate) and facts.primary (the node whose id is facts.cluster.primary)
     /// as the same node tables (nil when absent). JSON null is nil in Lua.
     public func run(_ policy: PolicySource, facts: JSONValue) -> PolicyRun {
-        run(policy, facts: PolicyFacts(facts))
+        run(policy, facts: LastFacts.shared.encoded(facts))
     }
 
     /// The same, with facts encoded once for every policy of a decision (`PolicyFacts`).

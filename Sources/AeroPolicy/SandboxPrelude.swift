@@ -26,22 +26,33 @@ enum SandboxPrelude {
     local host = ...
     local type, select, error, pcall, tostring, next = type, select, error, pcall, tostring, next
     local rawget, rawlen, setmetatable, getmetatable = rawget, rawlen, setmetatable, getmetatable
-    local load, mathtype, concat, maxinteger = load, math.type, table.concat, math.maxinteger
-    local sink, bound, tripped, xpcall = host.print, host.bound, host.tripped, xpcall
+    local load, xpcall, mathtype, concat, maxinteger = load, xpcall, math.type, table.concat, math.maxinteger
+    local sink, bound, tripped = host.print, host.bound, host.tripped
     local REASONS_MAX, REASON_BYTES_MAX = \(reasonsMax), \(reasonBytesMax)
 
-    local function copy(library, names)
-      local t = {}
-      for i = 1, #names do t[names[i]] = library[names[i]] end
-      return t
+    -- The state is fresh and private to one run, so the library tables are narrowed in
+    -- place (no copies): every name not on an allow-list is removed. The host's own code
+    -- below uses only the locals captured above.
+    local function keep(library, names)
+      local allowed = {}
+      for i = 1, #names do allowed[names[i]] = true end
+      for name in next, library do
+        if not allowed[name] then library[name] = nil end
+      end
     end
-
-    local env = {
-      _VERSION = _VERSION, assert = assert, error = error, ipairs = ipairs, next = next,
-      pairs = pairs, pcall = pcall, select = select, tonumber = tonumber, tostring = tostring,
-      type = type, getmetatable = getmetatable,
-    }
-    env._G = env
+    local env = _G
+    keep(env, {"_G", "_VERSION", "assert", "error", "getmetatable", "ipairs", "load", "next",
+               "pairs", "pcall", "print", "select", "setmetatable", "tonumber", "tostring",
+               "type", "xpcall", "coroutine", "math", "string", "table", "utf8"})
+    keep(string, {"byte", "char", "find", "format", "gmatch", "gsub", "len", "lower", "match",
+                  "pack", "packsize", "rep", "reverse", "sub", "unpack", "upper"})
+    keep(table, {"concat", "insert", "move", "pack", "remove", "sort", "unpack"})
+    keep(math, {"abs", "ceil", "cos", "deg", "exp", "floor", "fmod", "huge", "log", "max",
+                "maxinteger", "min", "mininteger", "modf", "pi", "rad", "sin", "sqrt", "tan",
+                "tointeger", "type", "ult"})
+    keep(utf8, {"char", "charpattern", "codepoint", "codes", "len", "offset"})
+    keep(coroutine, {"close", "create", "isyieldable", "resume", "running", "status", "wrap",
+                     "yield"})
 
     -- No finalizers: nothing may run code at garbage collection.
     env.setmetatable = function(t, mt)
@@ -66,27 +77,22 @@ enum SandboxPrelude {
       sink(concat(parts, "\\t"))
     end
 
-    local string_ = copy(string, {"byte", "char", "format", "len", "lower", "pack", "packsize",
-                                  "rep", "reverse", "sub", "unpack", "upper"})
-    string_.find = bound(string.find, 1)
-    string_.match = bound(string.match, 2)
-    string_.gmatch = bound(string.gmatch, 3)
-    string_.gsub = bound(string.gsub, 4)
-    env.string = string_
-    -- Methods on strings ("x"):find(...) use the bounded copies; the metatable is hidden.
-    local string_metatable = getmetatable("")
-    string_metatable.__index = string_
-    string_metatable.__metatable = "the string metatable is protected"
+    -- Pattern functions run in C where no hook fires: bounded before each call.
+    string.find = bound(string.find, 1)
+    string.match = bound(string.match, 2)
+    string.gmatch = bound(string.gmatch, 3)
+    string.gsub = bound(string.gsub, 4)
+    -- Methods on strings ("x"):find(...) use this same table; the metatable is hidden.
+    getmetatable("").__metatable = "the string metatable is protected"
 
     -- insert, remove and move loop in C over a length a __len metamethod may choose; they
     -- run here in Lua instead, where the instruction budget counts every step.
-    local table_ = copy(table, {"concat", "pack", "sort", "unpack"})
     local function integer_argument(value, position, name)
       if mathtype(value) ~= "integer" then
         error("bad argument #" .. position .. " to '" .. name .. "' (integer expected)", 3)
       end
     end
-    table_.insert = function(t, ...)
+    table.insert = function(t, ...)
       local count = select("#", ...)
       local last = #t + 1
       if count == 1 then
@@ -102,7 +108,7 @@ enum SandboxPrelude {
       for i = last, position + 1, -1 do t[i] = t[i - 1] end
       t[position] = value
     end
-    table_.remove = function(t, position)
+    table.remove = function(t, position)
       local size = #t
       if position == nil then position = size end
       integer_argument(position, 2, "remove")
@@ -117,7 +123,7 @@ enum SandboxPrelude {
       t[position] = nil
       return value
     end
-    table_.move = function(a1, f, e, t, a2)
+    table.move = function(a1, f, e, t, a2)
       if a2 == nil then a2 = a1 end
       integer_argument(f, 2, "move")
       integer_argument(e, 3, "move")
@@ -132,12 +138,7 @@ enum SandboxPrelude {
       end
       return a2
     end
-    env.table = table_
 
-    env.math = copy(math, {"abs", "ceil", "cos", "deg", "exp", "floor", "fmod", "huge", "log",
-                           "max", "maxinteger", "min", "mininteger", "modf", "pi", "rad", "sin",
-                           "sqrt", "tan", "tointeger", "type", "ult"})
-    env.utf8 = copy(utf8, {"char", "charpattern", "codepoint", "codes", "len", "offset"})
     -- An error raised by the budget hook leaves hooks disabled in its thread until a pcall
     -- boundary restores them (Lua 5.4 ldo.c). Lua code that runs before that point — an
     -- xpcall message handler, or __close run by coroutine.close/wrap on the dead thread —
@@ -150,8 +151,7 @@ enum SandboxPrelude {
       end, ...)
     end
     local create, resume, costatus, coclose = coroutine.create, coroutine.resume, coroutine.status, coroutine.close
-    local coroutine_ = copy(coroutine, {"create", "isyieldable", "resume", "running", "status", "yield"})
-    coroutine_.close = function(co)
+    coroutine.close = function(co)
       if tripped() then error("policy budget exceeded", 2) end
       return coclose(co)
     end
@@ -161,11 +161,10 @@ enum SandboxPrelude {
       if not tripped() and costatus(co) == "dead" then coclose(co) end
       error(e, 0)
     end
-    coroutine_.wrap = function(f)
+    coroutine.wrap = function(f)
       local co = create(f)
       return function(...) return wrap_results(co, resume(co, ...)) end
     end
-    env.coroutine = coroutine_
 
     -- Calls the policy and checks its answer without trusting it: raw reads only.
     local function describe(value)

@@ -306,7 +306,7 @@ final class SandboxSession {
         }
         var bytes = aero_bytes()
         defer { aero_bytes_free(&bytes) }
-        guard aero_dump_top(lua.L, &bytes, 0) == LUA_OK, bytes.failed == 0 else {
+        guard aero_dump_top(lua.L, &bytes, 1) == LUA_OK, bytes.failed == 0 else {
             preconditionFailure("cannot dump the sandbox prelude")
         }
         return Array(UnsafeRawBufferPointer(start: bytes.data, count: bytes.length))

@@ -8,10 +8,11 @@
 // Facts proxies
 // -------------
 // Each JSON object or array becomes two tables: a raw table holding the values (nested
-// values are proxies too) and an empty proxy whose own metatable has
-//   __index = raw, __newindex = refuse, __len = facts_len, __pairs = facts_pairs,
-//   __metatable = "facts are read-only" (so getmetatable/setmetatable cannot reach it),
-//   __n = element count (arrays only), __keys = sorted key list (objects, built lazily).
+// values are proxies too) and an empty proxy. All proxies share one metatable:
+//   __index = facts_index, __newindex = refuse, __len = facts_len, __pairs = facts_pairs,
+//   __metatable = "facts are read-only" (so getmetatable/setmetatable cannot reach it).
+// Registry maps (never reachable from the sandbox) give each proxy its raw table, each
+// array proxy its element count, and each object proxy its sorted key list (lazily).
 // The sandbox has no rawget/rawset/rawequal/rawlen/debug, so the raw tables are unreachable.
 // JSON null is absent (nil). Arrays keep their JSON length for # even around nulls.
 //
@@ -42,6 +43,10 @@ static aero_budget *budget_of(lua_State *L) {
 
 // ---- Facts proxies --------------------------------------------------------------------
 
+// Registry tables (keyed by these addresses): proxy -> raw, array proxy -> element count,
+// object proxy -> sorted key list (built lazily), and the one metatable all proxies share.
+static char raw_map_key, count_map_key, keys_map_key, proxy_metatable_key;
+
 static int facts_newindex(lua_State *L) {
     if (lua_type(L, 2) == LUA_TSTRING) {
         return luaL_error(L, "%s (cannot set field '%s')", facts_readonly, lua_tostring(L, 2));
@@ -49,20 +54,31 @@ static int facts_newindex(lua_State *L) {
     return luaL_error(L, "%s", facts_readonly);
 }
 
-// Pushes the raw table behind proxy at idx and returns 1, or returns 0 if idx is no proxy.
-static int push_raw(lua_State *L, int idx) {
-    if (!lua_getmetatable(L, idx)) return 0;
-    lua_pushliteral(L, "__index");
-    lua_rawget(L, -2);
+// Pushes map[proxy at idx] for the registry map at key and returns its type.
+static int push_mapped(lua_State *L, int idx, const void *key) {
+    idx = lua_absindex(L, idx);
+    lua_rawgetp(L, LUA_REGISTRYINDEX, key);
+    lua_pushvalue(L, idx);
+    int type = lua_rawget(L, -2);
     lua_remove(L, -2);
-    return lua_type(L, -1) == LUA_TTABLE;
+    return type;
+}
+
+// Pushes the raw table behind the proxy at idx and returns 1, or returns 0 if it is none.
+static int push_raw(lua_State *L, int idx) {
+    return push_mapped(L, idx, &raw_map_key) == LUA_TTABLE;
+}
+
+static int facts_index(lua_State *L) {
+    if (!push_raw(L, 1)) return 0;
+    lua_pushvalue(L, 2);
+    lua_rawget(L, -2);
+    return 1;
 }
 
 static int facts_len(lua_State *L) {
-    lua_getmetatable(L, 1);
-    lua_pushliteral(L, "__n");
-    if (lua_rawget(L, -2) == LUA_TNUMBER) return 1;
-    lua_pop(L, 2);
+    if (push_mapped(L, 1, &count_map_key) == LUA_TNUMBER) return 1;
+    lua_pop(L, 1);
     if (!push_raw(L, 1)) return luaL_error(L, "not a facts table");
     lua_pushinteger(L, (lua_Integer)lua_rawlen(L, -1));
     return 1;
@@ -113,10 +129,9 @@ static int key_ref_compare(const void *a, const void *b) {
     return (x->length > y->length) - (x->length < y->length);
 }
 
-// Stack: mt raw. Pushes the sorted key list of raw (cached in mt.__keys).
-static void push_sorted_keys(lua_State *L, int mt, int raw) {
-    lua_pushliteral(L, "__keys");
-    if (lua_rawget(L, mt) == LUA_TTABLE) return;
+// Pushes the sorted key list of the object proxy at proxy (raw at raw), cached.
+static void push_sorted_keys(lua_State *L, int proxy, int raw) {
+    if (push_mapped(L, proxy, &keys_map_key) == LUA_TTABLE) return;
     lua_pop(L, 1);
     lua_newtable(L);  // unsorted
     int unsorted = lua_gettop(L);
@@ -141,21 +156,19 @@ static void push_sorted_keys(lua_State *L, int mt, int raw) {
         lua_rawgeti(L, unsorted, refs[i - 1].index);
         lua_rawseti(L, -2, i);
     }
-    lua_pushliteral(L, "__keys");
-    lua_pushvalue(L, -2);
-    lua_rawset(L, mt);
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &keys_map_key);
+    lua_pushvalue(L, proxy);
+    lua_pushvalue(L, -3);
+    lua_rawset(L, -3);
+    lua_pop(L, 1);
     lua_replace(L, unsorted);
     lua_settop(L, unsorted);
 }
 
 static int facts_pairs(lua_State *L) {
-    if (!lua_getmetatable(L, 1)) return luaL_error(L, "not a facts table");
-    int mt = lua_gettop(L);
-    lua_pushliteral(L, "__index");
-    lua_rawget(L, mt);
+    if (!push_raw(L, 1)) return luaL_error(L, "not a facts table");
     int raw = lua_gettop(L);
-    lua_pushliteral(L, "__n");
-    if (lua_rawget(L, mt) == LUA_TNUMBER) {
+    if (push_mapped(L, 1, &count_map_key) == LUA_TNUMBER) {
         int count = lua_gettop(L);
         lua_pushvalue(L, raw);
         lua_pushvalue(L, count);
@@ -164,7 +177,7 @@ static int facts_pairs(lua_State *L) {
     } else {
         lua_pop(L, 1);
         lua_pushvalue(L, raw);
-        push_sorted_keys(L, mt, raw);
+        push_sorted_keys(L, 1, raw);
         lua_pushinteger(L, 0);
         lua_pushcclosure(L, facts_object_next, 3);
     }
@@ -173,11 +186,16 @@ static int facts_pairs(lua_State *L) {
     return 3;
 }
 
-// Stack: raw. Replaces it with its proxy.
-static void seal(lua_State *L, int is_array, lua_Integer count) {
-    lua_createtable(L, 0, 0);            // proxy
-    lua_createtable(L, 0, is_array ? 6 : 5);  // metatable
-    lua_pushvalue(L, -3);
+// Creates the registry maps and the shared proxy metatable.
+static void create_proxy_registry(lua_State *L) {
+    lua_newtable(L);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &raw_map_key);
+    lua_newtable(L);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &count_map_key);
+    lua_newtable(L);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &keys_map_key);
+    lua_createtable(L, 0, 5);
+    lua_pushcfunction(L, facts_index);
     lua_setfield(L, -2, "__index");
     lua_pushcfunction(L, facts_newindex);
     lua_setfield(L, -2, "__newindex");
@@ -187,11 +205,22 @@ static void seal(lua_State *L, int is_array, lua_Integer count) {
     lua_setfield(L, -2, "__pairs");
     lua_pushstring(L, facts_readonly);
     lua_setfield(L, -2, "__metatable");
-    if (is_array) {
-        lua_pushinteger(L, count);
-        lua_setfield(L, -2, "__n");
-    }
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &proxy_metatable_key);
+}
+
+// Stack: raw. Replaces it with its proxy. maps: index of [raw map, count map, metatable].
+static void seal(lua_State *L, int maps, int is_array, lua_Integer count) {
+    lua_createtable(L, 0, 0);  // proxy
+    lua_pushvalue(L, maps + 2);
     lua_setmetatable(L, -2);
+    lua_pushvalue(L, -1);      // raw proxy proxy
+    lua_pushvalue(L, -3);      // raw proxy proxy raw
+    lua_rawset(L, maps);       // raw_map[proxy] = raw
+    if (is_array) {
+        lua_pushvalue(L, -1);
+        lua_pushinteger(L, count);
+        lua_rawset(L, maps + 1);
+    }
     lua_replace(L, -2);
 }
 
@@ -237,6 +266,11 @@ static void alias_node(lua_State *L, const char *field, uint32_t index) {
 static int push_facts_cfunction(lua_State *L) {
     tape_reader tape = {(const uint8_t *)lua_touserdata(L, 1), (size_t)lua_tointeger(L, 2), 0};
     lua_settop(L, 0);
+    create_proxy_registry(L);
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &raw_map_key);
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &count_map_key);
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &proxy_metatable_key);
+    const int maps = 1, base = 3;  // values built from the tape live above base
     while (tape.offset < tape.length) {
         uint8_t op = *tape_take(L, &tape, 1);
         switch (op) {
@@ -252,8 +286,8 @@ static int push_facts_cfunction(lua_State *L) {
             lua_createtable(L, count > (1u << 24) ? (1 << 24) : (int)count, 0);
             break;
         }
-        case 'E': seal(L, 0, 0); break;
-        case 'e': seal(L, 1, (lua_Integer)tape_u32(L, &tape)); break;
+        case 'E': seal(L, maps, 0, 0); break;
+        case 'e': seal(L, maps, 1, (lua_Integer)tape_u32(L, &tape)); break;
         case 's': {
             uint32_t length = tape_u32(L, &tape);
             lua_pushlstring(L, (const char *)tape_take(L, &tape, length), length);
@@ -270,19 +304,19 @@ static int push_facts_cfunction(lua_State *L) {
         case 'T': lua_pushboolean(L, 1); break;
         case 'F': lua_pushboolean(L, 0); break;
         case 'S':
-            if (lua_gettop(L) < 3 || lua_type(L, -3) != LUA_TTABLE) luaL_error(L, "facts tape: bad field");
+            if (lua_gettop(L) < base + 3 || lua_type(L, -3) != LUA_TTABLE) luaL_error(L, "facts tape: bad field");
             lua_rawset(L, -3);
             break;
         case 'I': {
             uint32_t index = tape_u32(L, &tape);
-            if (lua_gettop(L) < 2 || lua_type(L, -2) != LUA_TTABLE) luaL_error(L, "facts tape: bad element");
+            if (lua_gettop(L) < base + 2 || lua_type(L, -2) != LUA_TTABLE) luaL_error(L, "facts tape: bad element");
             lua_rawseti(L, -2, (lua_Integer)index);
             break;
         }
         case 'N': {
             uint32_t candidate = tape_u32(L, &tape);
             uint32_t primary = tape_u32(L, &tape);
-            if (lua_gettop(L) != 1) luaL_error(L, "facts tape: aliases before the root is complete");
+            if (lua_gettop(L) != base + 1) luaL_error(L, "facts tape: aliases before the root is complete");
             alias_node(L, "candidate", candidate);
             alias_node(L, "primary", primary);
             break;
@@ -290,7 +324,7 @@ static int push_facts_cfunction(lua_State *L) {
         default: luaL_error(L, "facts tape: unknown op %d at %d", (int)op, (int)tape.offset - 1);
         }
     }
-    if (lua_gettop(L) != 1) luaL_error(L, "facts tape left %d values", lua_gettop(L));
+    if (lua_gettop(L) != base + 1) luaL_error(L, "facts tape left %d values", lua_gettop(L) - base);
     return 1;
 }
 
