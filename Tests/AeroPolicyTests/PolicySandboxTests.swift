@@ -180,3 +180,42 @@ import Testing
         #expect(F.outcome(text) == .refused(["3,2,0 1 4 1,7,8,9"]))
     }
 }
+
+@Suite struct PolicyFactsTests {
+    typealias F = SandboxFixtures
+
+    @Test func encodedFactsGiveTheSameRunAsTheDocument() {
+        let policy = F.policy("return function(f) return f.candidate.id .. #f.nodes end")
+        let sandbox = PolicySandbox()
+        let prepared = PolicyFacts(F.facts)
+        #expect(sandbox.run(policy, facts: prepared) == sandbox.run(policy, facts: F.facts))
+        #expect(sandbox.run(policy, facts: prepared).outcome == .refused(["b3"]))
+    }
+
+    @Test func aNewDocumentIsNeverAnsweredFromTheLastOne() {
+        let policy = F.policy("return function(f) return tostring(f.cluster.epoch) end")
+        let sandbox = PolicySandbox()
+        for epoch in [7, 8, 7, 9] as [Int64] {
+            guard case .object(var root) = F.facts, case .object(var cluster)? = root["cluster"] else {
+                Issue.record("fixture shape")
+                return
+            }
+            cluster["epoch"] = .integer(epoch)
+            root["cluster"] = .object(cluster)
+            #expect(sandbox.run(policy, facts: .object(root)).outcome == .refused(["\(epoch)"]))
+        }
+    }
+
+    @Test func factsTooDeepFailClosed() {
+        var deep: JSONValue = .integer(1)
+        for _ in 0..<(FactsTape.depthMax + 1) { deep = .array([deep]) }
+        let run = F.run("return function() end", facts: .object(["deep": deep]))
+        #expect(run.outcome.failureKind == .load)
+    }
+
+    @Test func aThousandNodesWork() {
+        let facts = F.facts(nodes: 1_000)
+        let text = "return function(f) local n = 0 for _, node in ipairs(f.nodes) do if node.reachable then n = n + 1 end end return tostring(n) .. f.candidate.id end"
+        #expect(F.outcome(text, facts: facts) == .refused(["1000n1"]))
+    }
+}
