@@ -141,9 +141,6 @@ void aero_bytes_free(aero_bytes *bytes);
 
 // ---- Static inline wrappers for the API's macros (Swift cannot import C macros). ----
 static inline int aero_registry_index(void) { return LUA_REGISTRYINDEX; }
-/// lua_gc is variadic (Swift cannot call it). Stopping and restarting never raises.
-static inline void aero_gc_stop(lua_State *L) { lua_gc(L, LUA_GCSTOP); }
-static inline void aero_gc_restart(lua_State *L) { lua_gc(L, LUA_GCRESTART); }
 static inline int aero_multret(void) { return LUA_MULTRET; }
 static inline void aero_lua_pop(lua_State *L, int n) { lua_pop(L, n); }
 static inline void aero_lua_newtable(lua_State *L) { lua_newtable(L); }
