@@ -12,10 +12,12 @@
 //
 // The write path (group commit):
 //   commit → under the lock: check state, preconditions; assign lastLSN+1; encode the record
-//   into the pending buffer; apply to the version store; register a waiter → the flusher thread
-//   takes the whole pending buffer, writes it to the active segment, syncs once, advances
-//   durableLSN and resumes every waiter up to it. Committers that arrive while a sync runs
-//   share the next one.
+//   into the pending buffer; apply to the version store; register a waiter → whoever flushes
+//   next (`flushLocked`: the flusher thread for async commits and replicated appends, or a
+//   blocking committer leading its own flush) takes the whole pending buffer, writes it to the
+//   active segment, syncs once, advances durableLSN and resumes every waiter up to it.
+//   Committers that arrive while a sync runs share the next one. At most one flush runs at a
+//   time (`flushInProgress`).
 //
 // States of the WAL:
 //
@@ -61,6 +63,8 @@ public final class StorageEngine: @unchecked Sendable {
     private var closing = false
     private var flusherExited = false
     private var fenced = false
+    /// A batch is being written and synced (by the flusher thread or a leading committer).
+    private var flushInProgress = false
     private var snapshotCounts: [UInt64: Int] = [:]
     private var counters = StorageCounters()
     private var segments: [(name: String, firstLSN: LSN)] = []
@@ -72,6 +76,12 @@ public final class StorageEngine: @unchecked Sendable {
     // Owned by the flusher thread.
     private var active: (any StorageFile)?
     private var activeBytes: UInt64 = 0
+    /// Size of the active segment file (zero-filled beyond `activeBytes`).
+    private var activeAllocatedBytes: UInt64 = 0
+
+    /// Segments grow by zero-filled chunks of this size, synced with the batch that needs them,
+    /// so most appends overwrite allocated blocks and fdatasync need not journal a new size.
+    static let preallocationBytes: UInt64 = 1 << 20
 
     // MARK: Opening (recovery)
 
@@ -161,7 +171,8 @@ public final class StorageEngine: @unchecked Sendable {
                (last.lastLSN ?? (last.firstLSN - 1)) == lastAssigned.rawValue {
                 let file = try io.open(directory + "/" + last.name, create: false)
                 active = file
-                activeBytes = try file.size()
+                activeBytes = last.validBytes
+                activeAllocatedBytes = try file.size()
             }
 
             let duration = DispatchTime.now().uptimeNanoseconds - started
@@ -286,11 +297,29 @@ public final class StorageEngine: @unchecked Sendable {
         }
     }
 
-    /// `commit` for callers that are not async (the command line, a crash-test child).
+    /// `commit` for callers that are not async (the command line, a crash-test child, threads).
+    /// The calling thread leads the flush itself when none is running (leader/follower group
+    /// commit: no thread hand-off for a lone writer); otherwise it waits for the running one and
+    /// the next, which carries its record together with everyone else's.
     public func commitBlocking(_ transaction: Transaction) throws -> LSN {
-        let box = ResultBox()
-        enqueue(transaction) { box.set($0) }
-        return try box.wait()
+        condition.lock()
+        defer { condition.unlock() }
+        let lsn: LSN
+        do {
+            lsn = try enqueueLocked(transaction)
+        } catch {
+            counters.commitFailures += 1
+            throw error
+        }
+        while true {
+            if durable >= lsn { return lsn }
+            if let failure { throw StorageError.walFailed(failure) }
+            if !flushInProgress && !pending.isEmpty {
+                flushLocked()
+            } else {
+                condition.wait()
+            }
+        }
     }
 
     private func enqueue(_ transaction: Transaction, done: @escaping @Sendable (Result<LSN, any Error>) -> Void) {
@@ -521,80 +550,103 @@ public final class StorageEngine: @unchecked Sendable {
 
     // MARK: The flusher (group commit)
 
+    /// The flusher thread: flushes whenever records are pending and no one else is flushing
+    /// (async committers and replicated appends rely on it; blocking committers lead their own
+    /// flush, see `commitBlocking`).
     private func flusherLoop() {
-        var batch: [UInt8] = []
+        condition.lock()
         while true {
-            condition.lock()
-            while pending.isEmpty && !closing { condition.wait() }
-            if pending.isEmpty && closing {
-                flusherExited = true
-                let orphans = waiters
-                waiters.removeAll()
-                condition.broadcast()
-                condition.unlock()
-                for w in orphans { w.done(.failure(StorageError.closed)) }
-                return
+            while (pending.isEmpty || flushInProgress) && !closing { condition.wait() }
+            if closing {
+                if flushInProgress { condition.wait(); continue }
+                if pending.isEmpty || failure != nil { break }
             }
-            swap(&batch, &pending)
-            pending.removeAll(keepingCapacity: true)
-            let first = pendingFirst
-            let last = lastAssigned
-            let lastEpoch = lastAssignedEpoch
-            let records = pendingRecords
-            pendingRecords = 0
-            let alreadyFailed = failure != nil
-            condition.broadcast()
-            condition.unlock()
-            if alreadyFailed {
-                batch.removeAll(keepingCapacity: true)
-                continue
-            }
+            flushLocked()
+        }
+        flusherExited = true
+        let orphans = waiters
+        waiters.removeAll()
+        condition.broadcast()
+        condition.unlock()
+        for w in orphans { w.done(.failure(failure.map { StorageError.walFailed($0) } ?? StorageError.closed)) }
+    }
 
+    /// Writes and syncs everything pending as one batch (one write, one sync: group commit),
+    /// then publishes the new durable LSN and resumes the waiters it covers. Called with the
+    /// lock held and no flush in progress; returns with the lock held. The I/O runs unlocked.
+    private func flushLocked() {
+        precondition(!flushInProgress && !pending.isEmpty, "flushLocked: nothing to flush or a flush is running")
+        flushInProgress = true
+        var batch: [UInt8] = []
+        swap(&batch, &pending)
+        pending.reserveCapacity(batch.count)
+        let first = pendingFirst
+        let last = lastAssigned
+        let lastEpoch = lastAssignedEpoch
+        let records = pendingRecords
+        pendingRecords = 0
+        let alreadyFailed = failure != nil
+        condition.broadcast()  // back-pressure waiters: the pending buffer is empty again
+        condition.unlock()
+
+        var ioError: (any Error)?
+        if !alreadyFailed {
             do {
                 if active == nil || activeBytes >= options.segmentBytesMax {
                     try rotate(firstLSN: first)
                 }
+                let end = activeBytes + UInt64(batch.count)
+                if end > activeAllocatedBytes {
+                    let chunk = max(end - activeAllocatedBytes, min(Self.preallocationBytes, options.segmentBytesMax))
+                    try active!.writeAll([UInt8](repeating: 0, count: Int(chunk)), at: activeAllocatedBytes)
+                    activeAllocatedBytes += chunk
+                }
                 try active!.writeAll(batch, at: activeBytes)
                 try active!.sync()
-                activeBytes += UInt64(batch.count)
-                condition.lock()
-                if failure != nil {
-                    condition.unlock()
-                    batch.removeAll(keepingCapacity: true)
-                    continue
-                }
-                durable = last
-                durableEpoch = lastEpoch
-                counters.walWrites += 1
-                counters.fsyncs += 1
-                counters.walBytesWritten += UInt64(batch.count)
-                counters.recordBatch(records: records)
-                walBytesSinceCheckpoint += UInt64(batch.count)
-                let ready = waiters.prefix { $0.lsn <= last }
-                waiters.removeFirst(ready.count)
-                let trigger = options.checkpointWALBytesTrigger > 0 && walBytesSinceCheckpoint >= options.checkpointWALBytesTrigger && !checkpointRunning
-                condition.broadcast()
-                condition.unlock()
-                for w in ready { w.done(.success(w.lsn)) }
-                if trigger { startBackgroundCheckpoint() }
+                activeBytes = end
             } catch {
-                fail("\(error)")
+                ioError = error
             }
-            batch.removeAll(keepingCapacity: true)
         }
-    }
 
-    /// E2: the WAL is failed for good; fail every waiter.
-    private func fail(_ why: String) {
         condition.lock()
-        if failure == nil { failure = why }
-        let reason = failure!
-        let failed = waiters
-        waiters.removeAll()
-        counters.commitFailures += UInt64(failed.count)
+        flushInProgress = false
+        var ready: [(lsn: LSN, done: @Sendable (Result<LSN, any Error>) -> Void)] = []
+        var outcome: Result<LSN, any Error>
+        var trigger = false
+        if let ioError, failure == nil { failure = "\(ioError)" }
+        if let failure {
+            // E2: sticky; nothing pending or waiting will be acknowledged.
+            ready = waiters
+            waiters.removeAll()
+            counters.commitFailures += UInt64(ready.count)
+            outcome = .failure(StorageError.walFailed(failure))
+        } else {
+            durable = last
+            durableEpoch = lastEpoch
+            counters.walWrites += 1
+            counters.fsyncs += 1
+            counters.walBytesWritten += UInt64(batch.count)
+            counters.recordBatch(records: records)
+            walBytesSinceCheckpoint += UInt64(batch.count)
+            let n = waiters.prefix { $0.lsn <= last }.count
+            ready = Array(waiters.prefix(n))
+            waiters.removeFirst(n)
+            trigger = options.checkpointWALBytesTrigger > 0 && walBytesSinceCheckpoint >= options.checkpointWALBytesTrigger && !checkpointRunning
+            outcome = .success(last)
+        }
         condition.broadcast()
-        condition.unlock()
-        for w in failed { w.done(.failure(StorageError.walFailed(reason))) }
+        if !ready.isEmpty || trigger {
+            condition.unlock()
+            for w in ready {
+                switch outcome {
+                case .success: w.done(.success(w.lsn))
+                case .failure(let e): w.done(.failure(e))
+                }
+            }
+            if trigger { startBackgroundCheckpoint() }
+            condition.lock()
+        }
     }
 
     /// E3: creates `wal-<firstLSN>.log`, writes and syncs its header, syncs the directory.
@@ -609,6 +661,7 @@ public final class StorageEngine: @unchecked Sendable {
         try io.syncDirectory(directory)
         active = file
         activeBytes = UInt64(WALFormat.segmentHeaderBytes)
+        activeAllocatedBytes = activeBytes
         locked {
             segments.append((name, firstLSN))
             counters.segmentsCreated += 1
@@ -773,7 +826,9 @@ public final class StorageEngine: @unchecked Sendable {
             }
             defer { file.close() }
             let size = try wrapIO { try file.size() }
-            while next <= durableNow && offset < size {
+            // The segment's records end where the next segment begins (zero-filled space may follow).
+            let segmentEnd = segment + 1 < list.count ? list[segment + 1].firstLSN : LSN(UInt64.max)
+            while next <= durableNow && next < segmentEnd && offset < size {
                 let header = try wrapIO { try file.read(at: offset, count: WALFormat.recordHeaderBytes) }
                 guard header.count == WALFormat.recordHeaderBytes else { break }
                 let length = Int(header[...].loadLE(UInt32.self, at: 0))

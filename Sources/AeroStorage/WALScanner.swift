@@ -13,6 +13,9 @@
 //        - otherwise: damage naming segment, offset and LSN; the open stops.
 //   R4 A last segment whose header itself is torn and holds no valid record is a torn tail
 //      (recovery removes the file).
+//   R5 Segments are preallocated with zeros (so an fdatasync after an append does not have to
+//      journal a new file size); a segment whose remaining bytes are all zero ends cleanly there.
+//      Records lost under zeros in an earlier segment show up as an LSN gap at the next one.
 // Torn writes are assumed to persist a prefix of what was written. A device that persists
 // later sectors of an unsynced write but not earlier ones can make an unacknowledged tail look
 // like damage; the open then refuses (never drops data silently) and `aerodb wal verify`
@@ -26,6 +29,8 @@ public struct SegmentSummary: Sendable, Codable, Equatable {
     public var lastLSN: UInt64?
     public var records: Int
     public var bytes: UInt64
+    /// End of the last valid record; zero-filled preallocated space may follow.
+    public var validBytes: UInt64 = 0
     public var firstEpoch: UInt64?
     public var lastEpoch: UInt64?
     public var nodeID: String?
@@ -159,9 +164,11 @@ enum WALScanner {
 
             let stop: Bool = bytes.withUnsafeBytes { raw -> Bool in
                 var offset = WALFormat.segmentHeaderBytes
+                summary.validBytes = UInt64(offset)
                 while offset < raw.count {
                     switch WALRecord.decodeFrame(raw, at: offset) {
                     case .failure(let box):
+                        if Self.allZero(raw, from: offset) { return false }
                         if isLast && !validRecordExists(in: raw, from: offset + 1, after: previousLSN) {
                             report.tornTail = TornTail(segment: name, offset: UInt64(offset),
                                                        droppedBytes: UInt64(raw.count - offset), removeSegment: false,
@@ -200,6 +207,7 @@ enum WALScanner {
                         summary.lastLSN = record.lsn.rawValue
                         summary.records += 1
                         offset += size
+                        summary.validBytes = UInt64(offset)
                     }
                 }
                 return false
@@ -209,6 +217,19 @@ enum WALScanner {
             if stop { return report }
         }
         return report
+    }
+
+    static func allZero(_ raw: UnsafeRawBufferPointer, from: Int) -> Bool {
+        var i = from
+        while i + 8 <= raw.count {
+            if raw.loadUnaligned(fromByteOffset: i, as: UInt64.self) != 0 { return false }
+            i += 8
+        }
+        while i < raw.count {
+            if raw[i] != 0 { return false }
+            i += 1
+        }
+        return true
     }
 
     /// Bounds the LSN a stray frame may claim so random bytes are cheaply rejected before a CRC.

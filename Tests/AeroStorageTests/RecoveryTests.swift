@@ -49,7 +49,8 @@ func expectDamage(_ fs: SimulatedFileSystem, _ kind: WALDamage.Kind, segment: St
         try populate(fs, count: 5)
         let path = try segmentPaths(fs)[0]
         let bytes = fs.bytes(path)!
-        fs.setBytes(path, Array(bytes.dropLast(3)))
+        // Cut the last record in the middle (the zero-filled preallocation goes with it).
+        fs.setBytes(path, Array(bytes.prefix(recordOffsets(bytes)[4] + 10)))
         let engine = try StorageEngine.open(directory: "/d", options: simOptions(fs))
         let torn = try #require(engine.recoveryReport.tornTail)
         #expect(torn.segment == "wal-00000000000000000001.log" && torn.offset == UInt64(recordOffsets(bytes)[4]))
@@ -61,6 +62,22 @@ func expectDamage(_ fs: SimulatedFileSystem, _ kind: WALDamage.Kind, segment: St
         #expect(again.recoveryReport.tornTail == nil && again.durableLSN == LSN(4) && text(again.get("k3")) == "v3")
         // New writes continue at the next LSN.
         #expect(try again.commitBlocking(put(("k4", "w"))) == LSN(5))
+    }
+
+    @Test func aTornRecordFollowedByZeroFilledSpaceIsATornTail() throws {
+        let fs = SimulatedFileSystem()
+        try populate(fs, count: 5)
+        let path = try segmentPaths(fs)[0]
+        var bytes = fs.bytes(path)!
+        let offsets = recordOffsets(bytes)
+        #expect(bytes.count > offsets[4] + 100)  // preallocated
+        for i in offsets[4] + 10..<offsets[4] + 30 { bytes[i] = 0 }
+        fs.setBytes(path, bytes)
+        let engine = try StorageEngine.open(directory: "/d", options: simOptions(fs))
+        defer { engine.close() }
+        #expect(engine.recoveryReport.tornTail?.offset == UInt64(offsets[4]))
+        #expect(engine.durableLSN == LSN(4))
+        #expect(try engine.commitBlocking(put(("k4", "again"))) == LSN(5))
     }
 
     @Test func checksumFailureBeforeTheTailStopsTheOpen() throws {
