@@ -1,0 +1,181 @@
+import AeroCore
+import ArgumentParser
+import Foundation
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+// `aerodb local-cluster start|status|stop --dir DIR`: a cluster of background `aerodb serve`
+// processes on 127.0.0.1 for trying AeroDB and for demos. Node i (1-based) is n<i>, HTTP on
+// base-port + i, peer on base-port + 100 + i; n1 is the initial primary. DIR holds n<i>.json
+// (its config), n<i>/ (its data dir), n<i>.log and n<i>.pid.
+
+struct LocalClusterCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "local-cluster",
+        abstract: "Start, inspect or stop a cluster of background nodes on 127.0.0.1.",
+        subcommands: [LocalClusterStart.self, LocalClusterStatus.self, LocalClusterStop.self]
+    )
+}
+
+enum LocalCluster {
+    /// Nodes a local cluster may have: ports base+1...base+N and base+101...base+100+N.
+    static let nodesMax = 9
+    /// Bound on waiting for every node to report listening.
+    static let startWaitMs = 60_000
+    /// Bound on waiting for a node to exit after SIGTERM, before SIGKILL.
+    static let stopWaitMs = 10_000
+
+    static func path(_ dir: String, _ name: String) -> String { (dir as NSString).appendingPathComponent(name) }
+
+    /// Node ids with a config in `dir`, in order.
+    static func nodes(in dir: String) -> [String] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []
+        return names.filter { $0.hasPrefix("n") && $0.hasSuffix(".json") }.map { String($0.dropLast(5)) }.sorted()
+    }
+
+    static func pid(_ dir: String, _ node: String) -> pid_t? {
+        (try? String(contentsOfFile: path(dir, node + ".pid"), encoding: .utf8)).flatMap { pid_t($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+    }
+
+    /// Running: the process exists and is not a zombie (an exited node whose parent — often
+    /// PID 1 in a container — has not reaped it yet).
+    static func alive(_ pid: pid_t) -> Bool {
+        guard kill(pid, 0) == 0 else { return false }
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+              let close = stat.lastIndex(of: ")") else { return true }
+        let state = stat[stat.index(after: close)...].trimmingCharacters(in: .whitespaces).first
+        return state != "Z" && state != "X"
+    }
+
+    /// This executable, to start `serve` children with the same build.
+    static func selfExecutable() -> URL {
+        URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+    }
+
+    /// SIGTERM, wait (bounded), then SIGKILL. Returns how it ended.
+    static func stop(_ pid: pid_t) -> String {
+        guard alive(pid) else { return "not running" }
+        kill(pid, SIGTERM)
+        for _ in 0..<(stopWaitMs / 10) where alive(pid) { usleep(10_000) }
+        if alive(pid) {
+            kill(pid, SIGKILL)
+            return "killed (no exit within \(stopWaitMs) ms of SIGTERM)"
+        }
+        return "stopped"
+    }
+}
+
+struct LocalClusterStart: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "start", abstract: "Write configs and start the nodes; return when all serve.")
+
+    @Option(name: .long, help: "Number of nodes (1...\(LocalCluster.nodesMax)).") var nodes: Int = 3
+    @Option(name: .long, help: "Directory for configs, data, logs and pid files.") var dir: String
+    @Option(name: .customLong("base-port"), help: "Node i serves HTTP on base+i and peers on base+100+i.") var basePort: Int
+    @Option(name: .customLong("commit-mode"), help: "sync or async (default sync, async for one node).") var commitMode: String?
+    @Option(name: .customLong("sync-replica"), help: "A sync replica (repeatable; default n2).") var syncReplicas: [String] = []
+
+    func validate() throws {
+        guard (1...LocalCluster.nodesMax).contains(nodes) else { throw ValidationError("--nodes must be 1...\(LocalCluster.nodesMax)") }
+        guard basePort > 0, basePort + 100 + nodes <= 65535 else { throw ValidationError("--base-port leaves ports outside 1...65535") }
+        if let commitMode, commitMode != "sync" && commitMode != "async" { throw ValidationError("--commit-mode: sync or async") }
+        if nodes == 1 && commitMode == "sync" { throw ValidationError("a one-node cluster has no sync replica") }
+    }
+
+    func run() throws {
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        for node in LocalCluster.nodes(in: dir) {
+            if let pid = LocalCluster.pid(dir, node), LocalCluster.alive(pid) {
+                throw ValidationError("\(node) is already running (pid \(pid)); run `aerodb local-cluster stop --dir \(dir)` first")
+            }
+        }
+        let ids = (1...nodes).map { "n\($0)" }
+        let mode = commitMode ?? (nodes == 1 ? "async" : "sync")
+        let sync = mode == "sync" ? (syncReplicas.isEmpty ? ["n2"] : syncReplicas) : []
+        let members = ids.enumerated().map { i, id in
+            JSONValue.object(["id": .string(id), "http": .string("127.0.0.1:\(basePort + i + 1)"), "peer": .string("127.0.0.1:\(basePort + 101 + i)")])
+        }
+        var started: [pid_t] = []
+        var children: [Process] = []
+        for (i, id) in ids.enumerated() {
+            var config: [String: JSONValue] = [
+                "id": .string(id), "data_dir": .string(id), "http": .string("127.0.0.1:\(basePort + i + 1)"),
+                "peer": .string("127.0.0.1:\(basePort + 101 + i)"), "commit_mode": .string(mode),
+            ]
+            if nodes > 1 {
+                config["members"] = .array(members)
+                config["initial_primary"] = .string("n1")
+            }
+            if !sync.isEmpty { config["sync_replicas"] = .array(sync.map { .string($0) }) }
+            let configPath = LocalCluster.path(dir, id + ".json")
+            try (JSONValue.object(config).prettyJSON + "\n").write(toFile: configPath, atomically: true, encoding: .utf8)
+            let logPath = LocalCluster.path(dir, id + ".log")
+            _ = FileManager.default.createFile(atPath: logPath, contents: nil)
+            let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
+            let process = Process()
+            process.executableURL = LocalCluster.selfExecutable()
+            process.arguments = ["serve", "--config", configPath]
+            process.standardOutput = log
+            process.standardError = log
+            process.standardInput = FileHandle(forReadingAtPath: "/dev/null")
+            try process.run()
+            children.append(process)
+            started.append(process.processIdentifier)
+            try "\(process.processIdentifier)\n".write(toFile: LocalCluster.path(dir, id + ".pid"), atomically: true, encoding: .utf8)
+        }
+        // Wait until every log says it listens (bounded), or stop them all and fail.
+        for (i, id) in ids.enumerated() {
+            var ready = false
+            for _ in 0..<(LocalCluster.startWaitMs / 10) where !ready {
+                let log = (try? String(contentsOfFile: LocalCluster.path(dir, id + ".log"), encoding: .utf8)) ?? ""
+                ready = log.contains("listening on http://")
+                if !ready && !LocalCluster.alive(started[i]) { break }
+                if !ready { usleep(10_000) }
+            }
+            if !ready {
+                // Our own children: terminate and reap them.
+                for child in children where child.isRunning { child.terminate() }
+                for child in children { child.waitUntilExit() }
+                let log = (try? String(contentsOfFile: LocalCluster.path(dir, id + ".log"), encoding: .utf8)) ?? ""
+                FileHandle.standardError.write(Data("aerodb local-cluster: \(id) did not start; its log:\n\(log.suffix(2000))\n".utf8))
+                throw ExitCode(1)
+            }
+        }
+        for (i, id) in ids.enumerated() {
+            print("\(id)  http 127.0.0.1:\(basePort + i + 1)  peer 127.0.0.1:\(basePort + 101 + i)  pid \(started[i])\(i == 0 ? "  primary" : "")")
+        }
+        print("commit mode \(mode)\(sync.isEmpty ? "" : ", sync replicas \(sync.joined(separator: ","))"); stop with: aerodb local-cluster stop --dir \(dir)")
+    }
+}
+
+struct LocalClusterStatus: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "status", abstract: "Show each node's process and whether it runs.")
+    @Option(name: .long, help: "The cluster's directory.") var dir: String
+
+    func run() throws {
+        let nodes = LocalCluster.nodes(in: dir)
+        guard !nodes.isEmpty else { throw ValidationError("no local cluster in \(dir)") }
+        for node in nodes {
+            let pid = LocalCluster.pid(dir, node)
+            let state = pid.map { LocalCluster.alive($0) ? "running (pid \($0))" : "not running" } ?? "not started"
+            let config = (try? String(contentsOfFile: LocalCluster.path(dir, node + ".json"), encoding: .utf8)).flatMap { try? JSONParser.parse($0) }
+            print("\(node)  http \(config?["http"]?.stringValue ?? "?")  \(state)")
+        }
+    }
+}
+
+struct LocalClusterStop: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "stop", abstract: "Stop every node (SIGTERM, then SIGKILL after a bound).")
+    @Option(name: .long, help: "The cluster's directory.") var dir: String
+
+    func run() throws {
+        let nodes = LocalCluster.nodes(in: dir)
+        guard !nodes.isEmpty else { throw ValidationError("no local cluster in \(dir)") }
+        for node in nodes {
+            guard let pid = LocalCluster.pid(dir, node) else { continue }
+            print("\(node)  \(LocalCluster.stop(pid))")
+            try? FileManager.default.removeItem(atPath: LocalCluster.path(dir, node + ".pid"))
+        }
+    }
+}
