@@ -1,9 +1,9 @@
 // LuaState.swift — one Lua 5.4 state with budgets, driven from Swift without ever letting a
 // Lua error longjmp across a Swift frame (the rule is spelled out in aero_lua.h and
-// docs/architecture.md). Swift here calls only: aero_state_new, lua_close, aero_load_text
-// (protected by lua_load), aero_pcall (protected by lua_pcall), and stack reads that
-// cannot raise (lua_type, lua_toboolean, lua_tointegerx, lua_tonumberx, aero_string_at,
-// lua_settop, lua_gettop).
+// docs/architecture.md). Swift here calls only: aero_state_new, aero_state_close (lua_close
+// plus the state's arena), aero_load_text (protected by lua_load), aero_pcall (protected by
+// lua_pcall), and stack reads that cannot raise (lua_type, lua_toboolean, lua_tointegerx,
+// lua_tonumberx, aero_string_at, lua_settop, lua_gettop).
 import CLuaShim
 
 /// Limits charged to one Lua state. Every field is a hard bound.
@@ -90,7 +90,7 @@ public final class LuaState {
     }
 
     deinit {
-        lua_close(L)
+        aero_state_close(L, budgetPointer)
         budgetPointer.deinitialize(count: 1)
         budgetPointer.deallocate()
     }

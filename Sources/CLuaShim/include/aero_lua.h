@@ -67,6 +67,9 @@ typedef struct aero_budget {
     size_t printed_bytes_max;
     size_t printed_line_bytes_max;
     int printed_truncated;
+
+    // The state's small-block arena (aero_lua.c); NULL when every block comes from malloc.
+    void *arena;
 } aero_budget;
 
 /// Resets counters and flags; keeps the limits.
@@ -75,6 +78,9 @@ void aero_budget_reset(aero_budget *budget);
 /// A new Lua state whose every allocation is charged to `budget` (which must outlive it).
 /// Returns NULL if even the initial allocation is refused.
 lua_State *aero_state_new(aero_budget *budget);
+
+/// Closes a state made by aero_state_new and releases its arena. Never raises.
+void aero_state_close(lua_State *L, aero_budget *budget);
 
 /// Installs the instruction/deadline hook on L (threads created later inherit it).
 void aero_install_budget_hook(lua_State *L);
