@@ -6,22 +6,18 @@ import Testing
     import Glibc
 #endif
 
-/// A free TCP port on 127.0.0.1, chosen by the OS (bind to port 0, read it, close). Another
-/// process could take it before the node binds it; on this test machine nothing else does.
+/// A TCP port on 127.0.0.1 that is free now, below Linux's ephemeral range (32768 and up), so
+/// that the OS does not hand it to another socket (an outgoing connection, a port-0 listener)
+/// before the node binds it. Bounded random search.
 func freeLoopbackPort() throws -> Int {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    precondition(fd >= 0, "socket() failed")
-    defer { close(fd) }
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_port = 0
-    address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-    let bound = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) } }
-    precondition(bound == 0, "bind() failed")
-    _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
-    return Int(UInt16(bigEndian: address.sin_port))
+    for _ in 0..<1000 {
+        let port = Int.random(in: 10_000..<32_000)
+        if loopbackPortIsFree(port) { return port }
+    }
+    throw PortSearchFailed()
 }
+
+struct PortSearchFailed: Error {}
 
 /// A two-node cluster of real processes: n1 primary, n2 its sync replica.
 final class TwoNodeCluster {
@@ -66,7 +62,8 @@ final class TwoNodeCluster {
 struct ClusterProcessTests {
     @Test("sync mode: writes replicate, replicas refuse writes and serve min_lsn reads, a missing sync replica times writes out, its return resumes them")
     func syncCluster() async throws {
-        let cluster = try TwoNodeCluster(commitMode: "sync", syncTimeoutMs: 1000)
+        // 3 s: generous for a loaded CI machine, and the time the outage write below waits.
+        let cluster = try TwoNodeCluster(commitMode: "sync", syncTimeoutMs: 3000)
         defer { cluster.stopAll() }
         let n1 = try cluster.start(0)
         var n2 = try cluster.start(1)
