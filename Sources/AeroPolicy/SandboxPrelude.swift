@@ -14,6 +14,9 @@ enum SandboxPrelude {
     /// Refusal reasons: at most this many, each at most `reasonBytesMax` bytes.
     static let reasonsMax = 32
     static let reasonBytesMax = 1_024
+    /// string.rep: at most this many repetitions and this many result bytes per call.
+    static let repCountMax = 1 << 20
+    static let repBytesMax = 1 << 20
 
     /// Names the sandbox environment provides (check() reports reads of any other global).
     static let environmentNames: Set<String> = [
@@ -82,6 +85,26 @@ enum SandboxPrelude {
     string.match = bound(string.match, 2)
     string.gmatch = bound(string.gmatch, 3)
     string.gsub = bound(string.gsub, 4)
+    -- string.rep copies once per repetition inside one VM instruction, even for an empty
+    -- string (rep("", 2^62) never returns): bound the count and the result.
+    local rep = string.rep
+    local REP_COUNT_MAX, REP_BYTES_MAX = \(repCountMax), \(repBytesMax)
+    local function length_of(value)
+      local kind = type(value)
+      if kind == "string" or kind == "number" then return #tostring(value) end
+      return 0
+    end
+    string.rep = function(s, n, sep)
+      if type(n) == "number" and n > 0 then
+        if n > REP_COUNT_MAX then
+          error("bad argument #2 to 'rep' (more than " .. REP_COUNT_MAX .. " repetitions; the sandbox bound)", 2)
+        end
+        if (length_of(s) + length_of(sep)) * n > REP_BYTES_MAX then
+          error("string.rep: result larger than " .. REP_BYTES_MAX .. " bytes (the sandbox bound)", 2)
+        end
+      end
+      return rep(s, n, sep)
+    end
     -- Methods on strings ("x"):find(...) use this same table; the metatable is hidden.
     getmetatable("").__metatable = "the string metatable is protected"
 

@@ -68,15 +68,14 @@ import Testing
     // MARK: Memory
 
     @Test(arguments: [
-        "return function() local t = {} for i = 1, 1e9 do t[i] = string.rep('x', 1 << 20) .. i end end",
+        "return function() local t = {} for i = 1, 1e9 do t[i] = string.rep('x', 1 << 19) .. i end end",
         "return function() local filler = {string.byte(string.rep('x', 4096), 1, -1)} local t = {} for i = 1, 1e9 do t[i] = {table.unpack(filler)} end end",
-        "return function() return string.rep('x', 1 << 28) end",
-        "return function() return string.rep('x', 1 << 27, ',') end",
+        "return function() local s = string.rep('x', 1 << 20) local t = {} for i = 1, 100 do t[i] = s .. i end end",
         "return function() local s = 'x' while true do s = s .. s end end",
         "return function() local parts = {} for i = 1, 1e9 do parts[i] = string.rep('p', 100000) .. i end return table.concat(parts) end",
-        "return function() pcall(string.rep, 'x', 1 << 28) end",
-        "return function() for i = 1, 100 do pcall(function() local t = {} for j = 1, 1e9 do t[j] = string.rep('x', 1 << 20) .. j end end) end end",
-        "local hoard = string.rep('y', 1 << 28)\nreturn function() end",
+        "return function() pcall(function() local s = 'x' while true do s = s .. s end end) end",
+        "return function() for i = 1, 100 do pcall(function() local t = {} for j = 1, 1e9 do t[j] = string.rep('x', 1 << 19) .. j end end) end end",
+        "local hoard = {} for i = 1, 64 do hoard[i] = string.rep('y', 1 << 20) .. i end\nreturn function() end",
     ])
     func memoryBombsStopAtTheMemoryBudget(text: String) {
         let run = F.run(text)
@@ -99,6 +98,17 @@ import Testing
         ("return function() local m = string.match local s = ('a'):rep(5000) return m(s, '(.-)(.-)(.-)b') end", "pattern too complex"),
     ])
     func catastrophicPatternsAreRefusedBeforeTheyRun(text: String, fragment: String) {
+        expectFailure(text, .runtime, containing: fragment)
+    }
+
+    @Test(arguments: [
+        ("return function() return string.rep('', math.maxinteger) end", "repetitions"),
+        ("return function() return (''):rep(1 << 40) end", "repetitions"),
+        ("return function() local s = string.rep('xx', 1 << 20) return s end", "result larger than"),
+        ("return function() return string.rep('', 1 << 20, string.rep('s', 2)) end", "result larger than"),
+        ("return function() return string.rep(12345, 1 << 18) end", "result larger than"),
+    ])
+    func stringRepIsBounded(text: String, fragment: String) {
         expectFailure(text, .runtime, containing: fragment)
     }
 
