@@ -17,6 +17,8 @@ enum SandboxPrelude {
     /// string.rep: at most this many repetitions and this many result bytes per call.
     static let repCountMax = 1 << 20
     static let repBytesMax = 1 << 20
+    /// load(): at most this many bytes of Lua text per chunk.
+    static let loadBytesMax = 64 << 10
 
     /// Names the sandbox environment provides (check() reports reads of any other global).
     static let environmentNames: Set<String> = [
@@ -68,8 +70,27 @@ enum SandboxPrelude {
     end
 
     -- Text chunks only, in the sandbox environment unless the policy gives its own table.
+    -- The parser runs in C where no hook fires: chunks are bounded to LOAD_BYTES_MAX.
+    local LOAD_BYTES_MAX = \(loadBytesMax)
     env.load = function(chunk, name, mode, chunkenv)
       if chunkenv == nil then chunkenv = env end
+      if type(chunk) == "string" then
+        if #chunk > LOAD_BYTES_MAX then
+          return nil, "chunk larger than " .. LOAD_BYTES_MAX .. " bytes (the sandbox bound)"
+        end
+      elseif type(chunk) == "function" then
+        local reader, total = chunk, 0
+        chunk = function()
+          local piece = reader()
+          if type(piece) == "string" then
+            total = total + #piece
+            if total > LOAD_BYTES_MAX then
+              error("chunk larger than " .. LOAD_BYTES_MAX .. " bytes (the sandbox bound)", 0)
+            end
+          end
+          return piece
+        end
+      end
       return load(chunk, name, "t", chunkenv)
     end
 

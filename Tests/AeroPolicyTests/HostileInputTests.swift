@@ -68,13 +68,13 @@ import Testing
     // MARK: Memory
 
     @Test(arguments: [
-        "return function() local t = {} for i = 1, 1e9 do t[i] = string.rep('x', 1 << 19) .. i end end",
+        "return function() local s = string.rep('x', 1 << 19) local t = {} for i = 1, 1e9 do t[i] = s .. i end end",
         "return function() local filler = {string.byte(string.rep('x', 4096), 1, -1)} local t = {} for i = 1, 1e9 do t[i] = {table.unpack(filler)} end end",
         "return function() local s = string.rep('x', 1 << 20) local t = {} for i = 1, 100 do t[i] = s .. i end end",
         "return function() local s = 'x' while true do s = s .. s end end",
-        "return function() local parts = {} for i = 1, 1e9 do parts[i] = string.rep('p', 100000) .. i end return table.concat(parts) end",
+        "return function() local p = string.rep(string.rep('p', 1000), 100) local parts = {} for i = 1, 1e9 do parts[i] = p .. i end return table.concat(parts) end",
         "return function() pcall(function() local s = 'x' while true do s = s .. s end end) end",
-        "return function() for i = 1, 100 do pcall(function() local t = {} for j = 1, 1e9 do t[j] = string.rep('x', 1 << 19) .. j end end) end end",
+        "return function() for i = 1, 100 do pcall(function() local s = string.rep('x', 1 << 19) local t = {} for j = 1, 1e9 do t[j] = s .. j end end) end end",
         "local hoard = {} for i = 1, 64 do hoard[i] = string.rep('y', 1 << 20) .. i end\nreturn function() end",
     ])
     func memoryBombsStopAtTheMemoryBudget(text: String) {
@@ -160,6 +160,29 @@ import Testing
         """
         let refusal = "nil attempt to load a binary chunk (mode is 't')"
         #expect(F.outcome(text) == .refused([refusal, refusal, refusal]))
+    }
+
+    @Test func loadedChunksAreBounded() {
+        let text = """
+        return function()
+          local big = string.rep('x = 1\\n', 20000)
+          local a, errA = load(big)
+          local pieces = 0
+          local b, errB = load(function() pieces = pieces + 1 if pieces < 100 then return string.rep('-- pad\\n', 1000) end end)
+          return {tostring(a) .. ' ' .. errA, tostring(b) .. ' ' .. errB}
+        end
+        """
+        let bound = "chunk larger than 65536 bytes (the sandbox bound)"
+        #expect(F.outcome(text) == .refused(["nil " + bound, "nil " + bound]))
+    }
+
+    @Test func aLoopOfSlowCCallsIsStoppedByTheClock() {
+        // Each sort is one VM instruction; the call hook sees the deadline between calls.
+        let budget = LuaBudget(instructionsMax: Int64.max, memoryBytesMax: 16 << 20, wallTimeMsMax: 50,
+                               hookIntervalInstructions: 1_000_000)
+        let text = "return function() local t = {} for i = 1, 200000 do t[i] = (i * 7919) % 200000 end while true do table.sort(t) end end"
+        #expect(F.run(text, budget: budget).outcome.failureKind == .timeBudget)
+        expectNextDecisionUnaffected()
     }
 
     @Test func loadedTextRunsInTheSandbox() {
