@@ -20,7 +20,8 @@ enum SandboxPrelude {
     /// load(): at most this many bytes of Lua text per chunk.
     static let loadBytesMax = 64 << 10
 
-    /// Names the sandbox environment provides (check() reports reads of any other global).
+    /// Names the sandbox environment provides (check() reports reads of any other global);
+    /// the same list as allowed_globals in aero_sandbox.c.
     static let environmentNames: Set<String> = [
         "_G", "_VERSION", "assert", "error", "getmetatable", "ipairs", "load", "next", "pairs",
         "pcall", "print", "select", "setmetatable", "tonumber", "tostring", "type", "xpcall",
@@ -35,29 +36,10 @@ enum SandboxPrelude {
     local sink, bound, tripped = host.print, host.bound, host.tripped
     local REASONS_MAX, REASON_BYTES_MAX = \(reasonsMax), \(reasonBytesMax)
 
-    -- The state is fresh and private to one run, so the library tables are narrowed in
-    -- place (no copies): every name not on an allow-list is removed. The host's own code
-    -- below uses only the locals captured above.
-    local function keep(library, names)
-      local allowed = {}
-      for i = 1, #names do allowed[names[i]] = true end
-      for name in next, library do
-        if not allowed[name] then library[name] = nil end
-      end
-    end
+    -- The library tables are the state's own: narrowed in place to the allow-list in C
+    -- (aero_sandbox.c). The host's own code below uses only the locals captured above.
+    host.narrow()
     local env = _G
-    keep(env, {"_G", "_VERSION", "assert", "error", "getmetatable", "ipairs", "load", "next",
-               "pairs", "pcall", "print", "select", "setmetatable", "tonumber", "tostring",
-               "type", "xpcall", "coroutine", "math", "string", "table", "utf8"})
-    keep(string, {"byte", "char", "find", "format", "gmatch", "gsub", "len", "lower", "match",
-                  "pack", "packsize", "rep", "reverse", "sub", "unpack", "upper"})
-    keep(table, {"concat", "insert", "move", "pack", "remove", "sort", "unpack"})
-    keep(math, {"abs", "ceil", "cos", "deg", "exp", "floor", "fmod", "huge", "log", "max",
-                "maxinteger", "min", "mininteger", "modf", "pi", "rad", "sin", "sqrt", "tan",
-                "tointeger", "type", "ult"})
-    keep(utf8, {"char", "charpattern", "codepoint", "codes", "len", "offset"})
-    keep(coroutine, {"close", "create", "isyieldable", "resume", "running", "status", "wrap",
-                     "yield"})
 
     -- No finalizers: nothing may run code at garbage collection.
     env.setmetatable = function(t, mt)

@@ -471,6 +471,69 @@ static int make_bounded(lua_State *L) {
     return 1;
 }
 
+// ---- The allow-list -------------------------------------------------------------------
+// The state is fresh and private to one run, so the library tables are narrowed in place:
+// every name not listed here is removed. Keep in step with SandboxPrelude.environmentNames.
+static const char *const allowed_globals[] = {
+    "_G", "_VERSION", "assert", "error", "getmetatable", "ipairs", "load", "next", "pairs",
+    "pcall", "print", "select", "setmetatable", "tonumber", "tostring", "type", "xpcall",
+    "coroutine", "math", "string", "table", "utf8", NULL};
+static const char *const allowed_string[] = {
+    "byte", "char", "find", "format", "gmatch", "gsub", "len", "lower", "match", "pack",
+    "packsize", "rep", "reverse", "sub", "unpack", "upper", NULL};
+static const char *const allowed_table[] = {
+    "concat", "insert", "move", "pack", "remove", "sort", "unpack", NULL};
+static const char *const allowed_math[] = {
+    "abs", "ceil", "cos", "deg", "exp", "floor", "fmod", "huge", "log", "max", "maxinteger",
+    "min", "mininteger", "modf", "pi", "rad", "sin", "sqrt", "tan", "tointeger", "type", "ult",
+    NULL};
+static const char *const allowed_utf8[] = {
+    "char", "charpattern", "codepoint", "codes", "len", "offset", NULL};
+static const char *const allowed_coroutine[] = {
+    "close", "create", "isyieldable", "resume", "running", "status", "wrap", "yield", NULL};
+
+static int name_allowed(const char *const *names, const char *name) {
+    for (; *names != NULL; names++) {
+        if (strcmp(*names, name) == 0) return 1;
+    }
+    return 0;
+}
+
+// Removes every key of the table at idx that is not a listed name (raw access; clearing
+// an existing field during lua_next is allowed).
+static void keep_only(lua_State *L, int idx, const char *const *names) {
+    idx = lua_absindex(L, idx);
+    lua_pushnil(L);
+    while (lua_next(L, idx) != 0) {
+        lua_pop(L, 1);
+        if (lua_type(L, -1) != LUA_TSTRING || !name_allowed(names, lua_tostring(L, -1))) {
+            lua_pushvalue(L, -1);
+            lua_pushnil(L);
+            lua_rawset(L, idx);
+        }
+    }
+}
+
+// host.narrow(): applies the allow-list to the globals and the library tables. The prelude
+// calls it once it holds, as locals, the originals it needs itself.
+static int narrow_environment(lua_State *L) {
+    static const struct { const char *name; const char *const *names; } libraries[] = {
+        {LUA_STRLIBNAME, allowed_string}, {LUA_TABLIBNAME, allowed_table},
+        {LUA_MATHLIBNAME, allowed_math}, {LUA_UTF8LIBNAME, allowed_utf8},
+        {LUA_COLIBNAME, allowed_coroutine}};
+    lua_pushglobaltable(L);
+    int globals = lua_gettop(L);
+    for (size_t i = 0; i < sizeof(libraries) / sizeof(libraries[0]); i++) {
+        if (lua_getfield(L, globals, libraries[i].name) != LUA_TTABLE) {
+            return luaL_error(L, "library '%s' is not open", libraries[i].name);
+        }
+        keep_only(L, -1, libraries[i].names);
+        lua_pop(L, 1);
+    }
+    keep_only(L, globals, allowed_globals);
+    return 0;
+}
+
 // host.tripped() -> true once any budget has been exceeded in this state.
 static int budget_tripped(lua_State *L) {
     aero_budget *budget = budget_of(L);
@@ -491,7 +554,9 @@ static int prepare_cfunction(lua_State *L) {
     lua_settop(L, 1);
     lua_newtable(L);
     lua_rawsetp(L, LUA_REGISTRYINDEX, &printed_key);
-    lua_createtable(L, 0, 3);
+    lua_createtable(L, 0, 4);
+    lua_pushcfunction(L, narrow_environment);
+    lua_setfield(L, -2, "narrow");
     lua_pushcfunction(L, budget_tripped);
     lua_setfield(L, -2, "tripped");
     lua_pushcfunction(L, print_sink);
