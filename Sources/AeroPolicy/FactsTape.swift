@@ -15,6 +15,9 @@ struct FactsTape {
     }
 
     private(set) var bytes: [UInt8] = []
+    /// Objects and arrays encoded, and arrays alone (each becomes a proxy).
+    private var containers = 0
+    private var arrays = 0
 
     static func encode(_ facts: JSONValue) throws(EncodeError) -> [UInt8] {
         var tape = FactsTape()
@@ -24,7 +27,12 @@ struct FactsTape {
         tape.bytes.append(UInt8(ascii: "N"))
         tape.u32(aliases.candidate)
         tape.u32(aliases.primary)
-        return tape.bytes
+        // The header sizes the proxy maps, so that building never rehashes them.
+        var header = FactsTape()
+        header.bytes.append(UInt8(ascii: "H"))
+        header.u32(tape.containers)
+        header.u32(tape.arrays)
+        return header.bytes + tape.bytes
     }
 
     /// 1-based indices in `nodes` of the node whose id is request.candidate and of the one
@@ -62,6 +70,8 @@ struct FactsTape {
             try string(text)
         case .array(let elements):
             guard elements.count <= Self.lengthMax else { throw .tooLarge }
+            containers += 1
+            arrays += 1
             bytes.append(UInt8(ascii: "A"))
             u32(elements.count)
             for (offset, element) in elements.enumerated() where element != .null {
@@ -73,6 +83,7 @@ struct FactsTape {
             u32(elements.count)
         case .object(let fields):
             guard fields.count <= Self.lengthMax else { throw .tooLarge }
+            containers += 1
             bytes.append(UInt8(ascii: "O"))
             u32(fields.values.reduce(0) { $1 == .null ? $0 : $0 + 1 })
             // Sorted keys: Swift's dictionary order differs between two equal documents, and

@@ -17,6 +17,7 @@
 // JSON null is absent (nil). Arrays keep their JSON length for # even around nulls.
 //
 // Tape format (little-endian, written by FactsTape.swift):
+//   'H' u32 c u32 a     first: c objects and arrays, a of them arrays (sizes the maps)
 //   'O' u32 count       push a new raw object table (count: non-null fields, a size hint)
 //   'A' u32 count       push a new raw array table
 //   'E'                 seal the raw table on top into a proxy (object)
@@ -186,11 +187,13 @@ static int facts_pairs(lua_State *L) {
     return 3;
 }
 
-// Creates the registry maps and the shared proxy metatable.
-static void create_proxy_registry(lua_State *L) {
-    lua_newtable(L);
+// Creates the registry maps, sized for `containers` proxies of which `arrays` are arrays,
+// and the shared proxy metatable.
+static void create_proxy_registry(lua_State *L, uint32_t containers, uint32_t arrays) {
+    const uint32_t size_hint_max = 1u << 24;
+    lua_createtable(L, 0, (int)(containers < size_hint_max ? containers : size_hint_max));
     lua_rawsetp(L, LUA_REGISTRYINDEX, &raw_map_key);
-    lua_newtable(L);
+    lua_createtable(L, 0, (int)(arrays < size_hint_max ? arrays : size_hint_max));
     lua_rawsetp(L, LUA_REGISTRYINDEX, &count_map_key);
     lua_newtable(L);
     lua_rawsetp(L, LUA_REGISTRYINDEX, &keys_map_key);
@@ -266,7 +269,11 @@ static void alias_node(lua_State *L, const char *field, uint32_t index) {
 static int push_facts_cfunction(lua_State *L) {
     tape_reader tape = {(const uint8_t *)lua_touserdata(L, 1), (size_t)lua_tointeger(L, 2), 0};
     lua_settop(L, 0);
-    create_proxy_registry(L);
+    if (tape.length < 9 || tape.bytes[0] != 'H') luaL_error(L, "facts tape: no header");
+    tape.offset = 1;
+    uint32_t containers = tape_u32(L, &tape);
+    uint32_t arrays = tape_u32(L, &tape);
+    create_proxy_registry(L, containers, arrays);
     lua_rawgetp(L, LUA_REGISTRYINDEX, &raw_map_key);
     lua_rawgetp(L, LUA_REGISTRYINDEX, &count_map_key);
     lua_rawgetp(L, LUA_REGISTRYINDEX, &proxy_metatable_key);
