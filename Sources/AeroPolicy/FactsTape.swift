@@ -74,7 +74,7 @@ struct FactsTape {
             arrays += 1
             bytes.append(UInt8(ascii: "A"))
             u32(elements.count)
-            for (offset, element) in elements.enumerated() where element != .null {
+            for (offset, element) in elements.enumerated() where !element.isNullValue {
                 try self.value(element, depth: depth + 1)
                 bytes.append(UInt8(ascii: "I"))
                 u32(offset + 1)
@@ -85,10 +85,15 @@ struct FactsTape {
             guard fields.count <= Self.lengthMax else { throw .tooLarge }
             containers += 1
             bytes.append(UInt8(ascii: "O"))
-            u32(fields.values.reduce(0) { $1 == .null ? $0 : $0 + 1 })
             // Sorted keys: Swift's dictionary order differs between two equal documents, and
             // the insertion order decides the Lua tables' memory use, which is reported.
-            for (key, field) in fields.sorted(by: { JSONValue.utf8Precedes($0.key, $1.key) }) where field != .null {
+            var keys: [String] = []
+            keys.reserveCapacity(fields.count)
+            for (key, field) in fields where !field.isNullValue { keys.append(key) }
+            keys.sort(by: JSONValue.utf8Precedes)
+            u32(keys.count)
+            for key in keys {
+                guard let field = fields[key] else { preconditionFailure("key \(key) vanished") }
                 try string(key)
                 try self.value(field, depth: depth + 1)
                 bytes.append(UInt8(ascii: "S"))
@@ -112,5 +117,13 @@ struct FactsTape {
 
     private mutating func u64(_ value: UInt64) {
         withUnsafeBytes(of: value.littleEndian) { bytes.append(contentsOf: $0) }
+    }
+}
+
+private extension JSONValue {
+    /// A case check, without comparing whole values.
+    var isNullValue: Bool {
+        if case .null = self { return true }
+        return false
     }
 }
