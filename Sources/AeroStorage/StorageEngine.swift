@@ -47,6 +47,7 @@ public final class StorageEngine: @unchecked Sendable {
     public let recoveryReport: RecoveryReport
     private let io: any StorageIO
     private let condition = NSCondition()
+    private let directoryLock: any DirectoryLock
 
     // Guarded by `condition`.
     private var store = VersionStore()
@@ -100,6 +101,7 @@ public final class StorageEngine: @unchecked Sendable {
         precondition(options.segmentBytesMax >= UInt64(WALFormat.segmentHeaderBytes), "segmentBytesMax too small")
         do {
             try io.createDirectory(directory)
+            directoryLock = try io.lockDirectory(directory)
             let names = try io.list(directory)
             let temporary = names.filter { $0.hasSuffix(".tmp") }.sorted()
             for name in temporary { try io.remove(directory + "/" + name) }
@@ -201,6 +203,7 @@ public final class StorageEngine: @unchecked Sendable {
         condition.unlock()
         active?.close()
         active = nil
+        directoryLock.release()
     }
 
     deinit {

@@ -56,6 +56,24 @@ public protocol StorageIO: Sendable {
     func remove(_ path: String) throws
     /// Makes creates, renames and removes in `directory` durable.
     func syncDirectory(_ directory: String) throws
+    /// Takes an exclusive lock on the data directory for this process (released by
+    /// `DirectoryLock.release()` or when the process dies); throws EWOULDBLOCK when held.
+    func lockDirectory(_ directory: String) throws -> any DirectoryLock
+}
+
+/// A held data-directory lock.
+public protocol DirectoryLock: AnyObject {
+    func release()
+}
+
+/// A lock that excludes nothing, for file systems that live in one process (test doubles).
+public final class NoDirectoryLock: DirectoryLock {
+    public init() {}
+    public func release() {}
+}
+
+extension StorageIO {
+    public func lockDirectory(_ directory: String) throws -> any DirectoryLock { NoDirectoryLock() }
 }
 
 extension StorageFile {
@@ -81,6 +99,19 @@ extension StorageFile {
 /// The real file system (POSIX calls, no buffering).
 public struct PosixIO: StorageIO {
     public init() {}
+
+    /// flock(2) on `<directory>/LOCK`: one process per data directory.
+    public func lockDirectory(_ directory: String) throws -> any DirectoryLock {
+        let path = directory + "/LOCK"
+        let fd = Glibc.open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        if fd < 0 { throw StorageIOError(operation: "open", path: path, errno: errno) }
+        if flock(fd, LOCK_EX | LOCK_NB) != 0 {
+            let e = errno
+            Glibc.close(fd)
+            throw StorageIOError(operation: "flock (another process has this data directory open)", path: path, errno: e)
+        }
+        return PosixDirectoryLock(fd: fd)
+    }
 
     public func open(_ path: String, create: Bool) throws -> any StorageFile {
         let flags = O_RDWR | O_CLOEXEC | (create ? O_CREAT : 0)
@@ -186,6 +217,18 @@ final class PosixFile: StorageFile {
     func close() {
         if fd >= 0 {
             Glibc.close(fd)
+            fd = -1
+        }
+    }
+}
+
+final class PosixDirectoryLock: DirectoryLock {
+    private var fd: Int32
+    init(fd: Int32) { self.fd = fd }
+    deinit { release() }
+    func release() {
+        if fd >= 0 {
+            Glibc.close(fd)  // closing the descriptor drops the flock
             fd = -1
         }
     }

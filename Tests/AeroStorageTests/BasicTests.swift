@@ -127,6 +127,21 @@ func simOptions(_ fs: SimulatedFileSystem, segmentBytes: UInt64 = 64 << 20, chec
         #expect(c.groupCommitBatchRecordsMax > 1)
     }
 
+    @Test func aDataDirectoryIsOpenedByOneEngineAtATime() throws {
+        let dir = temporaryDirectory("lock")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let first = try StorageEngine.open(directory: dir)
+        do {
+            let second = try StorageEngine.open(directory: dir)
+            second.close()
+            Issue.record("a second engine opened a locked directory")
+        } catch let e as StorageError {
+            #expect(e.ruleID == "storage.io" && e.description.contains("another process"))
+        }
+        first.close()
+        try StorageEngine.open(directory: dir).close()
+    }
+
     @Test func failedSyncIsStickyAndNothingIsAcknowledged() async throws {
         let fs = SimulatedFileSystem()
         let engine = try StorageEngine.open(directory: "/d", options: simOptions(fs))
