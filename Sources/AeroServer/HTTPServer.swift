@@ -7,6 +7,7 @@
 //   POST   /v1/txn               JSON (TransactionRequest) -> {"lsn":N,"epoch":E}
 //   GET    /v1/status                                      -> node facts, cluster, epoch history
 //   GET    /metrics                                        -> Prometheus text
+//   GET    /v1/checkpoint[?lsn=L&offset=O]                 -> a chunk of the latest checkpoint (re-seeding)
 //
 // A key is one path segment, percent-decoded here (Hummingbird leaves path parameters encoded):
 // `/v1/kv/a%2Fb` is the key `a/b`. Bodies are read up to the configured bound plus one byte, so
@@ -64,6 +65,10 @@ public enum HTTPServer {
         }
         router.get("/v1/status") { _, _ -> Response in render(service.status()) }
         router.get("/metrics") { _, _ -> Response in render(service.metricsText()) }
+        router.get("/v1/checkpoint") { request, _ -> Response in  // re-seeding a replica (ReseedEndpoint.swift)
+            render(await service.checkpointChunk(lsnText: request.uri.queryParameters.get("lsn"),
+                                                 offsetText: request.uri.queryParameters.get("offset")))
+        }
         return router
     }
 

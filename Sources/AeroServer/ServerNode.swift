@@ -46,6 +46,8 @@ public enum ServerNode {
         } else {
             options.initialAuthority = .standalonePrimary(config.id)
         }
+        // A replica whose primary no longer holds the WAL it needs is re-seeded first (ReseedStartup.swift).
+        try await ReseedStartup.prepare(config: config, logger: logger)
         let engine: StorageEngine
         do {
             engine = try StorageEngine.open(directory: config.dataDir, options: options)

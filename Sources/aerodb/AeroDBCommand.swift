@@ -8,6 +8,7 @@ struct AeroDBCommand: AsyncParsableCommand {  // async: `serve` runs the server
         abstract: "AeroDB: a correctness-first primary–replica replicated key-value database.",
         version: AeroVersion.string,
         subcommands: [KVCommand.self, WALCommand.self, ServeCommand.self,
-                      RemoteStatus.self, RemoteGet.self, RemotePut.self, RemoteDelete.self, LocalClusterCommand.self]
+                      RemoteStatus.self, RemoteGet.self, RemotePut.self, RemoteDelete.self, LocalClusterCommand.self,
+                      ReseedCommand.self]
     )
 }
