@@ -25,6 +25,7 @@ public enum HTTPServer {
 
     public static func router(_ service: KVService) -> Router<BasicRequestContext> {
         let router = Router(context: BasicRequestContext.self)
+        router.add(middleware: ClientEpochMiddleware(service: service))  // X-AeroDB-Epoch (ClientEpochMiddleware.swift)
         let valueBytesMax = Int(service.config.budgets.valueBytesMax)
 
         router.put("/v1/kv/:key") { request, context -> Response in
