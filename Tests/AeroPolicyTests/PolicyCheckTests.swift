@@ -7,7 +7,7 @@ import Testing
 
 @Suite struct PolicyCheckTests {
     private func check(_ text: String) -> [PolicyDiagnostic] {
-        PolicySandbox().check(SandboxFixtures.policy(text))
+        PolicySandbox(budget: SandboxFixtures.testBudget).check(SandboxFixtures.policy(text))
     }
 
     @Test func aCleanPolicyHasNoDiagnostics() {

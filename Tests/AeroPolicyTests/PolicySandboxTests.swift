@@ -186,7 +186,7 @@ import Testing
 
     @Test func encodedFactsGiveTheSameRunAsTheDocument() {
         let policy = F.policy("return function(f) return f.candidate.id .. #f.nodes end")
-        let sandbox = PolicySandbox()
+        let sandbox = PolicySandbox(budget: F.testBudget)
         let prepared = PolicyFacts(F.facts)
         #expect(sandbox.run(policy, facts: prepared) == sandbox.run(policy, facts: F.facts))
         #expect(sandbox.run(policy, facts: prepared).outcome == .refused(["b3"]))
@@ -194,7 +194,7 @@ import Testing
 
     @Test func aNewDocumentIsNeverAnsweredFromTheLastOne() {
         let policy = F.policy("return function(f) return tostring(f.cluster.epoch) end")
-        let sandbox = PolicySandbox()
+        let sandbox = PolicySandbox(budget: F.testBudget)
         for epoch in [7, 8, 7, 9] as [Int64] {
             guard case .object(var root) = F.facts, case .object(var cluster)? = root["cluster"] else {
                 Issue.record("fixture shape")

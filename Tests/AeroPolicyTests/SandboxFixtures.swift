@@ -49,11 +49,20 @@ enum SandboxFixtures {
         ])
     }
 
+    /// The default budget with a wall clock so long that no test's outcome depends on the
+    /// speed of the machine (sanitizers, loaded CI): instruction and memory budgets decide.
+    /// theWallClockIsTheLastResort sets its own short clock.
+    static let testBudget = LuaBudget(
+        instructionsMax: PolicySandbox.defaultBudget.instructionsMax,
+        memoryBytesMax: PolicySandbox.defaultBudget.memoryBytesMax,
+        wallTimeMsMax: 60_000,
+        hookIntervalInstructions: PolicySandbox.defaultBudget.hookIntervalInstructions)
+
     static func policy(_ text: String, name: String = "p") -> PolicySource {
         PolicySource(name: name, path: "policies/\(name).lua", text: text)
     }
 
-    static func run(_ text: String, facts: JSONValue = facts, budget: LuaBudget = PolicySandbox.defaultBudget) -> PolicyRun {
+    static func run(_ text: String, facts: JSONValue = facts, budget: LuaBudget = testBudget) -> PolicyRun {
         PolicySandbox(budget: budget).run(policy(text), facts: facts)
     }
 
