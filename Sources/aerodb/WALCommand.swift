@@ -65,7 +65,7 @@ func printWAL(_ options: WALViewOptions, verify: Bool) throws -> Bool {
             } else {
                 let range = s.lastLSN.map { "LSN \(s.firstLSN)...\($0)" } ?? "no records (first LSN \(s.firstLSN))"
                 let epochs = s.firstEpoch.map { "epochs \($0)...\(s.lastEpoch!)" } ?? "no epochs"
-                print("segment \(s.name): \(range), \(s.records) records, \(epochs), \(s.bytes) bytes")
+                print("segment \(s.name): \(range), \(s.records) records, \(epochs), \(s.validBytes) bytes used of \(s.bytes)")
             }
         }
         print("last LSN \(report.lastLSN), last epoch \(report.lastEpoch)")
