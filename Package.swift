@@ -71,7 +71,7 @@ let package = Package(
         .target(
             name: "AeroServer",
             dependencies: [
-                "AeroCore", "AeroReplication", "AeroStorage", "AeroPromotion",
+                "AeroCore", "AeroReplication", "AeroStorage", "AeroPromotion", "AeroPolicy",
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "Hummingbird", package: "hummingbird"),

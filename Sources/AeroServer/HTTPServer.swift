@@ -23,7 +23,7 @@ public enum HTTPServer {
         Int(min(budgets.valueBytesMax * 4 + budgets.txnOpsMax * (budgets.keyBytesMax + 256), 64 << 20))
     }
 
-    public static func router(_ service: KVService) -> Router<BasicRequestContext> {
+    public static func router(_ service: KVService, admin: AdminService? = nil) -> Router<BasicRequestContext> {
         let router = Router(context: BasicRequestContext.self)
         router.add(middleware: ClientEpochMiddleware(service: service))  // X-AeroDB-Epoch (ClientEpochMiddleware.swift)
         let valueBytesMax = Int(service.config.budgets.valueBytesMax)
@@ -70,14 +70,16 @@ public enum HTTPServer {
             render(await service.checkpointChunk(lsnText: request.uri.queryParameters.get("lsn"),
                                                  offsetText: request.uri.queryParameters.get("offset")))
         }
+        if let admin { AdminRoutes.register(router, admin) }  // /v1/admin/*: AdminRoutes.swift
         return router
     }
 
     /// Runs the API until the process is asked to stop (SIGTERM/SIGINT via swift-service-lifecycle).
     /// `onListening` receives the bound port (the configured one, or the OS's choice for port 0).
-    public static func run(_ service: KVService, logger: Logger, onListening: @escaping @Sendable (Int) -> Void) async throws {
+    public static func run(_ service: KVService, admin: AdminService? = nil, logger: Logger,
+                           onListening: @escaping @Sendable (Int) -> Void) async throws {
         let app = Application(
-            router: router(service),
+            router: router(service, admin: admin),
             configuration: .init(address: .hostname(service.config.http.host, port: service.config.http.port), serverName: "aerodb"),
             onServerRunning: { channel in onListening(channel.localAddress?.port ?? service.config.http.port) },
             logger: logger)

@@ -79,8 +79,10 @@ public final class KVService: Sendable {
     public let engine: StorageEngine
     public let journal: EventJournal
     public let metrics: ServerMetrics
-    let primaryHooks: PrimaryHooks?
-    let replicaObserver: ReplicationFollower.Observer?
+    /// The role-dependent parts; a promotion or re-pointing replaces them (`installRole`).
+    private let role: NIOLockedValueBox<(hooks: PrimaryHooks?, observer: ReplicationFollower.Observer?)>
+    var primaryHooks: PrimaryHooks? { role.withLockedValue { $0.hooks } }
+    var replicaObserver: ReplicationFollower.Observer? { role.withLockedValue { $0.observer } }
     /// The highest epoch seen from a peer, and who showed it (rule 8).
     private let higherEpoch = NIOLockedValueBox<(epoch: Epoch, from: String)?>(nil)
 
@@ -90,8 +92,7 @@ public final class KVService: Sendable {
         self.engine = engine
         self.journal = journal
         self.metrics = metrics
-        self.primaryHooks = primaryHooks
-        self.replicaObserver = replicaObserver
+        self.role = NIOLockedValueBox((primaryHooks, replicaObserver))
     }
 
     // MARK: key-value
@@ -164,6 +165,12 @@ public final class KVService: Sendable {
         }
         // Waits for commits already accepted; they fail or finish, none is acknowledged after.
         _ = try? await engine.fence()
+    }
+
+    /// After a promotion (hooks of the new primary) or a re-pointing (the new follow loop's
+    /// observer): the commit path and read headers use them from the next request on.
+    func installRole(hooks: PrimaryHooks?, observer: ReplicationFollower.Observer?) {
+        role.withLockedValue { $0 = (hooks, observer) }
     }
 
     // MARK: status and metrics

@@ -79,85 +79,35 @@ public enum ServerNode {
         logger.info("recovered", metadata: ["durable_lsn": "\(engine.durableLSN)", "epoch": "\(authority.epoch)",
                                             "role": "\(authority.role.rawValue)"])
 
-        let group = MultiThreadedEventLoopGroup.singleton
-        var source: ReplicationSource?
-        var waiters: CommitWaiters?
-        var observer: ReplicationFollower.Observer?
-        var followTask: Task<Void, Never>?
+        // The role-dependent parts (peer listener, commit waiters, follow loop) live in NodeRoles,
+        // so that a promotion or a re-pointing can switch them while the node runs.
+        let roles = NodeRoles(engine: engine, config: config, journal: journal, metrics: metrics, logger: logger)
         var hooks: PrimaryHooks?
-        // The service exists only after replication is set up; callbacks reach it through this.
-        let serviceBox = NIOLockedValueBox<KVService?>(nil)
-
+        var observer: ReplicationFollower.Observer?
         if config.members.count > 1 {
             if authority.role == .primary {
-                // The cluster's sync replicas, less this node: a primary is not its own replica.
-                let syncSet = Set(config.syncReplicas).subtracting([config.id])
-                if config.commitMode == .sync && syncSet.isEmpty {
+                do {
+                    hooks = try await roles.startPrimary()
+                } catch {
                     engine.close()
-                    throw StartupError(message: "commit_mode sync, but sync_replicas names no member other than this primary \(config.id)")
-                }
-                let syncWaiters: CommitWaiters? = config.commitMode == .sync
-                    ? CommitWaiters(mode: .sync(replicas: syncSet), localDurableLSN: engine.durableLSN,
-                                    timeoutMs: config.timeouts.syncCommitTimeoutMs, waitersMax: Int(config.budgets.commitWaitersMax))
-                    : nil
-                syncWaiters?.start()
-                waiters = syncWaiters
-                let lagClock = LagClock()
-                let replicationSource = ReplicationSource(
-                    engine: engine, nodeID: config.id, members: Set(config.members.map(\.id)), group: group,
-                    heartbeatIntervalMs: Int64(config.timeouts.heartbeatIntervalMs),
-                    inFlightLSNMax: config.budgets.replicationInFlightLSNMax,
-                    callbacks: .init(
-                        replicaProgress: { replica, durable, applied in
-                            syncWaiters?.replicaDurable(replica, durable)
-                            let primaryDurable = engine.durableLSN.rawValue
-                            metrics.replicaLag(replica, lsns: primaryDurable > applied.rawValue ? primaryDurable - applied.rawValue : 0,
-                                               seconds: lagClock.lagSeconds(applied: applied, nowMs: CommitWaiters.monotonicMs()))
-                        },
-                        higherEpochSeen: { epoch, replica in
-                            logger.error("a peer is at a higher epoch; this primary stops accepting writes",
-                                         metadata: ["epoch": "\(epoch)", "peer": "\(replica)"])
-                            _ = try? journal.appendRefusal(.staleEpoch(node: config.id, nodeEpoch: engine.currentEpoch, seenEpoch: epoch, seenFrom: replica.rawValue))
-                            let service = serviceBox.withLockedValue { $0 }
-                            Task { await service?.learnedHigherEpoch(epoch, from: replica.rawValue) }
-                        },
-                        sessionEnded: { end in journalSessionEnd(end, journal: journal) }))
-                guard let peer = config.peer else { throw StartupError(message: "a cluster primary needs a peer address") }
-                let port = try await replicationSource.start(host: peer.host, port: peer.port)
-                logger.info("peer listener", metadata: ["port": "\(port)"])
-                source = replicationSource
-                hooks = PrimaryHooks(
-                    walDurable: { lsn in
-                        lagClock.durable(lsn, atMs: CommitWaiters.monotonicMs())
-                        replicationSource.walDurable(lsn)
-                    },
-                    acknowledged: { replicationSource.acknowledged(through: $0) },
-                    waiters: syncWaiters)
-            } else if let following = authority.following, let primary = config.members.first(where: { $0.id == following }) {
-                let followObserver = ReplicationFollower.Observer()
-                observer = followObserver
-                followTask = Task {
-                    await followLoop(engine: engine, primary: primary, group: group, config: config, observer: followObserver,
-                                     journal: journal, logger: logger)
+                    throw error
                 }
             } else {
-                logger.error("replica without a configured primary to follow", metadata: ["following": "\(authority.following.map(\.rawValue) ?? "none")"])
+                observer = roles.startFollowing()
             }
         }
 
         let service = KVService(config: config, engine: engine, journal: journal, metrics: metrics,
                                 primaryHooks: hooks, replicaObserver: observer)
-        serviceBox.withLockedValue { $0 = service }
+        roles.serviceBox.withLockedValue { $0 = service }
+        let admin = AdminService(service: service, roles: roles, logger: logger)
         var failure: (any Error)?
         do {
-            try await HTTPServer.run(service, logger: logger, onListening: onListening)
+            try await HTTPServer.run(service, admin: admin, logger: logger, onListening: onListening)
         } catch {
             failure = error
         }
-        followTask?.cancel()
-        await followTask?.value
-        await source?.stop()
-        waiters?.stop()
+        await roles.stopAll()
         engine.close()
         if let failure {
             _ = try? journal.append("stopped", fields: ["error": .string("\(failure)")], durability: .sync)

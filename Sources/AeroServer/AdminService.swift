@@ -1,0 +1,241 @@
+// AdminService.swift — what `/v1/admin/*` does on a node (routes in AdminRoutes.swift):
+//
+//   POST /v1/admin/promote     this node is the candidate (PromotionCoordinator)
+//   GET  /v1/admin/decisions   recorded decisions, newest first;  /{id}: one, with its facts
+//   POST /v1/admin/fence       primary: stop writes at epoch E, promise E+1 to the candidate,
+//                              answer the demotion receipt {"epoch","final_lsn"}
+//   POST /v1/admin/unfence     primary: lift the fence (a switchover that timed out)
+//   POST /v1/admin/claim       promise epoch E to a candidate (PromotionClaim.swift)
+//   POST /v1/admin/release     withdraw that promise (the candidate's attempt failed)
+//   POST /v1/admin/follow      follow primary P at epoch E with history H (re-pointing)
+//
+// Follow rules (issue 6; every refusal names its rule, and is journaled):
+//   F1. A follow at an epoch below this node's is refused (PROMOTE-FOLLOW-1).
+//   F2. C4: a node that promised epoch E to another candidate refuses to follow P at E.
+//   F3. A node follows only if its WAL is a prefix of P's history: its own history is a prefix
+//       of H, and it holds no record at or past the start LSN of the first epoch of H above the
+//       epoch of its last record. Otherwise it is diverged: refused with PROMOTE-DIVERGED-1,
+//       which says to run `aerodb reseed`. Nothing is rewound, ever.
+//   F4. Learning of a higher epoch stops writes at once, whether or not the follow is taken
+//       (`KVService.learnedHigherEpoch` fences the engine).
+//   F5. Taking the follow: the primary role stops (no acknowledgement after), the authority file
+//       becomes (replica, epoch E, following P, history H) durably, then the follow loop starts.
+
+import AeroCore
+import AeroStorage
+import Foundation
+import Logging
+
+public final class AdminService: Sendable {
+    let service: KVService
+    let roles: NodeRoles
+    let coordinator: PromotionCoordinator?
+    let decisions: DecisionLog?
+    let claims: PromotionClaimFile?
+    let logger: Logger
+    /// Why the admin API could not be set up (a data dir that cannot hold decisions); every
+    /// admin call then answers this instead of acting.
+    let unavailable: String?
+
+    init(service: KVService, roles: NodeRoles, logger: Logger) {
+        self.service = service
+        self.roles = roles
+        self.logger = logger
+        do {
+            let decisions = try DecisionLog(dataDir: service.config.dataDir, node: service.config.id)
+            let claims = try PromotionClaimFile(directory: service.config.dataDir)
+            self.decisions = decisions
+            self.claims = claims
+            coordinator = PromotionCoordinator(service: service, roles: roles, decisions: decisions, claims: claims,
+                                               metrics: PromotionMetrics(registry: service.metrics.registry), logger: logger)
+            unavailable = nil
+        } catch {
+            decisions = nil
+            claims = nil
+            coordinator = nil
+            unavailable = "\(error)"
+        }
+    }
+
+    var config: ServerConfig { service.config }
+    var engine: StorageEngine { service.engine }
+
+    static func historyJSON(_ entry: EpochHistoryEntry) -> JSONValue {
+        .object(["epoch": .integer(Int64(entry.epoch.rawValue)), "primary": .string(entry.primary.rawValue),
+                 "start_lsn": .integer(Int64(entry.startLSN.rawValue))])
+    }
+
+    // MARK: Promotion and decisions
+
+    func promote(body: [UInt8]) async -> APIResponse {
+        guard let coordinator else { return refuse("PROMOTE-RECORD-1", unavailable ?? "", status: 500) }
+        guard let json = try? JSONParser.parse(String(decoding: body, as: UTF8.self)), json.objectValue != nil else {
+            return badRequest("the body must be a JSON object {\"kind\":\"failover|switchover\", ...}")
+        }
+        guard let kind = json["kind"]?.stringValue else { return badRequest("kind: expected \"failover\" or \"switchover\"") }
+        return await coordinator.promote(PromotionCoordinator.Request(
+            kind: kind, dryRun: json["dry_run"]?.boolValue ?? false,
+            expectFactsDigest: json["expect_facts_digest"]?.stringValue, requestedBy: json["requested_by"]?.stringValue))
+    }
+
+    func listDecisions() -> APIResponse {
+        guard let decisions else { return refuse("PROMOTE-RECORD-1", unavailable ?? "", status: 500) }
+        return .json(.object(["node": .string(config.id.rawValue), "decisions": .array(decisions.list())]))
+    }
+
+    func decision(id: String) -> APIResponse {
+        guard let record = decisions?.read(id: id) else {
+            return .json(Refusal.request(.notFound, "no decision \"\(id.prefix(80))\" on \(config.id)").json, status: 404)
+        }
+        return .json(record)
+    }
+
+    // MARK: Fence, claim
+
+    func fence(body: [UInt8]) async -> APIResponse {
+        guard let json = parse(body), let epoch = json["epoch"]?.uint64Value, let toEpoch = json["to_epoch"]?.uint64Value,
+              let candidate = json["candidate"]?.stringValue else {
+            return badRequest("expected {\"epoch\":E,\"to_epoch\":E+1,\"candidate\":\"id\"}")
+        }
+        let authority = engine.authority
+        guard authority.role == .primary, authority.epoch == Epoch(epoch) else {
+            return refuse("PROMOTE-FENCE-1", "\(config.id) is \(authority.role.rawValue) of epoch \(authority.epoch), not the primary of epoch \(epoch): nothing to fence")
+        }
+        if let why = claims?.promise(Epoch(toEpoch), to: NodeID(candidate), nodeEpoch: authority.epoch) {
+            return refuse("PROMOTE-CLAIM-1", "\(config.id) will not be fenced for \(candidate): \(why)")
+        }
+        do {
+            let final = try await engine.fence()
+            _ = try? service.journal.append("fenced", fields: [
+                "epoch": .integer(Int64(epoch)), "candidate": .string(candidate), "final_lsn": .integer(Int64(final.rawValue)),
+            ], durability: .sync)
+            return .json(.object(["node": .string(config.id.rawValue), "epoch": .integer(Int64(epoch)), "final_lsn": .integer(Int64(final.rawValue))]))
+        } catch {
+            return refuse("PROMOTE-FENCE-1", "\(config.id) could not finish its in-flight commits: \(error)", status: 500)
+        }
+    }
+
+    func unfence(body: [UInt8]) -> APIResponse {
+        guard let json = parse(body), let epoch = json["epoch"]?.uint64Value, let candidate = json["candidate"]?.stringValue else {
+            return badRequest("expected {\"epoch\":E,\"candidate\":\"id\"}")
+        }
+        let authority = engine.authority
+        guard authority.role == .primary, authority.epoch == Epoch(epoch) else {
+            return refuse("PROMOTE-FENCE-1", "\(config.id) is \(authority.role.rawValue) of epoch \(authority.epoch); the fence of epoch \(epoch) is not lifted")
+        }
+        claims?.release(Epoch(epoch).successor, candidate: NodeID(candidate))
+        engine.unfence()
+        _ = try? service.journal.append("unfenced", fields: ["epoch": .integer(Int64(epoch)), "candidate": .string(candidate)], durability: .sync)
+        return .json(.object(["node": .string(config.id.rawValue), "epoch": .integer(Int64(epoch)), "fenced": .bool(false)]))
+    }
+
+    func claim(body: [UInt8]) -> APIResponse {
+        guard let json = parse(body), let epoch = json["epoch"]?.uint64Value, let candidate = json["candidate"]?.stringValue else {
+            return badRequest("expected {\"epoch\":E,\"candidate\":\"id\"}")
+        }
+        if let why = claims?.promise(Epoch(epoch), to: NodeID(candidate), nodeEpoch: engine.currentEpoch) ?? unavailable {
+            return refuse("PROMOTE-CLAIM-1", "\(config.id) does not promise epoch \(epoch) to \(candidate): \(why)")
+        }
+        _ = try? service.journal.append("epoch_promised", fields: ["epoch": .integer(Int64(epoch)), "candidate": .string(candidate)], durability: .sync)
+        return .json(.object(["node": .string(config.id.rawValue), "epoch": .integer(Int64(epoch)), "candidate": .string(candidate)]))
+    }
+
+    func release(body: [UInt8]) -> APIResponse {
+        guard let json = parse(body), let epoch = json["epoch"]?.uint64Value, let candidate = json["candidate"]?.stringValue else {
+            return badRequest("expected {\"epoch\":E,\"candidate\":\"id\"}")
+        }
+        let released = claims?.release(Epoch(epoch), candidate: NodeID(candidate)) ?? false
+        return .json(.object(["node": .string(config.id.rawValue), "released": .bool(released)]))
+    }
+
+    // MARK: Follow
+
+    func follow(body: [UInt8]) async -> APIResponse {
+        guard let json = parse(body), let primaryText = json["primary"]?.stringValue, let epochValue = json["epoch"]?.uint64Value,
+              let historyJSON = json["history"]?.arrayValue else {
+            return badRequest("expected {\"primary\":\"id\",\"epoch\":E,\"history\":[{\"epoch\",\"primary\",\"start_lsn\"}...]}")
+        }
+        var history: [EpochHistoryEntry] = []
+        for (index, entry) in historyJSON.enumerated() {
+            guard let e = entry["epoch"]?.uint64Value, let p = entry["primary"]?.stringValue, let s = entry["start_lsn"]?.uint64Value else {
+                return badRequest("history[\(index)]: expected {\"epoch\":N,\"primary\":\"id\",\"start_lsn\":N}")
+            }
+            history.append(EpochHistoryEntry(epoch: Epoch(e), primary: NodeID(p), startLSN: LSN(s)))
+        }
+        let primary = NodeID(primaryText), epoch = Epoch(epochValue)
+        guard history.last?.epoch == epoch, history.last?.primary == primary, config.members.contains(where: { $0.id == primary }) else {
+            return badRequest("the history's last entry must be epoch \(epoch) of \(primary), a configured member")
+        }
+        guard let coordinator, coordinator.tryAcquire() else {
+            return refuse("PROMOTE-BUSY-1", "\(config.id) is changing its role already; ask again once that ended")
+        }
+        defer { coordinator.releaseBusy() }
+        let authority = engine.authority
+        if authority.role == .replica, authority.following == primary, authority.epoch == epoch, authority.history == history {
+            return .json(.object(["node": .string(config.id.rawValue), "following": .string(primary.rawValue), "epoch": .integer(Int64(epoch.rawValue)), "changed": .bool(false)]))
+        }
+        guard epoch > authority.epoch || (epoch == authority.epoch && authority.role == .replica) else {
+            return refuse("PROMOTE-FOLLOW-1", "\(config.id) is at epoch \(authority.epoch); it does not follow \(primary) at the lower or equal epoch \(epoch)")
+        }
+        // F4: from here on this node knows epoch `epoch` exists.
+        if epoch > authority.epoch { await service.learnedHigherEpoch(epoch, from: primary.rawValue) }
+        if let promise = claims?.promise, promise.epoch == epoch, promise.candidate != primary {
+            return refuse("PROMOTE-FOLLOW-1", "\(config.id) promised epoch \(epoch) to \(promise.candidate), not to \(primary): it does not follow \(primary) at that epoch")
+        }
+        if let diverged = divergence(authority: authority, history: history) {
+            return refuse("PROMOTE-DIVERGED-1", "\(config.id) cannot follow \(primary) at epoch \(epoch): \(diverged). Nothing was rewound; re-seed this node from the new primary with `aerodb reseed`, then start it as a replica", status: 409)
+        }
+        await roles.stopAll()
+        service.installRole(hooks: nil, observer: nil)
+        do {
+            try engine.updateAuthority { current in
+                Authority(nodeID: current.nodeID, role: .replica, epoch: epoch, following: primary, history: history)
+            }
+        } catch {
+            return refuse("PROMOTE-FOLLOW-1", "\(config.id) could not write its new authority: \(error)", status: 500)
+        }
+        engine.unfence()
+        let observer = roles.startFollowing()
+        service.installRole(hooks: nil, observer: observer)
+        _ = try? service.journal.append("repointed", fields: [
+            "primary": .string(primary.rawValue), "epoch": .integer(Int64(epoch.rawValue)), "previous_role": .string(authority.role.rawValue),
+        ], durability: .sync)
+        logger.info("following a new primary", metadata: ["primary": "\(primary)", "epoch": "\(epoch)"])
+        return .json(.object(["node": .string(config.id.rawValue), "following": .string(primary.rawValue), "epoch": .integer(Int64(epoch.rawValue)), "changed": .bool(true)]))
+    }
+
+    /// F3: why this node's WAL is not a prefix of `history`, or nil.
+    func divergence(authority: Authority, history: [EpochHistoryEntry]) -> String? {
+        if history.count < authority.history.count || Array(history.prefix(authority.history.count)) != authority.history {
+            return "its epoch history \(Self.describe(authority.history)) is not a prefix of the new primary's \(Self.describe(history))"
+        }
+        let durable = engine.durableLSN
+        let lastEpoch = engine.lastEpoch
+        if durable > .zero, let next = history.first(where: { $0.epoch > lastEpoch }), next.startLSN <= durable {
+            return "its WAL holds records of epoch \(lastEpoch) up to LSN \(durable), past LSN \(next.startLSN.rawValue - 1) where epoch \(next.epoch) of \(next.primary) branched off"
+        }
+        return nil
+    }
+
+    static func describe(_ history: [EpochHistoryEntry]) -> String {
+        "[" + history.map { "\($0.epoch):\($0.primary)@\($0.startLSN)" }.joined(separator: ", ") + "]"
+    }
+
+    // MARK: Helpers
+
+    private func parse(_ body: [UInt8]) -> JSONValue? {
+        guard let json = try? JSONParser.parse(String(decoding: body, as: UTF8.self)), json.objectValue != nil else { return nil }
+        return json
+    }
+
+    private func badRequest(_ message: String) -> APIResponse {
+        .json(Refusal.request(.badRequest, message).json, status: ErrorCode.badRequest.httpStatus)
+    }
+
+    /// A PROMOTE-* refusal: journaled, answered with its rule and message.
+    private func refuse(_ rule: String, _ message: String, status: Int = 409) -> APIResponse {
+        _ = try? service.journal.append("admin_refused", fields: ["rule": .string(rule), "message": .string(message)], durability: .sync)
+        coordinator?.metrics.refused(rule: rule)
+        return .json(.object(["rule": .string(rule), "message": .string(message), "node": .string(config.id.rawValue)]), status: status)
+    }
+}

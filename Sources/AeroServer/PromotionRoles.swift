@@ -1,0 +1,167 @@
+// PromotionRoles.swift — the parts of a running node that depend on its role, started and
+// stopped while the process runs, so that a promotion or a re-pointing changes the role live.
+//
+// A primary in a cluster runs a peer listener (ReplicationSource) and, in sync mode, the commit
+// waiters; a replica runs one follow loop. ServerNode starts the role the authority file names;
+// the promotion coordinator (PromotionCoordinator.swift) and the admin handlers
+// (AdminService.swift) switch it after the authority file changed, never before:
+//   1. `startPrimary` is called only when the authority file says primary (checked here).
+//   2. `startFollowing` is called only when the authority file says replica (checked here).
+//   3. At most one of the two runs at a time; switching stops the other first.
+// The sync set of a primary is `sync_replicas` less itself: every sync replica it does not
+// wait for could later be promoted by a failover (DUR-1 admits any sync replica) without the
+// writes it acknowledged. When that leaves nothing (a promoted sync replica of a two-node
+// cluster), the other members form the set, so that sync mode never acknowledges a write no
+// other node holds: such a primary waits for the old primary to rejoin as its replica
+// (REPL-SYNC-TIMEOUT until then).
+
+import AeroCore
+import AeroReplication
+import AeroStorage
+import Logging
+import NIOConcurrencyHelpers
+import NIOPosix
+
+public final class NodeRoles: Sendable {
+    struct Running {
+        var source: ReplicationSource?
+        var waiters: CommitWaiters?
+        var followTask: Task<Void, Never>?
+        var observer: ReplicationFollower.Observer?
+    }
+
+    let engine: StorageEngine
+    let config: ServerConfig
+    let journal: EventJournal
+    let metrics: ServerMetrics
+    let logger: Logger
+    /// The service exists only after the first role started; callbacks reach it through this.
+    let serviceBox = NIOLockedValueBox<KVService?>(nil)
+    private let running = NIOLockedValueBox(Running())
+
+    init(engine: StorageEngine, config: ServerConfig, journal: EventJournal, metrics: ServerMetrics, logger: Logger) {
+        self.engine = engine
+        self.config = config
+        self.journal = journal
+        self.metrics = metrics
+        self.logger = logger
+    }
+
+    var observer: ReplicationFollower.Observer? { running.withLockedValue { $0.observer } }
+    var isPrimaryRunning: Bool { running.withLockedValue { $0.source != nil } }
+
+    /// The replicas a primary of `authority` waits for in sync mode (see the design notes).
+    public static func syncSet(config: ServerConfig, authority: Authority) -> Set<NodeID> {
+        let set = Set(config.syncReplicas).subtracting([config.id])
+        if set.isEmpty && authority.history.count > 1 { return Set(config.members.map(\.id)).subtracting([config.id]) }
+        return set
+    }
+
+    /// Starts the peer listener and commit waiters; returns the hooks the commit path uses.
+    func startPrimary() async throws -> PrimaryHooks {
+        let authority = engine.authority
+        precondition(authority.role == .primary, "startPrimary on a \(authority.role.rawValue)")
+        precondition(!isPrimaryRunning && observer == nil, "a role is already running")
+        let syncSet = Self.syncSet(config: config, authority: authority)
+        if config.commitMode == .sync && syncSet.isEmpty {
+            throw StartupError(message: "commit_mode sync, but sync_replicas names no member other than this primary \(config.id)")
+        }
+        guard let peer = config.peer else { throw StartupError(message: "a cluster primary needs a peer address") }
+        let engine = engine, metrics = metrics, journal = journal, logger = logger, config = config, serviceBox = serviceBox
+        let syncWaiters: CommitWaiters? = config.commitMode == .sync
+            ? CommitWaiters(mode: .sync(replicas: syncSet), localDurableLSN: engine.durableLSN,
+                            timeoutMs: config.timeouts.syncCommitTimeoutMs, waitersMax: Int(config.budgets.commitWaitersMax))
+            : nil
+        syncWaiters?.start()
+        let lagClock = LagClock()
+        let source = ReplicationSource(
+            engine: engine, nodeID: config.id, members: Set(config.members.map(\.id)), group: MultiThreadedEventLoopGroup.singleton,
+            heartbeatIntervalMs: Int64(config.timeouts.heartbeatIntervalMs),
+            inFlightLSNMax: config.budgets.replicationInFlightLSNMax,
+            callbacks: .init(
+                replicaProgress: { replica, durable, applied in
+                    syncWaiters?.replicaDurable(replica, durable)
+                    let primaryDurable = engine.durableLSN.rawValue
+                    metrics.replicaLag(replica, lsns: primaryDurable > applied.rawValue ? primaryDurable - applied.rawValue : 0,
+                                       seconds: lagClock.lagSeconds(applied: applied, nowMs: CommitWaiters.monotonicMs()))
+                },
+                higherEpochSeen: { epoch, replica in
+                    logger.error("a peer is at a higher epoch; this primary stops accepting writes",
+                                 metadata: ["epoch": "\(epoch)", "peer": "\(replica)"])
+                    _ = try? journal.appendRefusal(.staleEpoch(node: config.id, nodeEpoch: engine.currentEpoch, seenEpoch: epoch, seenFrom: replica.rawValue))
+                    let service = serviceBox.withLockedValue { $0 }
+                    Task { await service?.learnedHigherEpoch(epoch, from: replica.rawValue) }
+                },
+                sessionEnded: { end in ServerNode.journalSessionEnd(end, journal: journal) }))
+        let port: Int
+        do {
+            port = try await source.start(host: peer.host, port: peer.port)
+        } catch {
+            syncWaiters?.stop()
+            throw error
+        }
+        logger.info("peer listener", metadata: ["port": "\(port)", "sync_set": "\(syncSet.map(\.rawValue).sorted())"])
+        running.withLockedValue {
+            $0.source = source
+            $0.waiters = syncWaiters
+        }
+        return PrimaryHooks(
+            walDurable: { lsn in
+                lagClock.durable(lsn, atMs: CommitWaiters.monotonicMs())
+                source.walDurable(lsn)
+            },
+            acknowledged: { source.acknowledged(through: $0) },
+            waiters: syncWaiters)
+    }
+
+    /// Starts the follow loop towards the primary the authority file names, if it is a member.
+    @discardableResult
+    func startFollowing() -> ReplicationFollower.Observer? {
+        let authority = engine.authority
+        precondition(authority.role == .replica, "startFollowing on a \(authority.role.rawValue)")
+        guard let following = authority.following, let primary = config.members.first(where: { $0.id == following }) else {
+            logger.error("replica without a configured primary to follow", metadata: ["following": "\(authority.following.map(\.rawValue) ?? "none")"])
+            return nil
+        }
+        let observer = ReplicationFollower.Observer()
+        let engine = engine, config = config, journal = journal, logger = logger
+        let task = Task {
+            await ServerNode.followLoop(engine: engine, primary: primary, group: MultiThreadedEventLoopGroup.singleton, config: config,
+                                        observer: observer, journal: journal, logger: logger)
+        }
+        running.withLockedValue {
+            precondition($0.source == nil && $0.followTask == nil, "a role is already running")
+            $0.followTask = task
+            $0.observer = observer
+        }
+        return observer
+    }
+
+    /// Stops the follow loop (if any) and waits until its session is closed: no record of the
+    /// old primary is appended after this returns.
+    func stopFollowing() async {
+        let task = running.withLockedValue { state -> Task<Void, Never>? in
+            let task = state.followTask
+            state.followTask = nil
+            state.observer = nil
+            return task
+        }
+        task?.cancel()
+        await task?.value
+    }
+
+    /// Stops the peer listener and the commit waiters (waiting writes fail, none is acknowledged).
+    func stopPrimary() async {
+        let (source, waiters) = running.withLockedValue { state -> (ReplicationSource?, CommitWaiters?) in
+            defer { state.source = nil; state.waiters = nil }
+            return (state.source, state.waiters)
+        }
+        await source?.stop()
+        waiters?.stop()
+    }
+
+    func stopAll() async {
+        await stopFollowing()
+        await stopPrimary()
+    }
+}

@@ -1,0 +1,88 @@
+// PromoteCommand.swift — `aerodb promote`: ask a candidate to promote itself, over
+// `POST /v1/admin/promote`. Exit codes as `aerodb-policy eval`: 0 allowed (dry run) or
+// promoted; 1 refused (by a rule, a policy, a PROMOTE-* rule) or the attempt failed; 2 no
+// answer or an unusable request.
+import AeroCore
+import ArgumentParser
+import Foundation
+
+enum PromoteFormat: String, ExpressibleByArgument, CaseIterable {
+    case text, json
+}
+
+struct PromoteCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "promote",
+        abstract: "Promote the replica at --addr (the candidate): switchover or failover.",
+        discussion: """
+            The candidate captures facts from every member, decides with the native rules and
+            its policy_dir, records the decision, and (unless --dry-run) promotes itself:
+            switchover fences the primary first; failover requires the primary unreachable.
+
+            Examples:
+              aerodb promote --addr 127.0.0.1:7302 --kind switchover --dry-run
+              aerodb promote --addr 127.0.0.1:7302 --kind switchover --expect-facts-digest <digest of the dry run>
+              aerodb promote --addr 127.0.0.1:7302 --kind failover --explain
+
+            Exit codes: 0 allowed (dry run) or promoted; 1 refused or failed; 2 no answer or
+            unusable request.
+            """)
+
+    @OptionGroup var remote: RemoteOptions
+    @Option(name: .long, help: "failover or switchover.") var kind: String
+    @Flag(name: .customLong("dry-run"), help: "Decide and record the decision, change nothing.") var dryRun = false
+    @Flag(name: .long, help: "Text: print the full explanation (every rule, every policy, digests).") var explain = false
+    @Option(name: .long, help: "Output format: text or json.") var format: PromoteFormat = .text
+    @Option(name: .customLong("expect-facts-digest"), help: "Refuse (PROMOTE-DIGEST-1) unless the facts captured now have this digest.")
+    var expectFactsDigest: String?
+    @Option(name: .customLong("requested-by"), help: "Who asks (recorded in the facts; policies may require it).")
+    var requestedBy: String?
+
+    func run() async throws {
+        var body: [String: JSONValue] = ["kind": .string(kind), "dry_run": .bool(dryRun)]
+        if let expectFactsDigest { body["expect_facts_digest"] = .string(expectFactsDigest) }
+        if let requestedBy { body["requested_by"] = .string(requestedBy) }
+        let reply = try await remote.send("POST", "/v1/admin/promote", body: Data(JSONValue.object(body).canonicalJSON.utf8))
+        let text = String(decoding: reply.body, as: UTF8.self)
+        guard let json = try? JSONParser.parse(text), let exitCode = json["exit_code"]?.integerValue else {
+            FileHandle.standardError.write(Data("aerodb: \(remote.addr) answered \(reply.status): \(text)\n".utf8))
+            throw ExitCode(2)
+        }
+        switch format {
+        case .json:
+            print(json.prettyJSON)
+        case .text:
+            print(Self.render(json, explain: explain), terminator: "")
+        }
+        if exitCode != 0 { throw ExitCode(Int32(exitCode)) }
+    }
+
+    /// The text form: outcome line, the decision (or its full explanation), then the attempt.
+    static func render(_ json: JSONValue, explain: Bool) -> String {
+        var out = ""
+        let outcome = json["outcome"]?.stringValue ?? "?"
+        let node = json["node"]?.stringValue ?? "?"
+        out += "outcome: \(outcome) (candidate \(node))\n"
+        if let rule = json["rule"]?.stringValue { out += "rule: \(rule)\n" }
+        if let id = json["decision_id"]?.stringValue { out += "decision: \(id)\n" }
+        if let digest = json["facts_digest"]?.stringValue { out += "facts digest: \(digest)\n" }
+        if let decision = (explain ? json["explanation"] : json["text"])?.stringValue {
+            out += "\n" + decision
+            if !decision.hasSuffix("\n") { out += "\n" }
+        }
+        if outcome == "promoted" || outcome == "failed" || json["rule"] != nil {
+            out += "\n" + (json["message"]?.stringValue ?? "") + "\n"
+        }
+        for key in ["repointed", "unreachable"] {
+            if let list = json[key]?.arrayValue {
+                out += "\(key): \(list.isEmpty ? "none" : list.compactMap(\.stringValue).joined(separator: ", "))\n"
+            }
+        }
+        if let refused = json["repoint_refused"]?.arrayValue, !refused.isEmpty {
+            for entry in refused {
+                out += "repoint refused by \(entry["node"]?.stringValue ?? "?"): \(entry["message"]?.stringValue ?? "")\n"
+            }
+        }
+        return out
+    }
+}
