@@ -9,7 +9,7 @@ struct AeroDBCommand: AsyncParsableCommand {  // async: `serve` runs the server
         version: AeroVersion.string,
         subcommands: [KVCommand.self, WALCommand.self, ServeCommand.self,
                       RemoteStatus.self, RemoteGet.self, RemotePut.self, RemoteDelete.self, LocalClusterCommand.self,
-                      PromoteCommand.self, DecisionsCommand.self,
+                      PromoteCommand.self, DecisionsCommand.self, RejoinCommand.self,
                       ReseedCommand.self]
     )
 }

@@ -86,3 +86,32 @@ struct PromoteCommand: AsyncParsableCommand {
         return out
     }
 }
+
+/// `aerodb rejoin --addr NODE --primary-addr PRIMARY`: point a node that missed the re-pointing
+/// (an old primary that comes back, a replica that was unreachable) at the current primary.
+/// The node checks that its WAL is a prefix of the primary's epoch history; a diverged node is
+/// refused (PROMOTE-DIVERGED-1) and needs `aerodb reseed`. Exit 0 following, 1 refused, 2 no answer.
+struct RejoinCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "rejoin", abstract: "Make the node at --addr follow the primary at --primary-addr, if its WAL allows it.")
+
+    @OptionGroup var remote: RemoteOptions
+    @Option(name: .customLong("primary-addr"), help: "The current primary's HTTP address, host:port.") var primaryAddr: String
+
+    func run() async throws {
+        var primaryRemote = remote
+        primaryRemote.addr = primaryAddr
+        let status = try await primaryRemote.send("GET", "/v1/status")
+        try primaryRemote.check(status)
+        guard let json = try? JSONParser.parse(String(decoding: status.body, as: UTF8.self)),
+              json["node"]?["role"]?.stringValue == "primary", let id = json["node"]?["id"]?.stringValue,
+              let epoch = json["node"]?["epoch"], let history = json["epoch_history"] else {
+            FileHandle.standardError.write(Data("aerodb: \(primaryAddr) is not a primary (or answered no status)\n".utf8))
+            throw ExitCode(1)
+        }
+        let body = JSONValue.object(["primary": .string(id), "epoch": epoch, "history": history])
+        let reply = try await remote.send("POST", "/v1/admin/follow", body: Data(body.canonicalJSON.utf8))
+        try remote.check(reply)
+        FileHandle.standardOutput.write(reply.body)
+    }
+}
