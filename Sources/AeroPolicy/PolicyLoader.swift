@@ -26,8 +26,13 @@ public enum PolicyLoader {
     /// A directory with more policy files than this is refused (bounds a decision's work).
     public static let policiesPerDirectoryMax = 256
 
-    /// Files and directories; a directory contributes its `*.lua` files (not recursive),
-    /// sorted by name. Throws naming the path when it is missing, unreadable or not UTF-8,
+    /// Language-server definition files (`---@meta`, such as policies/aerodb-facts.d.lua)
+    /// live beside the policies but are not policies: a directory scan skips them (a path
+    /// that names one explicitly still loads it, and it then fails as a policy would).
+    public static let definitionFileSuffix = ".d.lua"
+
+    /// Files and directories; a directory contributes its `*.lua` files (not recursive,
+    /// without `*.d.lua` definition files), sorted by name. Throws naming the path when it is missing, unreadable or not UTF-8,
     /// or when two policies share a name.
     public static func load(paths: [String]) throws(PolicyLoadError) -> [PolicySource] {
         var sources: [PolicySource] = []
@@ -67,7 +72,8 @@ public enum PolicyLoader {
             let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
                 String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
             }
-            guard name.hasSuffix(".lua"), name.count > 4, !name.hasPrefix(".") else { continue }
+            guard name.hasSuffix(".lua"), name.count > 4, !name.hasPrefix("."),
+                  !name.hasSuffix(definitionFileSuffix) else { continue }
             names.append(name)
             if names.count > policiesPerDirectoryMax {
                 throw PolicyLoadError(path: path,

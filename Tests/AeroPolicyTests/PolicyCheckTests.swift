@@ -89,6 +89,8 @@ import Testing
         try write(directory + "/alpha.lua", Array("return function() return 'a' end".utf8))
         try write(directory + "/notes.txt", Array("not a policy".utf8))
         try write(directory + "/single.policy", Array("return function() end".utf8))
+        // A language-server definition file beside the policies is not a policy.
+        try write(directory + "/aerodb-facts.d.lua", Array("---@meta\nlocal facts = {}".utf8))
         let sources = try PolicyLoader.load(paths: [directory, directory + "/single.policy"])
         #expect(sources.map(\.name) == ["alpha", "zeta", "single.policy"])
         #expect(sources[0].path == directory + "/alpha.lua")
