@@ -1,0 +1,199 @@
+// PromotionSupport.swift — a three-node cluster of real `aerodb serve` processes for the
+// promotion and failover tests: n1 primary of epoch 1, n2 and n3 its sync replicas, each in
+// its own zone, with the shipped require-requested-by policy as the site's policy_dir.
+import AeroCore
+import Foundation
+import Testing
+
+#if canImport(FoundationNetworking)
+    import FoundationNetworking
+#endif
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// One `aerodb serve --config` process; `environment` adds variables (fault injection).
+final class PromoNode: @unchecked Sendable {
+    let process = Process()
+    private let lock = NSLock()
+    private var output = ""
+
+    init(config: String, environment: [String: String] = [:]) throws {
+        process.executableURL = builtExecutable("aerodb")
+        process.arguments = ["serve", "--config", config]
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        pipe.fileHandleForReading.readabilityHandler = { [weak self] handle in
+            let data = handle.availableData
+            guard let self, !data.isEmpty else { return }
+            self.lock.withLock { self.output += String(decoding: data, as: UTF8.self) }
+        }
+        try process.run()
+        let deadline = Date().addingTimeInterval(Double(ServeProcess.startWaitMs) / 1000)
+        while Date() < deadline && process.isRunning {
+            if lock.withLock({ output.contains("listening on http://127.0.0.1:") }) { return }
+            Thread.sleep(forTimeInterval: 0.01)
+        }
+        let text = lock.withLock { output }
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        throw ServeProcess.StartError(output: text)
+    }
+
+    var currentOutput: String { lock.withLock { output } }
+
+    func kill9() {
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        process.waitUntilExit()
+    }
+
+    /// Waits (bounded) for the process to exit; its status, or nil while it still runs.
+    func waitExit(timeoutMs: Int) -> Int32? {
+        let deadline = Date().addingTimeInterval(Double(timeoutMs) / 1000)
+        while process.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.01) }
+        return process.isRunning ? nil : process.terminationStatus
+    }
+
+    deinit { kill9() }
+}
+
+final class PromoCluster: @unchecked Sendable {
+    static let count = 3
+    let root: String
+    let http: [Int]
+    let peer: [Int]
+    let policyDir: String
+    var nodes: [PromoNode?] = [nil, nil, nil]
+
+    init(syncTimeoutMs: Int = 2_000) throws {
+        root = FileManager.default.temporaryDirectory.appendingPathComponent("aerodb-promo-\(UUID().uuidString)").path
+        policyDir = root + "/policies"
+        try FileManager.default.createDirectory(atPath: policyDir, withIntermediateDirectories: true)
+        let shipped = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("policies/require-requested-by.lua").path
+        try FileManager.default.copyItem(atPath: shipped, toPath: policyDir + "/require-requested-by.lua")
+        http = try (0..<Self.count).map { _ in try freeLoopbackPort() }
+        peer = try (0..<Self.count).map { _ in try freeLoopbackPort() }
+        let zones = ["a", "b", "c"]
+        let members = (0..<Self.count).map {
+            #"{"id":"n\#($0 + 1)","http":"127.0.0.1:\#(http[$0])","peer":"127.0.0.1:\#(peer[$0])","labels":{"zone":"\#(zones[$0])"}}"#
+        }.joined(separator: ",")
+        for i in 0..<Self.count {
+            let config = """
+                {"id":"n\(i + 1)","data_dir":"n\(i + 1)","http":"127.0.0.1:\(http[i])","peer":"127.0.0.1:\(peer[i])",
+                 "members":[\(members)],"commit_mode":"sync","sync_replicas":["n2","n3"],"initial_primary":"n1",
+                 "policy_dir":"\(policyDir)",
+                 "timeouts":{"sync_commit_timeout_ms":\(syncTimeoutMs),"heartbeat_interval_ms":20,"facts_gather_timeout_ms":500,
+                             "switchover_catch_up_timeout_ms":2000}}
+                """
+            try config.write(toFile: root + "/n\(i + 1).json", atomically: true, encoding: .utf8)
+        }
+    }
+
+    @discardableResult
+    func start(_ index: Int, environment: [String: String] = [:]) throws -> PromoNode {
+        let node = try PromoNode(config: root + "/n\(index + 1).json", environment: environment)
+        nodes[index] = node
+        return node
+    }
+
+    func startAll() throws {
+        for i in 0..<Self.count { try start(i) }
+    }
+
+    func kill9(_ index: Int) {
+        nodes[index]?.kill9()
+        nodes[index] = nil
+    }
+
+    func stopAll() {
+        for i in 0..<Self.count { kill9(i) }
+        try? FileManager.default.removeItem(atPath: root)
+    }
+
+    func journal(_ index: Int) -> String {
+        (try? String(contentsOfFile: root + "/n\(index + 1)/events.jsonl", encoding: .utf8)) ?? ""
+    }
+
+    // MARK: HTTP
+
+    struct Reply: Sendable {
+        var status: Int  // 0: no answer
+        var json: JSONValue?
+        var text: String
+    }
+
+    func request(_ index: Int, _ method: String, _ path: String, body: String? = nil, timeoutMs: Int = 10_000) async -> Reply {
+        var request = URLRequest(url: URL(string: "http://127.0.0.1:\(http[index])\(path)")!, timeoutInterval: Double(timeoutMs) / 1000)
+        request.httpMethod = method
+        request.httpBody = body.map { Data($0.utf8) }
+        guard let (data, response) = try? await URLSession.shared.data(for: request), let http = response as? HTTPURLResponse else {
+            return Reply(status: 0, json: nil, text: "")
+        }
+        let text = String(decoding: data, as: UTF8.self)
+        return Reply(status: http.statusCode, json: try? JSONParser.parse(text), text: text)
+    }
+
+    func promote(_ index: Int, kind: String, dryRun: Bool = false, expectDigest: String? = nil) async -> Reply {
+        var body = #"{"kind":"\#(kind)","dry_run":\#(dryRun),"requested_by":"test-operator""#
+        if let expectDigest { body += #","expect_facts_digest":"\#(expectDigest)""# }
+        return await request(index, "POST", "/v1/admin/promote", body: body + "}", timeoutMs: 30_000)
+    }
+
+    func put(_ index: Int, _ key: String, _ value: String) async -> Reply {
+        await request(index, "PUT", "/v1/kv/\(key)", body: value, timeoutMs: 10_000)
+    }
+
+    /// (role, epoch) as the node reports it; nil when it does not answer.
+    func role(_ index: Int) async -> (role: String, epoch: UInt64)? {
+        let reply = await request(index, "GET", "/v1/status", timeoutMs: 2_000)
+        guard let node = reply.json?["node"], let role = node["role"]?.stringValue, let epoch = node["epoch"]?.integerValue else { return nil }
+        return (role, UInt64(epoch))
+    }
+}
+
+/// The seed of a randomised test: `AERODB_FAILOVER_SEED` replays one; printed either way.
+func failoverSeed(_ test: String) -> UInt64 {
+    let seed = ProcessInfo.processInfo.environment["AERODB_FAILOVER_SEED"].flatMap(UInt64.init) ?? UInt64.random(in: 1...UInt64(UInt32.max))
+    print("\(test): seed \(seed) (replay with AERODB_FAILOVER_SEED=\(seed))")
+    return seed
+}
+
+/// `AERODB_FAILOVER_LONG=1` runs the long mode (more rounds, every crash point).
+var failoverLongMode: Bool { ProcessInfo.processInfo.environment["AERODB_FAILOVER_LONG"] == "1" }
+
+/// SplitMix64: a small seeded generator, so a run replays from its seed.
+struct SeededRandom: RandomNumberGenerator {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
+
+/// Acknowledged writes, with who acknowledged them at which epoch: the checkers' input.
+final class AckLog: @unchecked Sendable {
+    struct Ack: Sendable {
+        var key: String
+        var value: String
+        var node: Int
+        var epoch: UInt64
+        var lsn: UInt64
+    }
+    private let lock = NSLock()
+    private var acks: [Ack] = []
+    func add(_ ack: Ack) { lock.withLock { acks.append(ack) } }
+    var all: [Ack] { lock.withLock { acks } }
+
+    /// Checker: never two nodes acknowledging writes in the same epoch.
+    func writersByEpoch() -> [UInt64: Set<Int>] {
+        var result: [UInt64: Set<Int>] = [:]
+        for ack in all { result[ack.epoch, default: []].insert(ack.node) }
+        return result
+    }
+}
