@@ -11,11 +11,6 @@ import Darwin
 #endif
 
 final class CompiledPolicies: @unchecked Sendable {
-    private struct Key: Hashable {
-        let name: String
-        let text: String
-    }
-
     static let shared = CompiledPolicies()
     /// Entries kept; when full the cache is emptied (policy sets are small and stable).
     static let entriesMax = 256
@@ -23,7 +18,10 @@ final class CompiledPolicies: @unchecked Sendable {
     static let compileBytesMax = 64 << 20
 
     // Guarded by `mutex`; @unchecked Sendable is sound because every access takes it.
-    private var entries: [Key: [UInt8]] = [:]
+    // Keyed by name (cheap to hash); the text is compared on lookup, so an edited policy
+    // with the same name is compiled again (hashing whole texts on every run was 6% of a
+    // decision's instructions).
+    private var entries: [String: (text: String, bytecode: [UInt8])] = [:]
     private let mutex: UnsafeMutablePointer<pthread_mutex_t>
 
     private init() {
@@ -34,16 +32,15 @@ final class CompiledPolicies: @unchecked Sendable {
     /// The policy's bytecode, compiling it on first use; nil when the text does not compile
     /// (the caller then loads the text itself to report the syntax error).
     func bytecode(for policy: PolicySource) -> [UInt8]? {
-        let key = Key(name: policy.name, text: policy.text)
         pthread_mutex_lock(mutex)
-        let cached = entries[key]
+        let cached = entries[policy.name]
         pthread_mutex_unlock(mutex)
-        if let cached { return cached }
+        if let cached, cached.text == policy.text { return cached.bytecode }
         guard let compiled = Self.compile(policy) else { return nil }
         pthread_mutex_lock(mutex)
         defer { pthread_mutex_unlock(mutex) }
         if entries.count >= Self.entriesMax { entries.removeAll(keepingCapacity: true) }
-        entries[key] = compiled
+        entries[policy.name] = (policy.text, compiled)
         return compiled
     }
 

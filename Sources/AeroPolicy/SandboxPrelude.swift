@@ -2,7 +2,9 @@
 // policy sandbox. The host compiles it once, dumps it as bytecode (host-produced only), and
 // runs it in every fresh state before any policy code; see docs/sandbox.md.
 //
-// It receives `host` = { print = <C sink>, bound = <C pattern bounder> } and returns
+// It receives `host` = { print = <C sink>, bound = <C pattern bounder>, tripped = <C budget
+// flag>, load/rawget/rawlen/setmetatable = <the originals, kept out of the environment> }
+// and returns
 //   validate(fn, facts) -> code, payload   (0: no objection; 1: list of reasons; 2: message)
 //   env                                    (the policy's _ENV)
 // Everything it needs later is captured in locals, so nothing a policy does to its own
@@ -31,14 +33,13 @@ enum SandboxPrelude {
     static let text = """
     local host = ...
     local type, select, error, pcall, tostring, next = type, select, error, pcall, tostring, next
-    local rawget, rawlen, setmetatable, getmetatable = rawget, rawlen, setmetatable, getmetatable
-    local load, xpcall, mathtype, concat, maxinteger = load, xpcall, math.type, table.concat, math.maxinteger
+    local rawget, rawlen, setmetatable, getmetatable = host.rawget, host.rawlen, host.setmetatable, getmetatable
+    local load, xpcall, mathtype, concat, maxinteger = host.load, xpcall, math.type, table.concat, math.maxinteger
     local sink, bound, tripped = host.print, host.bound, host.tripped
     local REASONS_MAX, REASON_BYTES_MAX = \(reasonsMax), \(reasonBytesMax)
 
-    -- The library tables are the state's own: narrowed in place to the allow-list in C
-    -- (aero_sandbox.c). The host's own code below uses only the locals captured above.
-    host.narrow()
+    -- The globals and library tables were built by C from the allow-list (aero_sandbox.c)
+    -- and are the state's own. The host's own code below uses only the locals captured above.
     local env = _G
 
     -- No finalizers: nothing may run code at garbage collection.

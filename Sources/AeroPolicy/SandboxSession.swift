@@ -17,6 +17,9 @@ final class SandboxSession {
     init(policy: PolicySource, budget: LuaBudget) throws(LuaError) {
         self.policy = policy
         self.budget = budget
+        // One-time, process-wide work is done before this run's deadline starts.
+        _ = SandboxSession.preludeBytecode
+        _ = aero_sandbox_capture_libraries()
         var setupBudget = budget
         setupBudget.memoryBytesMax = PolicySandbox.setupBytesMax
         lua = try LuaState(budget: setupBudget)

@@ -30,6 +30,7 @@
 //   'N' u32 c u32 p     root.candidate = root.nodes[c], root.primary = root.nodes[p] (0: none)
 #include "aero_lua.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -479,12 +480,19 @@ static int make_bounded(lua_State *L) {
 }
 
 // ---- The allow-list -------------------------------------------------------------------
-// The state is fresh and private to one run, so the library tables are narrowed in place:
-// every name not listed here is removed. Keep in step with SandboxPrelude.environmentNames.
-static const char *const allowed_globals[] = {
-    "_G", "_VERSION", "assert", "error", "getmetatable", "ipairs", "load", "next", "pairs",
-    "pcall", "print", "select", "setmetatable", "tonumber", "tostring", "type", "xpcall",
-    "coroutine", "math", "string", "table", "utf8", NULL};
+// The environment is built directly from the allowed names: no library is opened in the
+// sandbox's state and nothing is narrowed away afterwards (opening the six libraries and
+// removing what is not allowed was a third of a fresh sandbox's instructions). The values
+// come from Lua's own libraries, captured once per process in a scratch state: every
+// library function is a light C function (no upvalues), so its pointer is all there is to
+// it; constants (math.pi, utf8.charpattern, _VERSION …) are copied. Keep the global names in
+// step with SandboxPrelude.environmentNames; print, load, setmetatable and xpcall are set
+// by the prelude (wrapped) from the originals it receives in `host`.
+static const char *const allowed_base[] = {
+    "_VERSION", "assert", "error", "getmetatable", "ipairs", "next", "pairs", "pcall", "select",
+    "tonumber", "tostring", "type", "xpcall", NULL};
+// Originals given only to the prelude (host.NAME), never put in the environment as they are.
+static const char *const host_base[] = {"load", "rawget", "rawlen", "setmetatable", NULL};
 static const char *const allowed_string[] = {
     "byte", "char", "find", "format", "gmatch", "gsub", "len", "lower", "match", "pack",
     "packsize", "rep", "reverse", "sub", "unpack", "upper", NULL};
@@ -498,47 +506,139 @@ static const char *const allowed_utf8[] = {
     "char", "charpattern", "codepoint", "codes", "len", "offset", NULL};
 static const char *const allowed_coroutine[] = {
     "close", "create", "isyieldable", "resume", "running", "status", "wrap", "yield", NULL};
+// The string metatable's metamethods (string arithmetic coercions); __index is the string
+// table. Lua 5.4's lstrlib.c: stringmetamethods.
+static const char *const string_metamethods[] = {
+    "__add", "__sub", "__mul", "__mod", "__pow", "__div", "__idiv", "__unm", NULL};
 
-static int name_allowed(const char *const *names, const char *name) {
-    for (; *names != NULL; names++) {
-        if (strcmp(*names, name) == 0) return 1;
+#define AERO_CAPTURED_MAX 128
+#define AERO_CAPTURED_STRING_BYTES_MAX 64
+
+typedef struct captured_value {
+    const char *name;
+    int type;  // LUA_TFUNCTION, LUA_TNUMBER (integer or float), LUA_TSTRING
+    int is_integer;
+    lua_CFunction function;
+    lua_Integer integer;
+    lua_Number number;
+    char string[AERO_CAPTURED_STRING_BYTES_MAX];
+    size_t string_length;
+} captured_value;
+
+// One captured library: its values in the order of its name list.
+typedef struct captured_library {
+    const char *global;  // NULL for base (set into the globals / host)
+    const char *const *names;
+    int first, count;
+} captured_library;
+
+enum { LIB_BASE, LIB_HOST, LIB_STRING, LIB_TABLE, LIB_MATH, LIB_UTF8, LIB_COROUTINE, LIB_STRING_META, LIB_COUNT };
+
+static captured_value captured[AERO_CAPTURED_MAX];
+static captured_library libraries[LIB_COUNT] = {
+    {NULL, allowed_base, 0, 0}, {NULL, host_base, 0, 0},
+    {LUA_STRLIBNAME, allowed_string, 0, 0}, {LUA_TABLIBNAME, allowed_table, 0, 0},
+    {LUA_MATHLIBNAME, allowed_math, 0, 0}, {LUA_UTF8LIBNAME, allowed_utf8, 0, 0},
+    {LUA_COLIBNAME, allowed_coroutine, 0, 0}, {NULL, string_metamethods, 0, 0}};
+static int capture_status = -1;  // -1: not yet; 0: ok; 1: failed
+static pthread_once_t capture_once = PTHREAD_ONCE_INIT;
+
+// Copies the value on top of the stack into slot; 0 if it is of a kind that cannot be
+// captured (a C function with upvalues, a Lua function, a table …).
+static int capture_top(lua_State *L, captured_value *slot, const char *name) {
+    slot->name = name;
+    slot->type = lua_type(L, -1);
+    switch (slot->type) {
+    case LUA_TFUNCTION:
+        slot->function = lua_tocfunction(L, -1);
+        return slot->function != NULL && lua_getupvalue(L, -1, 1) == NULL;
+    case LUA_TNUMBER:
+        slot->is_integer = lua_isinteger(L, -1);
+        slot->integer = lua_tointeger(L, -1);
+        slot->number = lua_tonumber(L, -1);
+        return 1;
+    case LUA_TSTRING: {
+        const char *bytes = lua_tolstring(L, -1, &slot->string_length);
+        if (slot->string_length >= AERO_CAPTURED_STRING_BYTES_MAX) return 0;
+        memcpy(slot->string, bytes, slot->string_length);
+        return 1;
+    }
+    default:
+        return 0;
+    }
+}
+
+static int capture_cfunction(lua_State *L) {
+    luaL_openlibs(L);  // a scratch state of the host's, closed at once; never a sandbox's
+    int next = 0;
+    for (int lib = 0; lib < LIB_COUNT; lib++) {
+        captured_library *library = &libraries[lib];
+        if (lib == LIB_STRING_META) {
+            lua_pushliteral(L, "");
+            if (!lua_getmetatable(L, -1)) return luaL_error(L, "no string metatable");
+        } else if (library->global != NULL) {
+            if (lua_getglobal(L, library->global) != LUA_TTABLE) return luaL_error(L, "no library %s", library->global);
+        } else {
+            lua_pushglobaltable(L);
+        }
+        int table = lua_gettop(L);
+        library->first = next;
+        for (const char *const *name = library->names; *name != NULL; name++) {
+            if (next >= AERO_CAPTURED_MAX) return luaL_error(L, "too many captured names");
+            lua_getfield(L, table, *name);
+            if (!capture_top(L, &captured[next], *name)) return luaL_error(L, "cannot capture %s", *name);
+            lua_settop(L, table);
+            next++;
+        }
+        library->count = next - library->first;
+        lua_settop(L, 0);
     }
     return 0;
 }
 
-// Removes every key of the table at idx that is not a listed name (raw access; clearing
-// an existing field during lua_next is allowed).
-static void keep_only(lua_State *L, int idx, const char *const *names) {
+static void capture_libraries(void) {
+    lua_State *L = luaL_newstate();
+    if (L == NULL) {
+        capture_status = 1;
+        return;
+    }
+    lua_pushcfunction(L, capture_cfunction);
+    capture_status = lua_pcall(L, 0, 0, 0) == LUA_OK ? 0 : 1;
+    lua_close(L);
+}
+
+int aero_sandbox_capture_libraries(void) {
+    pthread_once(&capture_once, capture_libraries);
+    return capture_status == 0;
+}
+
+static void push_captured(lua_State *L, const captured_value *value) {
+    switch (value->type) {
+    case LUA_TFUNCTION: lua_pushcfunction(L, value->function); break;
+    case LUA_TNUMBER:
+        if (value->is_integer) lua_pushinteger(L, value->integer);
+        else lua_pushnumber(L, value->number);
+        break;
+    default: lua_pushlstring(L, value->string, value->string_length); break;
+    }
+}
+
+// Sets every captured value of library lib into the table at idx.
+static void set_captured(lua_State *L, int idx, int lib) {
     idx = lua_absindex(L, idx);
-    lua_pushnil(L);
-    while (lua_next(L, idx) != 0) {
-        lua_pop(L, 1);
-        if (lua_type(L, -1) != LUA_TSTRING || !name_allowed(names, lua_tostring(L, -1))) {
-            lua_pushvalue(L, -1);
-            lua_pushnil(L);
-            lua_rawset(L, idx);
-        }
+    const captured_library *library = &libraries[lib];
+    for (int i = library->first; i < library->first + library->count; i++) {
+        push_captured(L, &captured[i]);
+        lua_setfield(L, idx, captured[i].name);
     }
 }
 
-// host.narrow(): applies the allow-list to the globals and the library tables. The prelude
-// calls it once it holds, as locals, the originals it needs itself.
-static int narrow_environment(lua_State *L) {
-    static const struct { const char *name; const char *const *names; } libraries[] = {
-        {LUA_STRLIBNAME, allowed_string}, {LUA_TABLIBNAME, allowed_table},
-        {LUA_MATHLIBNAME, allowed_math}, {LUA_UTF8LIBNAME, allowed_utf8},
-        {LUA_COLIBNAME, allowed_coroutine}};
-    lua_pushglobaltable(L);
-    int globals = lua_gettop(L);
-    for (size_t i = 0; i < sizeof(libraries) / sizeof(libraries[0]); i++) {
-        if (lua_getfield(L, globals, libraries[i].name) != LUA_TTABLE) {
-            return luaL_error(L, "library '%s' is not open", libraries[i].name);
-        }
-        keep_only(L, -1, libraries[i].names);
-        lua_pop(L, 1);
-    }
-    keep_only(L, globals, allowed_globals);
-    return 0;
+// A new table holding library lib, stored as globals[name]; left on the stack.
+static void new_library(lua_State *L, int globals, int lib) {
+    lua_createtable(L, 0, libraries[lib].count);
+    set_captured(L, -1, lib);
+    lua_pushvalue(L, -1);
+    lua_setfield(L, globals, libraries[lib].global);
 }
 
 // host.tripped() -> true once any budget has been exceeded in this state.
@@ -550,20 +650,41 @@ static int budget_tripped(lua_State *L) {
 
 // ---- Preparing a sandbox --------------------------------------------------------------
 
+// Names the prelude adds to the environment (print, load, setmetatable) on top of the
+// captured ones; sizes the globals table so it never rehashes.
+#define AERO_PRELUDE_GLOBALS 3
+
 static int prepare_cfunction(lua_State *L) {
     // Stack: prelude chunk.
-    luaL_requiref(L, LUA_GNAME, luaopen_base, 1);
-    luaL_requiref(L, LUA_COLIBNAME, luaopen_coroutine, 1);
-    luaL_requiref(L, LUA_TABLIBNAME, luaopen_table, 1);
-    luaL_requiref(L, LUA_STRLIBNAME, luaopen_string, 1);
-    luaL_requiref(L, LUA_MATHLIBNAME, luaopen_math, 1);
-    luaL_requiref(L, LUA_UTF8LIBNAME, luaopen_utf8, 1);
+    if (!aero_sandbox_capture_libraries()) return luaL_error(L, "cannot capture the Lua standard libraries");
+    // The environment: a fresh globals table sized for every name it will hold.
+    lua_createtable(L, 0, libraries[LIB_BASE].count + 6 + AERO_PRELUDE_GLOBALS);
+    int globals = lua_gettop(L);
+    lua_pushvalue(L, globals);
+    lua_rawseti(L, LUA_REGISTRYINDEX, LUA_RIDX_GLOBALS);
+    lua_pushvalue(L, globals);
+    if (lua_setupvalue(L, 1, 1) == NULL) lua_pop(L, 1);  // the prelude's _ENV
+    set_captured(L, globals, LIB_BASE);
+    lua_pushvalue(L, globals);
+    lua_setfield(L, globals, LUA_GNAME);
+    new_library(L, globals, LIB_COROUTINE);
+    new_library(L, globals, LIB_TABLE);
+    new_library(L, globals, LIB_MATH);
+    new_library(L, globals, LIB_UTF8);
+    new_library(L, globals, LIB_STRING);
+    // The string metatable, as luaopen_string makes it: __index is the string table.
+    lua_createtable(L, 0, libraries[LIB_STRING_META].count + 2);
+    set_captured(L, -1, LIB_STRING_META);
+    lua_pushvalue(L, -2);
+    lua_setfield(L, -2, "__index");
+    lua_pushliteral(L, "");
+    lua_pushvalue(L, -2);
+    lua_setmetatable(L, -2);
     lua_settop(L, 1);
     lua_newtable(L);
     lua_rawsetp(L, LUA_REGISTRYINDEX, &printed_key);
-    lua_createtable(L, 0, 4);
-    lua_pushcfunction(L, narrow_environment);
-    lua_setfield(L, -2, "narrow");
+    lua_createtable(L, 0, 3 + libraries[LIB_HOST].count);
+    set_captured(L, -1, LIB_HOST);
     lua_pushcfunction(L, budget_tripped);
     lua_setfield(L, -2, "tripped");
     lua_pushcfunction(L, print_sink);
@@ -578,7 +699,7 @@ static int prepare_cfunction(lua_State *L) {
 }
 
 int aero_sandbox_prepare(lua_State *L) {
-    if (!lua_checkstack(L, 4)) return LUA_ERRMEM;
+    if (!lua_checkstack(L, 8)) return LUA_ERRMEM;
     lua_pushcfunction(L, prepare_cfunction);
     lua_insert(L, -2);
     return aero_pcall(L, 1, 2);

@@ -118,10 +118,16 @@ const char *aero_string_at(lua_State *L, int idx, size_t *length);
 #define AERO_PATTERN_QUANTIFIERS_MAX 8
 #define AERO_PATTERN_COST_MAX 2000000.0
 
-/// Expects [prelude chunk] on the stack. Opens the pure libraries, calls the prelude with a
-/// table of host functions (print sink, pattern bounding) and leaves its two results
+/// Expects [prelude chunk] on the stack. Builds the allow-listed globals and library tables
+/// (no library is opened in the state), calls the prelude with a table of host functions
+/// (print sink, pattern bounding, budget flag, kept originals) and leaves its two results
 /// [validate, env] in place of the chunk. Also creates the print table.
 int aero_sandbox_prepare(lua_State *L);
+
+/// Captures, once per process, the standard library functions the sandbox environment is
+/// built from (a scratch state; thread-safe). Returns 1 when they are available. Called
+/// before a run's deadline starts so the one-time cost is never charged to a policy.
+int aero_sandbox_capture_libraries(void);
 
 /// Builds read-only facts from a tape (format in aero_sandbox.c) and pushes the root proxy.
 int aero_sandbox_push_facts(lua_State *L, const uint8_t *tape, size_t length);
