@@ -74,6 +74,7 @@ struct FactsTape {
             arrays += 1
             bytes.append(UInt8(ascii: "A"))
             u32(elements.count)
+            let body = try openBody()
             for (offset, element) in elements.enumerated() where !element.isNullValue {
                 try self.value(element, depth: depth + 1)
                 bytes.append(UInt8(ascii: "I"))
@@ -81,6 +82,7 @@ struct FactsTape {
             }
             bytes.append(UInt8(ascii: "e"))
             u32(elements.count)
+            try closeBody(body)
         case .object(let fields):
             guard fields.count <= Self.lengthMax else { throw .tooLarge }
             containers += 1
@@ -92,6 +94,7 @@ struct FactsTape {
             for (key, field) in fields where !field.isNullValue { keys.append(key) }
             keys.sort(by: JSONValue.utf8Precedes)
             u32(keys.count)
+            let body = try openBody()
             for key in keys {
                 guard let field = fields[key] else { preconditionFailure("key \(key) vanished") }
                 try string(key)
@@ -99,6 +102,23 @@ struct FactsTape {
                 bytes.append(UInt8(ascii: "S"))
             }
             bytes.append(UInt8(ascii: "E"))
+            try closeBody(body)
+        }
+    }
+
+    /// Reserves a container's u32 body length (C skips unread containers by it); returns
+    /// where the body starts.
+    private mutating func openBody() throws(EncodeError) -> Int {
+        u32(0)
+        return bytes.count
+    }
+
+    /// Writes the body length: the bytes from the body's start through its closing op.
+    private mutating func closeBody(_ start: Int) throws(EncodeError) {
+        let length = bytes.count - start
+        guard length <= Self.lengthMax else { throw .tooLarge }
+        withUnsafeBytes(of: UInt32(length).littleEndian) { raw in
+            for index in 0..<4 { bytes[start - 4 + index] = raw[index] }
         }
     }
 

@@ -5,29 +5,36 @@
 // safe) or is a protected entry point that wraps one in aero_pcall. See aero_lua.h for the
 // rule that no Lua error ever longjmps across a Swift frame.
 //
-// Facts proxies
-// -------------
-// Each JSON object or array becomes two tables: a raw table holding the values (nested
-// values are proxies too) and an empty proxy. All proxies share one metatable:
+// Facts proxies (built lazily)
+// ------------------------------
+// Each JSON object or array is an empty proxy table. All proxies share one metatable:
 //   __index = facts_index, __newindex = refuse, __len = facts_len, __pairs = facts_pairs,
 //   __metatable = "facts are read-only" (so getmetatable/setmetatable cannot reach it).
-// Registry maps (never reachable from the sandbox) give each proxy its raw table, each
-// array proxy its element count, and each object proxy its sorted key list (lazily).
-// The sandbox has no rawget/rawset/rawequal/rawlen/debug, so the raw tables are unreachable.
-// JSON null is absent (nil). Arrays keep their JSON length for # even around nulls.
+// The tape is copied once into a userdata in the registry. A proxy starts unmaterialized:
+// the registry raw map gives it the tape offset of its container. The first metamethod call
+// on it materializes one level: a raw table holding its scalars, and an unmaterialized
+// proxy for each nested container (skipped by its body length). So a policy pays for what
+// it reads, not for the size of the document. Registry maps (never reachable from the
+// sandbox) give each proxy its raw table (or tape offset), each materialized array proxy
+// its element count, and each object proxy its sorted key list (lazily). Materializing the
+// root also materializes `nodes` (one level) to alias root.candidate/root.primary to the
+// same node proxies. The sandbox has no rawget/rawset/rawequal/rawlen/debug, so the raw
+// tables are unreachable. JSON null is absent (nil). Arrays keep their JSON length for #.
+// Materialization follows the policy's own reads, so equal runs allocate alike.
 //
 // Tape format (little-endian, written by FactsTape.swift):
-//   'H' u32 c u32 a     first: c objects and arrays, a of them arrays (sizes the maps)
-//   'O' u32 count       push a new raw object table (count: non-null fields, a size hint)
-//   'A' u32 count       push a new raw array table
-//   'E'                 seal the raw table on top into a proxy (object)
-//   'e' u32 count       seal the raw table on top into a proxy (array of count elements)
-//   's' u32 len bytes   push a string
-//   'i' i64 / 'd' f64   push an integer / a float
-//   'T' / 'F'           push true / false
-//   'S'                 raw-set table[-3][key -2] = value -1, pop key and value
-//   'I' u32 index       raw-set table[-2][index] = value -1, pop value
-//   'N' u32 c u32 p     root.candidate = root.nodes[c], root.primary = root.nodes[p] (0: none)
+//   'H' u32 c u32 a     first: c objects and arrays, a of them arrays; then the root value
+//   'O' u32 count u32 body   an object: count non-null fields; body = bytes through its 'E'
+//   'A' u32 count u32 body   an array of count elements; body = bytes through its 'e' u32
+//   'E'                 end of an object's fields
+//   'e' u32 count       end of an array's elements
+//   's' u32 len bytes   a string
+//   'i' i64 / 'd' f64   an integer / a float
+//   'T' / 'F'           true / false
+//   'S'                 after a key string and its value: one object field
+//   'I' u32 index       after a value: the array element at index
+//   'N' u32 c u32 p     after the root: root.candidate = root.nodes[c], root.primary =
+//                       root.nodes[p] (0: none)
 #include "aero_lua.h"
 
 #include <pthread.h>
@@ -45,9 +52,49 @@ static aero_budget *budget_of(lua_State *L) {
 
 // ---- Facts proxies --------------------------------------------------------------------
 
-// Registry tables (keyed by these addresses): proxy -> raw, array proxy -> element count,
-// object proxy -> sorted key list (built lazily), and the one metatable all proxies share.
-static char raw_map_key, count_map_key, keys_map_key, proxy_metatable_key;
+// Registry keys (their addresses): proxy -> raw table or tape offset, array proxy -> element
+// count, object proxy -> sorted key list (built lazily), the shared metatable, the tape.
+static char raw_map_key, count_map_key, keys_map_key, proxy_metatable_key, tape_key;
+
+// The root value starts right after the 'H' header.
+#define AERO_TAPE_ROOT_OFFSET 9
+// Presizes the registry maps for at most this many proxies (they grow beyond).
+#define AERO_PROXY_MAP_PRESIZE 64
+
+typedef struct tape_reader {
+    const uint8_t *bytes;
+    size_t length;
+    size_t offset;
+} tape_reader;
+
+static const uint8_t *tape_take(lua_State *L, tape_reader *tape, size_t count) {
+    if (tape->offset > tape->length || tape->length - tape->offset < count) {
+        luaL_error(L, "facts tape truncated at %d", (int)tape->offset);
+    }
+    const uint8_t *at = tape->bytes + tape->offset;
+    tape->offset += count;
+    return at;
+}
+
+static uint32_t tape_u32(lua_State *L, tape_reader *tape) {
+    uint32_t value;
+    memcpy(&value, tape_take(L, tape, 4), 4);
+    return value;
+}
+
+static uint64_t tape_u64(lua_State *L, tape_reader *tape) {
+    uint64_t value;
+    memcpy(&value, tape_take(L, tape, 8), 8);
+    return value;
+}
+
+static tape_reader tape_at(lua_State *L, size_t offset) {
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &tape_key);
+    tape_reader tape = {(const uint8_t *)lua_touserdata(L, -1), lua_rawlen(L, -1), offset};
+    lua_pop(L, 1);  // anchored by the registry
+    if (tape.bytes == NULL) luaL_error(L, "facts tape missing");
+    return tape;
+}
 
 static int facts_newindex(lua_State *L) {
     if (lua_type(L, 2) == LUA_TSTRING) {
@@ -66,9 +113,160 @@ static int push_mapped(lua_State *L, int idx, const void *key) {
     return type;
 }
 
-// Pushes the raw table behind the proxy at idx and returns 1, or returns 0 if it is none.
+// Pushes a new unmaterialized proxy for the container at the tape offset.
+static void push_lazy_proxy(lua_State *L, size_t offset) {
+    lua_createtable(L, 0, 0);
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &proxy_metatable_key);
+    lua_setmetatable(L, -2);
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &raw_map_key);
+    lua_pushvalue(L, -2);
+    lua_pushinteger(L, (lua_Integer)offset);
+    lua_rawset(L, -3);
+    lua_pop(L, 1);
+}
+
+// Reads one value at the reader and pushes it: scalars as themselves, a container as an
+// unmaterialized proxy (its body skipped).
+static void push_tape_value(lua_State *L, tape_reader *tape) {
+    size_t start = tape->offset;
+    uint8_t op = *tape_take(L, tape, 1);
+    switch (op) {
+    case 'O':
+    case 'A': {
+        tape_u32(L, tape);
+        uint32_t body = tape_u32(L, tape);
+        tape_take(L, tape, body);
+        push_lazy_proxy(L, start);
+        break;
+    }
+    case 's': {
+        uint32_t length = tape_u32(L, tape);
+        lua_pushlstring(L, (const char *)tape_take(L, tape, length), length);
+        break;
+    }
+    case 'i': lua_pushinteger(L, (lua_Integer)(int64_t)tape_u64(L, tape)); break;
+    case 'd': {
+        uint64_t bits = tape_u64(L, tape);
+        double number;
+        memcpy(&number, &bits, 8);
+        lua_pushnumber(L, number);
+        break;
+    }
+    case 'T': lua_pushboolean(L, 1); break;
+    case 'F': lua_pushboolean(L, 0); break;
+    default: luaL_error(L, "facts tape: unexpected op %d at %d", (int)op, (int)start);
+    }
+}
+
+static int push_raw(lua_State *L, int idx);
+
+// Sets raw_root[field] = raw_nodes[index] when it is a node. Stack top: raw root.
+static void alias_node(lua_State *L, int raw_root, int raw_nodes, const char *field, uint32_t index) {
+    if (index == 0 || raw_nodes == 0) return;
+    if (lua_rawgeti(L, raw_nodes, (lua_Integer)index) != LUA_TTABLE) {
+        luaL_error(L, "facts.nodes[%d] is not an object", (int)index);
+    }
+    lua_setfield(L, raw_root, field);
+}
+
+// Builds the raw table of the proxy at idx from the container at offset, one level deep,
+// records it in the raw map (and the count map for an array), and pushes it.
+static void materialize(lua_State *L, int idx, size_t offset) {
+    idx = lua_absindex(L, idx);
+    luaL_checkstack(L, 8, "facts");
+    tape_reader tape = tape_at(L, offset);
+    uint8_t op = *tape_take(L, &tape, 1);
+    uint32_t count = tape_u32(L, &tape);
+    uint32_t body = tape_u32(L, &tape);
+    size_t end = tape.offset + body;
+    if (end > tape.length) luaL_error(L, "facts tape: container past the end at %d", (int)offset);
+    int clamped = count > (1u << 24) ? (1 << 24) : (int)count;
+    if (op == 'O') {
+        lua_createtable(L, 0, clamped);
+        int raw = lua_gettop(L);
+        for (;;) {
+            uint8_t next = *tape_take(L, &tape, 1);
+            if (next == 'E') break;
+            if (next != 's') luaL_error(L, "facts tape: bad key at %d", (int)tape.offset - 1);
+            uint32_t length = tape_u32(L, &tape);
+            lua_pushlstring(L, (const char *)tape_take(L, &tape, length), length);
+            push_tape_value(L, &tape);
+            if (*tape_take(L, &tape, 1) != 'S') luaL_error(L, "facts tape: bad field at %d", (int)tape.offset - 1);
+            lua_rawset(L, raw);
+        }
+    } else if (op == 'A') {
+        lua_createtable(L, clamped, 0);
+        int raw = lua_gettop(L);
+        for (;;) {
+            if (tape.offset < tape.length && tape.bytes[tape.offset] == 'e') {
+                tape.offset++;
+                if (tape_u32(L, &tape) != count) luaL_error(L, "facts tape: array count mismatch at %d", (int)offset);
+                break;
+            }
+            push_tape_value(L, &tape);
+            if (*tape_take(L, &tape, 1) != 'I') luaL_error(L, "facts tape: bad element at %d", (int)tape.offset - 1);
+            lua_rawseti(L, raw, (lua_Integer)tape_u32(L, &tape));
+        }
+        lua_rawgetp(L, LUA_REGISTRYINDEX, &count_map_key);
+        lua_pushvalue(L, idx);
+        lua_pushinteger(L, (lua_Integer)count);
+        lua_rawset(L, -3);
+        lua_pop(L, 1);
+    } else {
+        luaL_error(L, "facts tape: no container at %d", (int)offset);
+    }
+    if (tape.offset != end) luaL_error(L, "facts tape: container body mismatch at %d", (int)offset);
+    int raw = lua_gettop(L);
+    // Record before aliasing, so that reading nodes below cannot come back here.
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &raw_map_key);
+    lua_pushvalue(L, idx);
+    lua_pushvalue(L, raw);
+    lua_rawset(L, -3);
+    lua_pop(L, 1);
+    if (offset == AERO_TAPE_ROOT_OFFSET && op == 'O') {
+        if (*tape_take(L, &tape, 1) != 'N') luaL_error(L, "facts tape: no aliases after the root");
+        uint32_t candidate = tape_u32(L, &tape);
+        uint32_t primary = tape_u32(L, &tape);
+        if (candidate != 0 || primary != 0) {
+            if (lua_getfield(L, raw, "nodes") != LUA_TTABLE) luaL_error(L, "facts.nodes is not a list");
+            if (!push_raw(L, -1)) luaL_error(L, "facts.nodes is not a list");
+            int raw_nodes = lua_gettop(L);
+            alias_node(L, raw, raw_nodes, "candidate", candidate);
+            alias_node(L, raw, raw_nodes, "primary", primary);
+            lua_settop(L, raw);
+        }
+    }
+}
+
+// Pushes the raw table behind the proxy at idx (materializing it) and returns 1, or
+// returns 0 (pushing nothing) if it is no facts proxy.
+//
+// The facts do not count against the policy's memory budget (they were built before it
+// started when they were built eagerly): the cap is lifted by AERO_FACTS_LEVEL_BYTES_MAX
+// while one level is built, then set to the old cap plus what the level took. (Should
+// building raise, the run fails anyway: a memory error is sticky, and a tape error is a
+// host bug.)
+#define AERO_FACTS_LEVEL_BYTES_MAX ((size_t)256 << 20)
+
 static int push_raw(lua_State *L, int idx) {
-    return push_mapped(L, idx, &raw_map_key) == LUA_TTABLE;
+    idx = lua_absindex(L, idx);
+    int type = push_mapped(L, idx, &raw_map_key);
+    if (type == LUA_TTABLE) return 1;
+    if (type == LUA_TNUMBER) {
+        lua_Integer offset = lua_tointeger(L, -1);
+        lua_pop(L, 1);
+        aero_budget *budget = budget_of(L);
+        size_t limit = budget->memory_limit_bytes, before = budget->memory_used_bytes;
+        if (limit != 0) budget->memory_limit_bytes = limit + AERO_FACTS_LEVEL_BYTES_MAX;
+        materialize(L, idx, (size_t)offset);
+        if (limit != 0) {
+            size_t after = budget->memory_used_bytes;
+            budget->memory_limit_bytes = limit + (after > before ? after - before : 0);
+        }
+        return 1;
+    }
+    lua_pop(L, 1);
+    return 0;
 }
 
 static int facts_index(lua_State *L) {
@@ -79,9 +277,9 @@ static int facts_index(lua_State *L) {
 }
 
 static int facts_len(lua_State *L) {
+    if (!push_raw(L, 1)) return luaL_error(L, "not a facts table");
     if (push_mapped(L, 1, &count_map_key) == LUA_TNUMBER) return 1;
     lua_pop(L, 1);
-    if (!push_raw(L, 1)) return luaL_error(L, "not a facts table");
     lua_pushinteger(L, (lua_Integer)lua_rawlen(L, -1));
     return 1;
 }
@@ -188,13 +386,12 @@ static int facts_pairs(lua_State *L) {
     return 3;
 }
 
-// Creates the registry maps, sized for `containers` proxies of which `arrays` are arrays,
-// and the shared proxy metatable.
+// Creates the registry maps, sized for the first proxies of `containers` (of which
+// `arrays` are arrays), and the shared proxy metatable.
 static void create_proxy_registry(lua_State *L, uint32_t containers, uint32_t arrays) {
-    const uint32_t size_hint_max = 1u << 24;
-    lua_createtable(L, 0, (int)(containers < size_hint_max ? containers : size_hint_max));
+    lua_createtable(L, 0, (int)(containers < AERO_PROXY_MAP_PRESIZE ? containers : AERO_PROXY_MAP_PRESIZE));
     lua_rawsetp(L, LUA_REGISTRYINDEX, &raw_map_key);
-    lua_createtable(L, 0, (int)(arrays < size_hint_max ? arrays : size_hint_max));
+    lua_createtable(L, 0, (int)(arrays < AERO_PROXY_MAP_PRESIZE ? arrays : AERO_PROXY_MAP_PRESIZE));
     lua_rawsetp(L, LUA_REGISTRYINDEX, &count_map_key);
     lua_newtable(L);
     lua_rawsetp(L, LUA_REGISTRYINDEX, &keys_map_key);
@@ -212,127 +409,30 @@ static void create_proxy_registry(lua_State *L, uint32_t containers, uint32_t ar
     lua_rawsetp(L, LUA_REGISTRYINDEX, &proxy_metatable_key);
 }
 
-// Stack: raw. Replaces it with its proxy. maps: index of [raw map, count map, metatable].
-static void seal(lua_State *L, int maps, int is_array, lua_Integer count) {
-    lua_createtable(L, 0, 0);  // proxy
-    lua_pushvalue(L, maps + 2);
-    lua_setmetatable(L, -2);
-    lua_pushvalue(L, -1);      // raw proxy proxy
-    lua_pushvalue(L, -3);      // raw proxy proxy raw
-    lua_rawset(L, maps);       // raw_map[proxy] = raw
-    if (is_array) {
-        lua_pushvalue(L, -1);
-        lua_pushinteger(L, count);
-        lua_rawset(L, maps + 1);
-    }
-    lua_replace(L, -2);
-}
-
-typedef struct tape_reader {
-    const uint8_t *bytes;
-    size_t length;
-    size_t offset;
-} tape_reader;
-
-static const uint8_t *tape_take(lua_State *L, tape_reader *tape, size_t count) {
-    if (tape->length - tape->offset < count) luaL_error(L, "facts tape truncated at %d", (int)tape->offset);
-    const uint8_t *at = tape->bytes + tape->offset;
-    tape->offset += count;
-    return at;
-}
-
-static uint32_t tape_u32(lua_State *L, tape_reader *tape) {
-    uint32_t value;
-    memcpy(&value, tape_take(L, tape, 4), 4);
-    return value;
-}
-
-static uint64_t tape_u64(lua_State *L, tape_reader *tape) {
-    uint64_t value;
-    memcpy(&value, tape_take(L, tape, 8), 8);
-    return value;
-}
-
-// Sets raw_root[field] = raw_root.nodes[index] when both exist. Stack top: root proxy.
-static void alias_node(lua_State *L, const char *field, uint32_t index) {
-    if (index == 0) return;
-    int root = lua_gettop(L);
-    if (!push_raw(L, root)) luaL_error(L, "facts root is not a table");
-    int raw_root = lua_gettop(L);
-    lua_pushliteral(L, "nodes");
-    lua_rawget(L, raw_root);
-    if (!push_raw(L, -1)) luaL_error(L, "facts.nodes is not a list");
-    if (lua_rawgeti(L, -1, (lua_Integer)index) != LUA_TTABLE) luaL_error(L, "facts.nodes[%d] is not an object", (int)index);
-    lua_setfield(L, raw_root, field);
-    lua_settop(L, root);
-}
-
+// Copies the tape into the state, checks its frame (header, the root container, the
+// aliases, nothing after) and pushes the root proxy, unmaterialized.
 static int push_facts_cfunction(lua_State *L) {
-    tape_reader tape = {(const uint8_t *)lua_touserdata(L, 1), (size_t)lua_tointeger(L, 2), 0};
+    const uint8_t *bytes = (const uint8_t *)lua_touserdata(L, 1);
+    size_t length = (size_t)lua_tointeger(L, 2);
     lua_settop(L, 0);
-    if (tape.length < 9 || tape.bytes[0] != 'H') luaL_error(L, "facts tape: no header");
-    tape.offset = 1;
+    if (length < AERO_TAPE_ROOT_OFFSET || bytes[0] != 'H') luaL_error(L, "facts tape: no header");
+    uint8_t *copy = (uint8_t *)lua_newuserdatauv(L, length, 0);
+    memcpy(copy, bytes, length);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &tape_key);
+    tape_reader tape = {copy, length, 1};
     uint32_t containers = tape_u32(L, &tape);
     uint32_t arrays = tape_u32(L, &tape);
     create_proxy_registry(L, containers, arrays);
-    lua_rawgetp(L, LUA_REGISTRYINDEX, &raw_map_key);
-    lua_rawgetp(L, LUA_REGISTRYINDEX, &count_map_key);
-    lua_rawgetp(L, LUA_REGISTRYINDEX, &proxy_metatable_key);
-    const int maps = 1, base = 3;  // values built from the tape live above base
-    while (tape.offset < tape.length) {
-        uint8_t op = *tape_take(L, &tape, 1);
-        switch (op) {
-        case 'O': {
-            uint32_t count = tape_u32(L, &tape);
-            luaL_checkstack(L, 4, "facts nested too deeply");
-            lua_createtable(L, 0, count > (1u << 24) ? (1 << 24) : (int)count);
-            break;
-        }
-        case 'A': {
-            uint32_t count = tape_u32(L, &tape);
-            luaL_checkstack(L, 4, "facts nested too deeply");
-            lua_createtable(L, count > (1u << 24) ? (1 << 24) : (int)count, 0);
-            break;
-        }
-        case 'E': seal(L, maps, 0, 0); break;
-        case 'e': seal(L, maps, 1, (lua_Integer)tape_u32(L, &tape)); break;
-        case 's': {
-            uint32_t length = tape_u32(L, &tape);
-            lua_pushlstring(L, (const char *)tape_take(L, &tape, length), length);
-            break;
-        }
-        case 'i': lua_pushinteger(L, (lua_Integer)(int64_t)tape_u64(L, &tape)); break;
-        case 'd': {
-            uint64_t bits = tape_u64(L, &tape);
-            double number;
-            memcpy(&number, &bits, 8);
-            lua_pushnumber(L, number);
-            break;
-        }
-        case 'T': lua_pushboolean(L, 1); break;
-        case 'F': lua_pushboolean(L, 0); break;
-        case 'S':
-            if (lua_gettop(L) < base + 3 || lua_type(L, -3) != LUA_TTABLE) luaL_error(L, "facts tape: bad field");
-            lua_rawset(L, -3);
-            break;
-        case 'I': {
-            uint32_t index = tape_u32(L, &tape);
-            if (lua_gettop(L) < base + 2 || lua_type(L, -2) != LUA_TTABLE) luaL_error(L, "facts tape: bad element");
-            lua_rawseti(L, -2, (lua_Integer)index);
-            break;
-        }
-        case 'N': {
-            uint32_t candidate = tape_u32(L, &tape);
-            uint32_t primary = tape_u32(L, &tape);
-            if (lua_gettop(L) != base + 1) luaL_error(L, "facts tape: aliases before the root is complete");
-            alias_node(L, "candidate", candidate);
-            alias_node(L, "primary", primary);
-            break;
-        }
-        default: luaL_error(L, "facts tape: unknown op %d at %d", (int)op, (int)tape.offset - 1);
-        }
-    }
-    if (lua_gettop(L) != base + 1) luaL_error(L, "facts tape left %d values", lua_gettop(L) - base);
+    // The root must be an object or array whose body ends just before 'N' u32 u32, the end.
+    uint8_t op = *tape_take(L, &tape, 1);
+    if (op != 'O' && op != 'A') luaL_error(L, "facts tape: the root is not a container");
+    tape_u32(L, &tape);
+    uint32_t body = tape_u32(L, &tape);
+    tape_take(L, &tape, body);
+    if (*tape_take(L, &tape, 1) != 'N') luaL_error(L, "facts tape: no aliases after the root");
+    tape_take(L, &tape, 8);
+    if (tape.offset != length) luaL_error(L, "facts tape: %d bytes after the end", (int)(length - tape.offset));
+    push_lazy_proxy(L, AERO_TAPE_ROOT_OFFSET);
     return 1;
 }
 
