@@ -48,7 +48,16 @@ final class SandboxSession {
         case .failure(let error):
             return .failed(kind: .load, message: "\(policy.path): facts cannot be given to Lua (\(error == .tooDeep ? "nested deeper than \(FactsTape.depthMax)" : "too large"))")
         }
-        let status = tape.withUnsafeBufferPointer { aero_sandbox_push_facts(L, $0.baseAddress, $0.count) }
+        // The state reads the tape in place while the policy runs (facts are built lazily):
+        // everything that runs Lua code stays inside this closure.
+        return tape.withUnsafeBufferPointer { buffer in
+            defer { aero_sandbox_forget_facts(L) }
+            return decide(tape: buffer)
+        }
+    }
+
+    private func decide(tape: UnsafeBufferPointer<UInt8>) -> PolicyOutcome {
+        let status = aero_sandbox_push_facts(L, tape.baseAddress, tape.count)
         if status != LUA_OK { return failure(status: status, phase: .load) }
         if let failure = loadPolicy() { return failure }
         startPolicyBudget()

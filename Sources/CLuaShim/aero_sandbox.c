@@ -10,15 +10,16 @@
 // Each JSON object or array is an empty proxy table. All proxies share one metatable:
 //   __index = facts_index, __newindex = refuse, __len = facts_len, __pairs = facts_pairs,
 //   __metatable = "facts are read-only" (so getmetatable/setmetatable cannot reach it).
-// The tape is copied once into a userdata in the registry. A proxy starts unmaterialized:
+// The host's tape stays where it is (it outlives the run). A proxy starts unmaterialized:
 // the registry raw map gives it the tape offset of its container. The first metamethod call
 // on it materializes one level: a raw table holding its scalars, and an unmaterialized
 // proxy for each nested container (skipped by its body length). So a policy pays for what
 // it reads, not for the size of the document. Registry maps (never reachable from the
 // sandbox) give each proxy its raw table (or tape offset), each materialized array proxy
-// its element count, and each object proxy its sorted key list (lazily). Materializing the
-// root also materializes `nodes` (one level) to alias root.candidate/root.primary to the
-// same node proxies. The sandbox has no rawget/rawset/rawequal/rawlen/debug, so the raw
+// its element count, and each object proxy its sorted key list (lazily). The candidate's
+// and the primary's node proxies are made up front (their tape offsets found by scanning
+// the tape, no Lua values made) and kept in an alias map, so root.candidate and the entry
+// of root.nodes are the very same proxy whichever is read first. The sandbox has no rawget/rawset/rawequal/rawlen/debug, so the raw
 // tables are unreachable. JSON null is absent (nil). Arrays keep their JSON length for #.
 // Materialization follows the policy's own reads, so equal runs allocate alike.
 //
@@ -54,17 +55,30 @@ static aero_budget *budget_of(lua_State *L) {
 
 // Registry keys (their addresses): proxy -> raw table or tape offset, array proxy -> element
 // count, object proxy -> sorted key list (built lazily), the shared metatable, the tape.
-static char raw_map_key, count_map_key, keys_map_key, proxy_metatable_key, tape_key;
+// alias map: tape offset -> the proxy of facts.candidate / facts.primary (made up front so
+// that facts.nodes[i] is the very same proxy when nodes is materialized later).
+static char raw_map_key, count_map_key, keys_map_key, proxy_metatable_key, tape_key, alias_map_key;
 
 // The root value starts right after the 'H' header.
 #define AERO_TAPE_ROOT_OFFSET 9
 // Presizes the registry maps for at most this many proxies (they grow beyond).
 #define AERO_PROXY_MAP_PRESIZE 64
 
+// The tape as the state knows it (a userdata in the registry): the host's bytes, which the
+// host keeps valid and unchanged for as long as the state's Lua code runs (it is not
+// copied: a 1,000-node tape is a few hundred KiB), and the tape offsets of the candidate's
+// and the primary's node objects (0: none).
+typedef struct facts_store {
+    const uint8_t *bytes;
+    size_t length;
+    size_t alias_offsets[2];
+} facts_store;
+
 typedef struct tape_reader {
     const uint8_t *bytes;
     size_t length;
     size_t offset;
+    size_t alias_offsets[2];
 } tape_reader;
 
 static const uint8_t *tape_take(lua_State *L, tape_reader *tape, size_t count) {
@@ -90,9 +104,10 @@ static uint64_t tape_u64(lua_State *L, tape_reader *tape) {
 
 static tape_reader tape_at(lua_State *L, size_t offset) {
     lua_rawgetp(L, LUA_REGISTRYINDEX, &tape_key);
-    tape_reader tape = {(const uint8_t *)lua_touserdata(L, -1), lua_rawlen(L, -1), offset};
+    const facts_store *store = (const facts_store *)lua_touserdata(L, -1);
     lua_pop(L, 1);  // anchored by the registry
-    if (tape.bytes == NULL) luaL_error(L, "facts tape missing");
+    if (store == NULL || store->bytes == NULL) luaL_error(L, "facts tape missing");
+    tape_reader tape = {store->bytes, store->length, offset, {store->alias_offsets[0], store->alias_offsets[1]}};
     return tape;
 }
 
@@ -136,7 +151,13 @@ static void push_tape_value(lua_State *L, tape_reader *tape) {
         tape_u32(L, tape);
         uint32_t body = tape_u32(L, tape);
         tape_take(L, tape, body);
-        push_lazy_proxy(L, start);
+        if (start == tape->alias_offsets[0] || start == tape->alias_offsets[1]) {
+            lua_rawgetp(L, LUA_REGISTRYINDEX, &alias_map_key);
+            lua_rawgeti(L, -1, (lua_Integer)start);
+            lua_remove(L, -2);
+        } else {
+            push_lazy_proxy(L, start);
+        }
         break;
     }
     case 's': {
@@ -158,15 +179,13 @@ static void push_tape_value(lua_State *L, tape_reader *tape) {
     }
 }
 
-static int push_raw(lua_State *L, int idx);
-
-// Sets raw_root[field] = raw_nodes[index] when it is a node. Stack top: raw root.
-static void alias_node(lua_State *L, int raw_root, int raw_nodes, const char *field, uint32_t index) {
-    if (index == 0 || raw_nodes == 0) return;
-    if (lua_rawgeti(L, raw_nodes, (lua_Integer)index) != LUA_TTABLE) {
-        luaL_error(L, "facts.nodes[%d] is not an object", (int)index);
-    }
+// Sets raw_root[field] to the node proxy made up front for the node at offset (if any).
+static void alias_node(lua_State *L, int raw_root, const char *field, size_t offset) {
+    if (offset == 0) return;
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &alias_map_key);
+    lua_rawgeti(L, -1, (lua_Integer)offset);
     lua_setfield(L, raw_root, field);
+    lua_pop(L, 1);
 }
 
 // Builds the raw table of the proxy at idx from the container at offset, one level deep,
@@ -224,17 +243,8 @@ static void materialize(lua_State *L, int idx, size_t offset) {
     lua_rawset(L, -3);
     lua_pop(L, 1);
     if (offset == AERO_TAPE_ROOT_OFFSET && op == 'O') {
-        if (*tape_take(L, &tape, 1) != 'N') luaL_error(L, "facts tape: no aliases after the root");
-        uint32_t candidate = tape_u32(L, &tape);
-        uint32_t primary = tape_u32(L, &tape);
-        if (candidate != 0 || primary != 0) {
-            if (lua_getfield(L, raw, "nodes") != LUA_TTABLE) luaL_error(L, "facts.nodes is not a list");
-            if (!push_raw(L, -1)) luaL_error(L, "facts.nodes is not a list");
-            int raw_nodes = lua_gettop(L);
-            alias_node(L, raw, raw_nodes, "candidate", candidate);
-            alias_node(L, raw, raw_nodes, "primary", primary);
-            lua_settop(L, raw);
-        }
+        alias_node(L, raw, "candidate", tape.alias_offsets[0]);
+        alias_node(L, raw, "primary", tape.alias_offsets[1]);
     }
 }
 
@@ -409,20 +419,61 @@ static void create_proxy_registry(lua_State *L, uint32_t containers, uint32_t ar
     lua_rawsetp(L, LUA_REGISTRYINDEX, &proxy_metatable_key);
 }
 
-// Copies the tape into the state, checks its frame (header, the root container, the
-// aliases, nothing after) and pushes the root proxy, unmaterialized.
+// Moves the reader past one value (a container by its body length).
+static void skip_value(lua_State *L, tape_reader *tape) {
+    uint8_t op = *tape_take(L, tape, 1);
+    switch (op) {
+    case 'O':
+    case 'A': tape_u32(L, tape); tape_take(L, tape, tape_u32(L, tape)); break;
+    case 's': tape_take(L, tape, tape_u32(L, tape)); break;
+    case 'i':
+    case 'd': tape_take(L, tape, 8); break;
+    case 'T':
+    case 'F': break;
+    default: luaL_error(L, "facts tape: unexpected op %d at %d", (int)op, (int)tape->offset - 1);
+    }
+}
+
+// The tape offset of root.nodes[index] when it is an object; 0 when there is none. Reads
+// only the tape (no Lua values are made).
+static size_t node_offset(lua_State *L, const uint8_t *bytes, size_t length, uint32_t index) {
+    if (index == 0) return 0;
+    tape_reader tape = {bytes, length, AERO_TAPE_ROOT_OFFSET, {0, 0}};
+    if (*tape_take(L, &tape, 1) != 'O') return 0;
+    tape_u32(L, &tape);
+    tape_u32(L, &tape);
+    for (;;) {
+        uint8_t op = *tape_take(L, &tape, 1);
+        if (op == 'E') return 0;
+        if (op != 's') luaL_error(L, "facts tape: bad key at %d", (int)tape.offset - 1);
+        uint32_t key_length = tape_u32(L, &tape);
+        const uint8_t *key = tape_take(L, &tape, key_length);
+        if (key_length == 5 && memcmp(key, "nodes", 5) == 0 && tape.offset < length && bytes[tape.offset] == 'A') {
+            tape.offset += 9;  // 'A' count body
+            for (;;) {
+                if (tape.offset < length && bytes[tape.offset] == 'e') return 0;
+                size_t element = tape.offset;
+                skip_value(L, &tape);
+                if (*tape_take(L, &tape, 1) != 'I') luaL_error(L, "facts tape: bad element at %d", (int)tape.offset - 1);
+                if (tape_u32(L, &tape) == index) return bytes[element] == 'O' ? element : 0;
+            }
+        }
+        skip_value(L, &tape);
+        if (*tape_take(L, &tape, 1) != 'S') luaL_error(L, "facts tape: bad field at %d", (int)tape.offset - 1);
+    }
+}
+
+// Keeps the host's tape for the state, checks its frame (header, the root container, the
+// aliases, nothing after), makes the candidate's and primary's node proxies, and pushes the
+// root proxy, unmaterialized.
 static int push_facts_cfunction(lua_State *L) {
     const uint8_t *bytes = (const uint8_t *)lua_touserdata(L, 1);
     size_t length = (size_t)lua_tointeger(L, 2);
     lua_settop(L, 0);
     if (length < AERO_TAPE_ROOT_OFFSET || bytes[0] != 'H') luaL_error(L, "facts tape: no header");
-    uint8_t *copy = (uint8_t *)lua_newuserdatauv(L, length, 0);
-    memcpy(copy, bytes, length);
-    lua_rawsetp(L, LUA_REGISTRYINDEX, &tape_key);
-    tape_reader tape = {copy, length, 1};
+    tape_reader tape = {bytes, length, 1, {0, 0}};
     uint32_t containers = tape_u32(L, &tape);
     uint32_t arrays = tape_u32(L, &tape);
-    create_proxy_registry(L, containers, arrays);
     // The root must be an object or array whose body ends just before 'N' u32 u32, the end.
     uint8_t op = *tape_take(L, &tape, 1);
     if (op != 'O' && op != 'A') luaL_error(L, "facts tape: the root is not a container");
@@ -430,10 +481,41 @@ static int push_facts_cfunction(lua_State *L) {
     uint32_t body = tape_u32(L, &tape);
     tape_take(L, &tape, body);
     if (*tape_take(L, &tape, 1) != 'N') luaL_error(L, "facts tape: no aliases after the root");
-    tape_take(L, &tape, 8);
+    uint32_t candidate = tape_u32(L, &tape);
+    uint32_t primary = tape_u32(L, &tape);
     if (tape.offset != length) luaL_error(L, "facts tape: %d bytes after the end", (int)(length - tape.offset));
+
+    facts_store *store = (facts_store *)lua_newuserdatauv(L, sizeof(facts_store), 0);
+    store->bytes = bytes;
+    store->length = length;
+    store->alias_offsets[0] = op == 'O' ? node_offset(L, bytes, length, candidate) : 0;
+    store->alias_offsets[1] = op == 'O' ? node_offset(L, bytes, length, primary) : 0;
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &tape_key);
+    create_proxy_registry(L, containers, arrays);
+    lua_createtable(L, 0, 2);
+    for (int i = 0; i < 2; i++) {
+        size_t offset = store->alias_offsets[i];
+        if (offset == 0 || lua_rawgeti(L, -1, (lua_Integer)offset) != LUA_TNIL) {
+            if (offset != 0) lua_pop(L, 1);
+            continue;
+        }
+        lua_pop(L, 1);
+        push_lazy_proxy(L, offset);
+        lua_rawseti(L, -2, (lua_Integer)offset);
+    }
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &alias_map_key);
     push_lazy_proxy(L, AERO_TAPE_ROOT_OFFSET);
     return 1;
+}
+
+void aero_sandbox_forget_facts(lua_State *L) {
+    if (!lua_checkstack(L, 1)) return;
+    if (lua_rawgetp(L, LUA_REGISTRYINDEX, &tape_key) == LUA_TUSERDATA) {
+        facts_store *store = (facts_store *)lua_touserdata(L, -1);
+        store->bytes = NULL;
+        store->length = 0;
+    }
+    lua_pop(L, 1);
 }
 
 int aero_sandbox_push_facts(lua_State *L, const uint8_t *tape, size_t length) {

@@ -213,6 +213,33 @@ import Testing
         #expect(run.outcome.failureKind == .load)
     }
 
+    @Test func factsCostFollowsWhatThePolicyReads() {
+        // Facts are materialized one level at a time on first access: reading one field of a
+        // 1,000-node document must cost far less memory than walking every node.
+        let facts = F.facts(nodes: 1_000)
+        let one = F.run("return function(f) return f.request.candidate end", facts: facts)
+        let all = F.run("return function(f) local n = 0 for _, node in ipairs(f.nodes) do if node.reachable then n = n + 1 end end return tostring(n) end", facts: facts)
+        #expect(one.outcome == .refused(["n1"]))
+        #expect(all.outcome == .refused(["1000"]))
+        #expect(one.memoryBytesPeak * 4 < all.memoryBytesPeak)
+        // Repeatable: the same reads allocate alike.
+        #expect(F.run("return function(f) return f.request.candidate end", facts: facts) == one)
+    }
+
+    @Test func factsAPolicyReadsAreNotChargedToItsMemoryBudget() {
+        // A whole 1,000-node document takes far more than this budget once read; reading it
+        // all must still pass (facts are the host's, as when they were built up front).
+        let budget = LuaBudget(instructionsMax: F.testBudget.instructionsMax, memoryBytesMax: 64 << 10,
+                               wallTimeMsMax: F.testBudget.wallTimeMsMax,
+                               hookIntervalInstructions: F.testBudget.hookIntervalInstructions)
+        let text = "return function(f) local n = 0 for _, node in ipairs(f.nodes) do if node.labels.zone and node.wal ~= f.candidate then n = n + 1 end end return tostring(n) end"
+        let run = F.run(text, facts: F.facts(nodes: 1_000), budget: budget)
+        #expect(run.outcome == .refused(["1001"]))
+        // The policy's own allocations still count.
+        let greedy = F.run("return function(f) local t = {} for i = 1, 100000 do t[i] = i end end", budget: budget)
+        #expect(greedy.outcome.failureKind == .memoryBudget)
+    }
+
     @Test func aThousandNodesWork() {
         let facts = F.facts(nodes: 1_000)
         let text = "return function(f) local n = 0 for _, node in ipairs(f.nodes) do if node.reachable then n = n + 1 end end return tostring(n) .. f.candidate.id end"

@@ -129,8 +129,14 @@ int aero_sandbox_prepare(lua_State *L);
 /// before a run's deadline starts so the one-time cost is never charged to a policy.
 int aero_sandbox_capture_libraries(void);
 
-/// Builds read-only facts from a tape (format in aero_sandbox.c) and pushes the root proxy.
+/// Pushes the root proxy of read-only facts read lazily from a tape (format in
+/// aero_sandbox.c). The tape is not copied: the caller keeps it valid and unchanged until it
+/// runs no more Lua code in this state.
 int aero_sandbox_push_facts(lua_State *L, const uint8_t *tape, size_t length);
+
+/// Drops the state's pointer to the tape (raw registry access; cannot raise): any later
+/// read of unmaterialized facts raises "facts tape missing" instead of reading freed memory.
+void aero_sandbox_forget_facts(lua_State *L);
 
 /// Pushes the table of printed lines (raw registry read; cannot raise).
 void aero_sandbox_push_printed(lua_State *L);
