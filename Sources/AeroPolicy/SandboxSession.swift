@@ -7,6 +7,8 @@ final class SandboxSession {
     private let lua: LuaState
     private let policy: PolicySource
     private let budget: LuaBudget
+    /// The policy's host-compiled bytecode (nil: the text does not compile).
+    private let bytecode: [UInt8]?
     private var L: OpaquePointer { lua.L }
     private var counters: UnsafeMutablePointer<aero_budget> { lua.budgetPointer }
 
@@ -17,9 +19,11 @@ final class SandboxSession {
     init(policy: PolicySource, budget: LuaBudget) throws(LuaError) {
         self.policy = policy
         self.budget = budget
-        // One-time, process-wide work is done before this run's deadline starts.
+        // One-time, process-wide work (and compiling a policy seen for the first time) is done
+        // before this run's deadline starts.
         _ = SandboxSession.preludeBytecode
         _ = aero_sandbox_capture_libraries()
+        bytecode = CompiledPolicies.shared.bytecode(for: policy)
         var setupBudget = budget
         setupBudget.memoryBytesMax = PolicySandbox.setupBytesMax
         lua = try LuaState(budget: setupBudget)
@@ -193,7 +197,7 @@ final class SandboxSession {
     /// A text that does not compile is loaded as text here, to report its syntax error.
     private func loadPolicy() -> PolicyOutcome? {
         let status: Int32
-        if let bytecode = CompiledPolicies.shared.bytecode(for: policy) {
+        if let bytecode {
             status = bytecode.withUnsafeBufferPointer {
                 aero_load_host_binary(L, $0.baseAddress, $0.count, "=" + policy.name)
             }
