@@ -26,8 +26,32 @@ enum PeerHTTP {
         }
     }
 
-    /// One request to `address` (host:port); throws `.noAnswer` when nothing came back in time.
+    /// One request to `address` (host:port); throws `.noAnswer` when nothing came back within
+    /// `timeoutMs`. The bound is enforced here, by racing the request against a sleep and
+    /// cancelling the loser: URLSession's own timeout is an idle timeout, and a peer that
+    /// accepted the connection but never answers (a stopped process) would hold it longer.
     static func send(_ method: String, _ address: HostPort, _ path: String, body: JSONValue? = nil, timeoutMs: UInt64) async throws(Failure) -> Reply {
+        let result = await withTaskGroup(of: Result<Reply, Failure>?.self) { group -> Result<Reply, Failure> in
+            group.addTask {
+                do throws(Failure) {
+                    return .success(try await sendUnbounded(method, address, path, body: body, timeoutMs: timeoutMs))
+                } catch {
+                    return .failure(error)
+                }
+            }
+            group.addTask {
+                try? await Task.sleep(for: .milliseconds(timeoutMs))
+                return Task.isCancelled ? nil : .failure(.noAnswer("\(address)\(path): no answer within \(timeoutMs) ms"))
+            }
+            var first: Result<Reply, Failure>?
+            while first == nil, let next = await group.next() { first = next }
+            group.cancelAll()
+            return first ?? .failure(.noAnswer("\(address)\(path): no answer"))
+        }
+        return try result.get()
+    }
+
+    private static func sendUnbounded(_ method: String, _ address: HostPort, _ path: String, body: JSONValue?, timeoutMs: UInt64) async throws(Failure) -> Reply {
         guard let url = URL(string: "http://\(address.host):\(address.port)\(path)") else {
             throw .noAnswer("cannot form a URL for \(address)")
         }
