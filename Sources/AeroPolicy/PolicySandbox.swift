@@ -17,14 +17,15 @@
 //      validate() produced (plain strings in a plain table) or plain strings on the stack.
 //
 // Steps of one run (SandboxSession): create state → load the prelude (host bytecode) →
-// prepare (libraries, environment) → push facts → load policy text → top level (budgeted)
+// prepare (allow-listed environment built in C, then the prelude) → push the facts root
+// (materialized lazily as the policy reads) → load policy bytecode → top level (budgeted)
 // → validate(fn, facts) (budgeted) → read the answer and the printed lines → close.
 import AeroCore
 import CLuaShim
 
 public struct PolicySandbox: Sendable {
     /// Defaults: 1,000,000 VM instructions (counted every 100), 16 MiB for the policy on top
-    /// of the memory the libraries and facts occupy, and 200 ms of wall-clock time for the
+    /// of the memory the environment and facts occupy, and 200 ms of wall-clock time for the
     /// whole run as the last resort. A shipped policy uses a few thousand instructions and
     /// well under 1 MiB on a 5-node document.
     public static let defaultBudget = LuaBudget(
@@ -38,7 +39,8 @@ public struct PolicySandbox: Sendable {
     public static let printedLineBytesMax = 1_024
     /// Error messages from Lua are cut at this many bytes.
     public static let messageBytesMax = 1_024
-    /// Memory the libraries, prelude and facts may take before the policy's own budget starts.
+    /// Memory the environment, prelude and facts root may take before the policy's own budget
+    /// starts (facts the policy reads are added to its cap as they are built).
     public static let setupBytesMax = 256 << 20
 
     public let budget: LuaBudget
