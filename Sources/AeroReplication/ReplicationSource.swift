@@ -2,9 +2,11 @@
 // connection, driven by SwiftNIO and fed from the storage engine's WAL.
 //
 // Threading: each connection's session lives in its handler and is touched only on that
-// channel's event loop. `walDurable(_:)` and the heartbeat timer hop onto each loop. Reading the
-// WAL (`StorageEngine.readWAL`) happens on the event loop: bounded by the in-flight window and
-// the batch limits; moving it to a thread pool is a throughput step for later, not a safety one.
+// channel's event loop. `walDurable(_:)` and the heartbeat timer hop onto each loop. Streaming
+// reads of the WAL (`StorageEngine.readWAL`, bounded by the in-flight window and the batch
+// limits) run off the event loop, on a serial queue per connection; batches are written back on
+// the loop in the order the session asked for them. Only the handshake's one-record retention
+// probe (`view(probing:)`) reads on the loop.
 //
 // What the primary learns is handed out through callbacks (replica progress for the commit
 // quorum and lag metrics; a higher epoch seen, which must stop local writes; refusals, for the
@@ -12,6 +14,7 @@
 
 import AeroCore
 import AeroStorage
+import Dispatch
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
@@ -118,7 +121,7 @@ public final class ReplicationSource: Sendable {
 /// One replica connection. Everything here runs on the channel's event loop.
 final class PrimaryConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
     // @unchecked: `session`, `context` and `heartbeat` are touched only on the channel's event
-    // loop; `source` is Sendable.
+    // loop, `readAhead` only on `readQueue`; `source` is Sendable.
     typealias InboundIn = PeerMessage
     typealias OutboundOut = PeerMessage
 
@@ -126,6 +129,12 @@ final class PrimaryConnectionHandler: ChannelInboundHandler, @unchecked Sendable
     private var session: PrimaryReplicaSession
     private var context: ChannelHandlerContext?
     private var heartbeat: RepeatedTask?
+    /// Serial: WAL reads for this replica run here, in session order, off the event loop.
+    private let readQueue = DispatchQueue(label: "aerodb.primary.wal-read")
+    /// Records read past the last request's end, for the next one. Touched only on `readQueue`.
+    private var readAhead: ArraySlice<WALRecord> = []
+    /// Bound on `readAhead` (one read is bounded by `recordsBatchBytesMax` bytes anyway).
+    static let readAheadRecordsMax = 65_536
 
     init(source: ReplicationSource) {
         self.source = source
@@ -206,28 +215,46 @@ final class PrimaryConnectionHandler: ChannelInboundHandler, @unchecked Sendable
         context.flush()
     }
 
-    /// Reads `from...through` from the WAL and writes it as batches. The session only asks for
-    /// durable records, so a short read is a storage fault: the connection is closed.
+    /// Reads `from...through` from the WAL on this connection's serial read queue — never on
+    /// the event loop, which must not wait for a disk — and writes the batches back on the loop,
+    /// in the order the session asked for them (one serial queue, FIFO hops). `readWAL` reads on
+    /// to the durable end (up to its byte bound); records past `through` are kept in
+    /// `readAhead` for the next request, so every read continues at the engine's read cursor
+    /// instead of rescanning the segment. The session only asks for durable records, so a short
+    /// read is a storage fault: the connection is closed.
     private func sendRecords(from: LSN, through: LSN, context: ChannelHandlerContext) {
-        var next = from
-        let epoch = source.engine.currentEpoch
-        while next <= through {
-            let result: WALReadResult
-            do {
-                result = try source.engine.readWAL(from: next, bytesMax: WireProtocol.recordsBatchBytesMax)
-            } catch {
-                context.close(promise: nil)
-                return
+        let loop = context.eventLoop
+        let engine = source.engine
+        let epoch = engine.currentEpoch
+        readQueue.async { [self] in
+            var wanted: [WALRecord] = []
+            var failed = false
+            var next = from
+            if readAhead.first?.lsn != next { readAhead.removeAll() }
+            while next <= through {
+                if readAhead.isEmpty {
+                    guard case .records(let read)? = try? engine.readWAL(from: next, bytesMax: WireProtocol.recordsBatchBytesMax),
+                          read.first?.lsn == next
+                    else {
+                        failed = true
+                        break
+                    }
+                    readAhead = read[...]
+                }
+                let take = readAhead.prefix { $0.lsn <= through }
+                wanted += take
+                readAhead = readAhead.dropFirst(take.count)
+                next = wanted[wanted.count - 1].lsn.next
+                if !readAhead.isEmpty { break }
             }
-            guard case .records(let read) = result, !read.isEmpty else {
-                context.close(promise: nil)
-                return
+            if readAhead.count > Self.readAheadRecordsMax { readAhead.removeAll() }
+            let batches = RecordBatch.batches(of: wanted, senderEpoch: epoch)
+            let closeAfter = failed
+            loop.execute { [self] in
+                guard let context = self.context else { return }
+                for batch in batches { context.write(wrapOutboundOut(.records(batch)), promise: nil) }
+                if closeAfter { context.close(promise: nil) } else { context.flush() }
             }
-            let wanted = read.filter { $0.lsn <= through }
-            for batch in RecordBatch.batches(of: wanted, senderEpoch: epoch) {
-                context.write(wrapOutboundOut(.records(batch)), promise: nil)
-            }
-            next = wanted[wanted.count - 1].lsn.next
         }
     }
 }
