@@ -3,19 +3,22 @@
 // runs it in every fresh state before any policy code; see docs/sandbox.md.
 //
 // It receives `host` = { print = <C sink>, bound = <C pattern bounder>, tripped = <C budget
-// flag>, load/rawget/rawlen/setmetatable = <the originals, kept out of the environment> }
+// flag>, validate = <C answer checker>, load/rawget/setmetatable = <the originals,
+// kept out of the environment> }
 // and returns
 //   validate(fn, facts) -> code, payload   (0: no objection; 1: list of reasons; 2: message)
 //   env                                    (the policy's _ENV)
 // Everything it needs later is captured in locals, so nothing a policy does to its own
 // environment (or to the library copies in it) changes how the host reads the answer.
 
+import CLuaShim
+
 enum SandboxPrelude {
     static let chunkName = "=aerodb-sandbox"
 
     /// Refusal reasons: at most this many, each at most `reasonBytesMax` bytes.
-    static let reasonsMax = 32
-    static let reasonBytesMax = 1_024
+    static let reasonsMax = Int(AERO_REASONS_MAX)
+    static let reasonBytesMax = Int(AERO_REASON_BYTES_MAX)
     /// string.rep: at most this many repetitions and this many result bytes per call.
     static let repCountMax = 1 << 20
     static let repBytesMax = 1 << 20
@@ -32,11 +35,10 @@ enum SandboxPrelude {
 
     static let text = """
     local host = ...
-    local type, select, error, pcall, tostring, next = type, select, error, pcall, tostring, next
-    local rawget, rawlen, setmetatable, getmetatable = host.rawget, host.rawlen, host.setmetatable, getmetatable
+    local type, select, error, pcall, tostring = type, select, error, pcall, tostring
+    local rawget, setmetatable, getmetatable = host.rawget, host.setmetatable, getmetatable
     local load, xpcall, mathtype, concat, maxinteger = host.load, xpcall, math.type, table.concat, math.maxinteger
     local sink, bound, tripped = host.print, host.bound, host.tripped
-    local REASONS_MAX, REASON_BYTES_MAX = \(reasonsMax), \(reasonBytesMax)
 
     -- The globals and library tables were built by C from the allow-list (aero_sandbox.c)
     -- and are the state's own. The host's own code below uses only the locals captured above.
@@ -193,53 +195,8 @@ enum SandboxPrelude {
       return function(...) return wrap_results(co, resume(co, ...)) end
     end
 
-    -- Calls the policy and checks its answer without trusting it: raw reads only.
-    local function describe(value)
-      local kind = type(value)
-      if kind == "string" then return "an empty string" end
-      if kind == "table" then return "a table that is not a list of non-empty strings" end
-      return "a " .. kind .. " value"
-    end
-    local function validate(fn, facts)
-      local result = fn(facts)
-      if result == nil then return 0 end
-      local kind = type(result)
-      if kind == "string" and result ~= "" then
-        if #result > REASON_BYTES_MAX then
-          return 2, "returned a reason of " .. #result .. " bytes; at most " .. REASON_BYTES_MAX
-        end
-        return 1, {result}
-      end
-      if kind == "table" then
-        local count = rawlen(result)
-        if count == 0 then
-          return 2, "returned an empty list (return nil for no objection)"
-        end
-        if count > REASONS_MAX then
-          return 2, "returned " .. count .. " reasons; at most " .. REASONS_MAX
-        end
-        local reasons = {}
-        for i = 1, count do
-          local reason = rawget(result, i)
-          if type(reason) ~= "string" or reason == "" then
-            return 2, "reason " .. i .. " is " .. describe(reason) .. ", not a non-empty string"
-          end
-          if #reason > REASON_BYTES_MAX then
-            return 2, "reason " .. i .. " has " .. #reason .. " bytes; at most " .. REASON_BYTES_MAX
-          end
-          reasons[i] = reason
-        end
-        local keys = 0
-        for _ in next, result do
-          keys = keys + 1
-          if keys > count then return 2, "returned a table with keys other than 1.." .. count end
-        end
-        return 1, reasons
-      end
-      return 2, "returned " .. describe(result) ..
-        " (expected nil, a non-empty string, or a list of non-empty strings)"
-    end
-
-    return validate, env
+    -- host.validate (C) calls the policy and checks its answer without trusting it: raw
+    -- reads only, the reasons copied into a fresh table.
+    return host.validate, env
     """
 }

@@ -86,7 +86,10 @@ final class SandboxSession {
 
     /// Reads validate()'s two results: a code and a payload it built itself.
     private func answer() -> PolicyOutcome {
-        let code = lua_tointegerx(L, -2, nil)
+        var isInteger: Int32 = 0
+        let code = lua_tointegerx(L, -2, &isInteger)
+        // Fail closed on a host bug: only an integer code is an answer (a string would read as 0).
+        precondition(isInteger != 0 && lua_type(L, -2) == LUA_TNUMBER, "the sandbox's validate answered no code")
         switch code {
         case 0:
             return .noObjection

@@ -118,6 +118,11 @@ const char *aero_string_at(lua_State *L, int idx, size_t *length);
 #define AERO_PATTERN_QUANTIFIERS_MAX 8
 #define AERO_PATTERN_COST_MAX 2000000.0
 
+/// A policy's answer: at most this many refusal reasons, each at most this many bytes
+/// (checked by the sandbox's validate, aero_sandbox.c).
+#define AERO_REASONS_MAX 32
+#define AERO_REASON_BYTES_MAX 1024
+
 /// Expects [prelude chunk] on the stack. Builds the allow-listed globals and library tables
 /// (no library is opened in the state), calls the prelude with a table of host functions
 /// (print sink, pattern bounding, budget flag, kept originals) and leaves its two results
