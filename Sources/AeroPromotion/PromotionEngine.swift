@@ -39,7 +39,9 @@ public struct PromotionEngine: Sendable {
     /// the others said; the decision allows only if all rules pass and no policy objects.
     public func decide(_ facts: FactsDocument) -> Decision {
         let rules = PromotionRules.evaluate(facts)
-        let runs = policies.map { sandbox.run($0, facts: facts.json) }
+        // Encoded for Lua once per decision, then given to every policy's fresh sandbox.
+        let policyFacts = PolicyFacts(facts.json)
+        let runs = policies.map { sandbox.run($0, facts: policyFacts) }
         return Decision(rules: rules, policies: runs, factsDigest: facts.digest, policySetDigest: policySetDigest)
     }
 }
