@@ -200,6 +200,7 @@ final class LoadState: @unchecked Sendable {
     var failures = 0
     var lags: [UInt64] = []
     var probeError: String?
+    var probeDone = false
 }
 
 enum Load {
@@ -257,8 +258,29 @@ enum Load {
         return Result(rate: Double(latencies.count) / elapsed, p50Ms: percentile(latencies, 0.5), p99Ms: percentile(latencies, 0.99))
     }
 
+    static func durableLSN(_ connection: HTTPConnection) throws -> Int64 {
+        let reply = try connection.request("GET", "/v1/status")
+        return (try? JSONParser.parse(String(decoding: reply.body, as: UTF8.self)))?["node"]?["durable_lsn"]?.integerValue ?? -1
+    }
+
+    /// Seconds until the replica is durable through the primary's durable LSN (bounded: 300 s).
+    static func waitCaughtUp(primary: Int, replica: Int) throws -> Double {
+        let p = try HTTPConnection(port: primary)
+        let r = try HTTPConnection(port: replica)
+        let start = nowNs()
+        let target = try durableLSN(p)
+        while try durableLSN(r) < target {
+            if nowNs() - start > 300_000_000_000 { throw ValidationError("the replica did not catch up within 300 s") }
+            usleep(10_000)
+        }
+        return Double(nowNs() - start) / 1e9
+    }
+
     /// Paced load at `rate` plus one probe thread measuring primary-ack -> replica-visible.
     static func lag(primary: Int, replica: Int, clients: Int, rate: Double, seconds: Double, valueBytes: Int) throws -> Lag {
+        // Start from a caught-up replica: the backlog of the unpaced runs before is not lag at this rate.
+        let caughtUp = try waitCaughtUp(primary: primary, replica: replica)
+        print(String(format: "  (replica caught up with the earlier unpaced runs in %.2f s)", caughtUp))
         let state = LoadState()
         let lock = state.lock
         let end = nowNs() + UInt64(seconds * 1e9)
@@ -285,11 +307,12 @@ enum Load {
             } catch {
                 lock.withLock { state.probeError = "\(error)" }
             }
+            lock.withLock { state.probeDone = true }
         }
         probe.start()
         let load = try run(port: primary, clients: clients, seconds: seconds, valueBytes: valueBytes, keyPrefix: "lag", ratePerSecond: rate)
-        while lock.withLock({ state.probeError == nil && state.lags.count < 1 }) && nowNs() < end + 5_000_000_000 { usleep(10_000) }
-        usleep(100_000)
+        // The probe's last read may wait for a lagging replica: bounded by its 60 re-asks.
+        while !lock.withLock({ state.probeDone }) && nowNs() < end + 120_000_000_000 { usleep(10_000) }
         let (sorted, failure) = lock.withLock { (state.lags.sorted(), state.probeError) }
         if let failure { throw ValidationError("lag probe: \(failure)") }
         return Lag(p50Ms: percentile(sorted, 0.5), p99Ms: percentile(sorted, 0.99), maxMs: percentile(sorted, 1.0),
