@@ -66,7 +66,7 @@ final class PromoCluster: @unchecked Sendable {
     let policyDir: String
     var nodes: [PromoNode?] = [nil, nil, nil]
 
-    init(syncTimeoutMs: Int = 2_000) throws {
+    init(syncTimeoutMs: Int = 2_000, factsGatherTimeoutMs: Int = 500) throws {
         root = FileManager.default.temporaryDirectory.appendingPathComponent("aerodb-promo-\(UUID().uuidString)").path
         policyDir = root + "/policies"
         try FileManager.default.createDirectory(atPath: policyDir, withIntermediateDirectories: true)
@@ -84,7 +84,7 @@ final class PromoCluster: @unchecked Sendable {
                 {"id":"n\(i + 1)","data_dir":"n\(i + 1)","http":"127.0.0.1:\(http[i])","peer":"127.0.0.1:\(peer[i])",
                  "members":[\(members)],"commit_mode":"sync","sync_replicas":["n2","n3"],"initial_primary":"n1",
                  "policy_dir":"\(policyDir)",
-                 "timeouts":{"sync_commit_timeout_ms":\(syncTimeoutMs),"heartbeat_interval_ms":20,"facts_gather_timeout_ms":500,
+                 "timeouts":{"sync_commit_timeout_ms":\(syncTimeoutMs),"heartbeat_interval_ms":20,"facts_gather_timeout_ms":\(factsGatherTimeoutMs),
                              "switchover_catch_up_timeout_ms":2000}}
                 """
             try config.write(toFile: root + "/n\(i + 1).json", atomically: true, encoding: .utf8)
