@@ -9,6 +9,6 @@ struct BenchCommand: ParsableCommand {
         commandName: "aerodb-bench",
         abstract: "Measure AeroDB and its named peers on this machine.",
         version: AeroVersion.string,
-        subcommands: [DecisionsCommand.self, StorageBenchCommand.self, SandboxBenchCommand.self, ServerBenchCommand.self]
+        subcommands: [DecisionsCommand.self, StorageBenchCommand.self, SandboxBenchCommand.self, ServerBenchCommand.self, PromoteBenchCommand.self]
     )
 }
