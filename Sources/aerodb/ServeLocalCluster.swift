@@ -75,6 +75,7 @@ struct LocalClusterStart: ParsableCommand {
     @Option(name: .customLong("base-port"), help: "Node i serves HTTP on base+i and peers on base+100+i.") var basePort: Int
     @Option(name: .customLong("commit-mode"), help: "sync or async (default sync, async for one node).") var commitMode: String?
     @Option(name: .customLong("sync-replica"), help: "A sync replica (repeatable; default n2).") var syncReplicas: [String] = []
+    @Option(name: .customLong("policy-dir"), help: "Site promotion policies every node runs (default: none).") var policyDir: String?
 
     func validate() throws {
         guard (1...LocalCluster.nodesMax).contains(nodes) else { throw ValidationError("--nodes must be 1...\(LocalCluster.nodesMax)") }
@@ -94,7 +95,9 @@ struct LocalClusterStart: ParsableCommand {
         let mode = commitMode ?? (nodes == 1 ? "async" : "sync")
         let sync = mode == "sync" ? (syncReplicas.isEmpty ? ["n2"] : syncReplicas) : []
         let members = ids.enumerated().map { i, id in
-            JSONValue.object(["id": .string(id), "http": .string("127.0.0.1:\(basePort + i + 1)"), "peer": .string("127.0.0.1:\(basePort + 101 + i)")])
+            // Each node in its own zone, so zone-aware policies have facts to read.
+            JSONValue.object(["id": .string(id), "http": .string("127.0.0.1:\(basePort + i + 1)"), "peer": .string("127.0.0.1:\(basePort + 101 + i)"),
+                              "labels": .object(["zone": .string("zone-\(i + 1)")])])
         }
         var started: [pid_t] = []
         var children: [Process] = []
@@ -108,6 +111,10 @@ struct LocalClusterStart: ParsableCommand {
                 config["initial_primary"] = .string("n1")
             }
             if !sync.isEmpty { config["sync_replicas"] = .array(sync.map { .string($0) }) }
+            if let policyDir {
+                let absolute = policyDir.hasPrefix("/") ? policyDir : FileManager.default.currentDirectoryPath + "/" + policyDir
+                config["policy_dir"] = .string(absolute)
+            }
             let configPath = LocalCluster.path(dir, id + ".json")
             try (JSONValue.object(config).prettyJSON + "\n").write(toFile: configPath, atomically: true, encoding: .utf8)
             let logPath = LocalCluster.path(dir, id + ".log")
