@@ -258,6 +258,9 @@ final class PromotionCoordinator: Sendable {
         guard let member = config.members.first(where: { $0.id == primary }) else {
             return .failure(StepError(description: "the primary \(primary) is not a configured member"))
         }
+        if PromotionFaults.fails(.fence) {
+            return .failure(StepError(description: "\(primary) was not fenced: \(PromotionFaults.injected(.fence))"))
+        }
         let body = JSONValue.object(["epoch": .integer(Int64(epoch.rawValue)), "to_epoch": .integer(Int64(toEpoch.rawValue)),
                                      "candidate": .string(config.id.rawValue)])
         do {
@@ -282,7 +285,7 @@ final class PromotionCoordinator: Sendable {
         let polls = config.timeouts.switchoverCatchUpTimeoutMs / Self.catchUpPollMs
         for _ in 0...polls {
             let durable = engine.durableLSN
-            if durable >= lsn { return durable }
+            if durable >= lsn && !PromotionFaults.fails(.catchUp) { return durable }
             try? await Task.sleep(for: .milliseconds(Self.catchUpPollMs))
         }
         return nil
@@ -365,6 +368,7 @@ final class PromotionCoordinator: Sendable {
     /// The first write of the new epoch (the epoch-start record) is durable and this node takes
     /// writes as the primary of `epoch`; nil when verified, else what is wrong.
     private func verifyNewEpochWrite(_ epoch: Epoch) -> String? {
+        if PromotionFaults.fails(.verify) { return "the first write of epoch \(epoch) was not verified: \(PromotionFaults.injected(.verify))" }
         let authority = engine.authority
         guard authority.role == .primary, authority.epoch == epoch, let entry = authority.history.last, entry.epoch == epoch else {
             return "\(config.id) is not the primary of epoch \(epoch) after the commit (authority: \(authority.role.rawValue) of epoch \(authority.epoch))"

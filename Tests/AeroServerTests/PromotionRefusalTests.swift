@@ -1,6 +1,7 @@
 // PromotionRefusalTests.swift — trips the PROMOTE-* rules of the live promotion path on real
-// processes: PROMOTE-BUSY-1, PROMOTE-CLAIM-1, PROMOTE-FENCE-1, PROMOTE-FOLLOW-1 (PROMOTE-DIGEST-1
-// and PROMOTE-DIVERGED-1 are tripped in PromotionProcessTests).
+// processes: PROMOTE-BUSY-1, PROMOTE-CLAIM-1, PROMOTE-FENCE-1, PROMOTE-FOLLOW-1, and with
+// AERODB_FAULT_PROMOTE_FAIL on the candidate PROMOTE-STEP-1, PROMOTE-CATCHUP-1 and
+// PROMOTE-VERIFY-1 (PROMOTE-DIGEST-1 and PROMOTE-DIVERGED-1 are tripped in PromotionProcessTests).
 import AeroCore
 import Foundation
 import Testing
@@ -77,5 +78,69 @@ struct PromotionRefusalTests {
         #expect(await cluster.role(2).map { $0.epoch } == 2)
         let metrics = await cluster.request(2, "GET", "/metrics").text
         #expect(metrics.contains("aerodb_promotion_refusals_total{rule=\"PROMOTE-FOLLOW-1\"} 1"))
+    }
+
+    /// The cluster with n2 (the candidate) started with `AERODB_FAULT_PROMOTE_FAIL=step`.
+    func clusterFailing(_ step: String) throws -> PromoCluster {
+        let cluster = try PromoCluster()
+        try cluster.start(0)
+        try cluster.start(1, environment: ["AERODB_FAULT_PROMOTE_FAIL": step])
+        try cluster.start(2)
+        return cluster
+    }
+
+    @Test("PROMOTE-STEP-1: a switchover whose fence step fails fails, names the step, and changes nothing")
+    func stepFailed() async throws {
+        let cluster = try clusterFailing("fence")
+        defer { cluster.stopAll() }
+        #expect(await cluster.put(0, "k", "v").status == 200)
+        let reply = await cluster.promote(1, kind: "switchover")
+        #expect(reply.json?["outcome"]?.stringValue == "failed", "\(reply.text)")
+        #expect(reply.json?["rule"]?.stringValue == "PROMOTE-STEP-1", "\(reply.text)")
+        let message = try #require(reply.json?["message"]?.stringValue)
+        #expect(message.hasPrefix("step ") && message.contains("n1 was not fenced"), "\(message)")
+        #expect(await cluster.role(0).map { "\($0.role) \($0.epoch)" } == "primary 1")
+        #expect(await cluster.role(1).map { "\($0.role) \($0.epoch)" } == "replica 1")
+        #expect(await cluster.put(0, "still", "writable").status == 200)
+        #expect(cluster.journal(1).contains("\"promotion_failed\""))
+        #expect(!cluster.journal(0).contains("\"fenced\""))
+        let metrics = await cluster.request(1, "GET", "/metrics").text
+        #expect(metrics.contains("aerodb_promotions_total{outcome=\"failed\"} 1"), "\(metrics)")
+    }
+
+    @Test("PROMOTE-CATCHUP-1: a switchover whose candidate does not catch up in time lifts the fence and fails")
+    func catchUpTimeout() async throws {
+        let cluster = try clusterFailing("catch-up")
+        defer { cluster.stopAll() }
+        for i in 0..<5 { #expect(await cluster.put(0, "k\(i)", "v\(i)").status == 200) }
+        let reply = await cluster.promote(1, kind: "switchover")
+        #expect(reply.json?["outcome"]?.stringValue == "failed", "\(reply.text)")
+        #expect(reply.json?["rule"]?.stringValue == "PROMOTE-CATCHUP-1", "\(reply.text)")
+        #expect(reply.json?["message"]?.stringValue?.contains("switchover_catch_up_timeout_ms 2000") == true, "\(reply.text)")
+        #expect(reply.json?["message"]?.stringValue?.contains("the fence of n1 was lifted") == true, "\(reply.text)")
+        // The old primary was fenced, then the fence was lifted: it takes writes again at epoch 1.
+        let journal = cluster.journal(0)
+        #expect(journal.contains("\"fenced\"") && journal.contains("\"unfenced\""), "\(journal)")
+        #expect(await cluster.role(0).map { "\($0.role) \($0.epoch)" } == "primary 1")
+        let write = await cluster.put(0, "after", "catch-up")
+        #expect(write.status == 200 && write.json?["epoch"]?.integerValue == 1, "\(write.text)")
+        #expect(await cluster.role(1).map { "\($0.role) \($0.epoch)" } == "replica 1")
+        #expect(cluster.journal(1).contains("\"promotion_failed\""))
+    }
+
+    @Test("PROMOTE-VERIFY-1: the authority is committed but the new epoch's write is not verified: failed, and says so")
+    func verifyFailed() async throws {
+        let cluster = try clusterFailing("verify")
+        defer { cluster.stopAll() }
+        #expect(await cluster.put(0, "k", "v").status == 200)
+        let reply = await cluster.promote(1, kind: "switchover")
+        #expect(reply.json?["outcome"]?.stringValue == "failed", "\(reply.text)")
+        #expect(reply.json?["rule"]?.stringValue == "PROMOTE-VERIFY-1", "\(reply.text)")
+        #expect(reply.json?["epoch"]?.integerValue == 2, "\(reply.text)")
+        let verified = try #require(reply.json?["verified_write"]?.stringValue, "\(reply.text)")
+        #expect(verified.contains("not verified"), "\(verified)")
+        // As docs/failover.md says: the authority is committed; the operator inspects n2.
+        #expect(await cluster.role(1).map { "\($0.role) \($0.epoch)" } == "primary 2")
+        #expect(await cluster.put(0, "old", "primary").status == 409)
     }
 }
