@@ -108,10 +108,12 @@ let package = Package(
             swiftSettings: strictSettings
         ),
 
+        // Shared by the test targets that run child processes: bounded waits that reap.
+        .target(name: "AeroTestSupport", path: "Tests/AeroTestSupport", swiftSettings: strictSettings),
         .testTarget(name: "AeroCoreTests", dependencies: ["AeroCore"], swiftSettings: strictSettings),
         .testTarget(name: "AeroPolicyTests", dependencies: ["AeroPolicy", "AeroCore"], swiftSettings: strictSettings),
         .testTarget(name: "AeroPromotionTests", dependencies: ["AeroPromotion", "AeroPolicy", "AeroCore"], swiftSettings: strictSettings),
-        .testTarget(name: "AeroStorageTests", dependencies: ["AeroStorage", "AeroCore", "aerodb"], swiftSettings: strictSettings),
+        .testTarget(name: "AeroStorageTests", dependencies: ["AeroStorage", "AeroCore", "aerodb", "AeroTestSupport"], swiftSettings: strictSettings),
         .testTarget(
             name: "AeroReplicationTests",
             dependencies: [
@@ -123,8 +125,8 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
-        .testTarget(name: "AeroServerTests", dependencies: ["AeroServer", "AeroReplication", "AeroStorage", "AeroCore", "aerodb"], swiftSettings: strictSettings),
+        .testTarget(name: "AeroServerTests", dependencies: ["AeroServer", "AeroReplication", "AeroStorage", "AeroCore", "aerodb", "AeroTestSupport"], swiftSettings: strictSettings),
         // Runs the built executables as real processes.
-        .testTarget(name: "CLITests", dependencies: ["aerodb", "aerodb-policy", "AeroCore"], swiftSettings: strictSettings),
+        .testTarget(name: "CLITests", dependencies: ["aerodb", "aerodb-policy", "AeroCore", "AeroTestSupport"], swiftSettings: strictSettings),
     ]
 )

@@ -5,6 +5,7 @@
 import AeroCore
 import Foundation
 import Testing
+import AeroTestSupport
 
 @Suite("Live promotion (real processes)", .serialized)
 struct PromotionProcessTests {
@@ -76,10 +77,10 @@ struct PromotionProcessTests {
             eval.standardOutput = pipe
             try eval.run()
             let output = pipe.fileHandleForReading.readDataToEndOfFile()
-            eval.waitUntilExit()
+            let evalExit = ChildProcess.waitOrKill(eval)
             let replayed = try JSONParser.parse(String(decoding: output, as: UTF8.self))
             #expect(replayed.canonicalJSON == record["decision"]?.canonicalJSON, "decision \(id) does not replay")
-            #expect(eval.terminationStatus == (record["allowed"]?.boolValue == true ? 0 : 1))
+            #expect(evalExit == ChildExit(status: record["allowed"]?.boolValue == true ? 0 : 1, signaled: false))
         }
     }
 

@@ -4,6 +4,7 @@
 import AeroCore
 import Foundation
 import Testing
+import AeroTestSupport
 
 #if canImport(FoundationNetworking)
     import FoundationNetworking
@@ -44,15 +45,12 @@ final class PromoNode: @unchecked Sendable {
     var currentOutput: String { lock.withLock { output } }
 
     func kill9() {
-        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-        process.waitUntilExit()
+        ChildProcess.kill9(process)
     }
 
     /// Waits (bounded) for the process to exit; its status, or nil while it still runs.
     func waitExit(timeoutMs: Int) -> Int32? {
-        let deadline = Date().addingTimeInterval(Double(timeoutMs) / 1000)
-        while process.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.01) }
-        return process.isRunning ? nil : process.terminationStatus
+        ChildProcess.wait(process, timeoutMs: timeoutMs)?.status
     }
 
     deinit { kill9() }

@@ -1,6 +1,7 @@
 import AeroCore
 import Foundation
 import Testing
+import AeroTestSupport
 
 /// `aerodb status|get|put|delete --addr` against a real `aerodb serve`.
 @Suite("aerodb client commands", .serialized)
@@ -23,8 +24,8 @@ struct RemoteCommandTests {
         // Read both to the end before waiting, so a full pipe cannot block the child.
         let stdout = out.fileHandleForReading.readDataToEndOfFile()
         let stderr = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return Run(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
+        let exit = ChildProcess.waitOrKill(process)
+        return Run(status: exit.status, stdout: String(decoding: stdout, as: UTF8.self),
                    stderr: String(decoding: stderr, as: UTF8.self))
     }
 

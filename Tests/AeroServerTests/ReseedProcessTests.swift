@@ -2,6 +2,7 @@ import AeroCore
 import AeroStorage
 import Foundation
 import Testing
+import AeroTestSupport
 
 /// Re-seeding with real processes: a replica whose WAL is gone from its primary re-seeds itself
 /// at start; an operator re-seeds a node of another history with `aerodb reseed`.
@@ -39,8 +40,7 @@ struct ReseedProcessTests {
         process.standardError = pipe
         try process.run()
         let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+        return (ChildProcess.waitOrKill(process).status, String(decoding: data, as: UTF8.self))
     }
 
     @Test("a replica down while its primary checkpoints and drops the WAL it needs re-seeds at restart and ends byte for byte equal")

@@ -1,6 +1,7 @@
 import AeroCore
 import Foundation
 import Testing
+import AeroTestSupport
 
 #if canImport(FoundationNetworking)
     import FoundationNetworking
@@ -59,7 +60,7 @@ final class ServeProcess: @unchecked Sendable {
             Thread.sleep(forTimeInterval: 0.01)
         }
         if process.isRunning { process.terminate() }
-        process.waitUntilExit()
+        ChildProcess.waitOrKill(process, timeoutMs: 10_000)
         throw StartError(output: currentOutput())
     }
 
@@ -84,21 +85,16 @@ final class ServeProcess: @unchecked Sendable {
     /// SIGTERM and wait: a graceful stop. Returns the exit status.
     func stop() -> Int32 {
         if process.isRunning { process.terminate() }
-        process.waitUntilExit()
-        return process.terminationStatus
+        return ChildProcess.waitOrKill(process).status
     }
 
     /// SIGKILL and wait: a crash.
     func crash() {
-        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-        process.waitUntilExit()
+        ChildProcess.kill9(process)
     }
 
     deinit {
-        if process.isRunning {
-            kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
-        }
+        if process.isRunning { ChildProcess.kill9(process) }
     }
 
     // MARK: HTTP
@@ -268,8 +264,7 @@ struct ServeProcessTests {
         bad.standardOutput = FileHandle(forWritingAtPath: "/dev/null")
         try bad.run()
         let message = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        bad.waitUntilExit()
-        #expect(bad.terminationStatus == 2)
+        #expect(ChildProcess.waitOrKill(bad) == ChildExit(status: 2, signaled: false))
         #expect(message.contains("command line: --http: expected host:port"))
 
         let dataDir = try temporaryDataDir()

@@ -3,6 +3,7 @@ import AeroCore
 import Foundation
 import Glibc
 import Testing
+import AeroTestSupport
 
 /// Locates a built executable next to the test bundle (SwiftPM puts both in the same products
 /// directory). Copied from Tests/CLITests/VersionTests.swift.
@@ -52,9 +53,9 @@ func productExecutable(_ name: String) -> URL {
             kill(process.processIdentifier, SIGKILL)
             let output = out.fileHandleForReading.readDataToEndOfFile()
             let errors = err.fileHandleForReading.readDataToEndOfFile()
-            process.waitUntilExit()
-            #expect(process.terminationReason == .uncaughtSignal,
-                    "run \(run): child exited with \(process.terminationStatus): \(String(decoding: errors, as: UTF8.self))")
+            let exit = ChildProcess.waitOrKill(process)
+            #expect(exit.signaled,
+                    "run \(run): child ended with \(exit): \(String(decoding: errors, as: UTF8.self))")
 
             let lines = String(decoding: output, as: UTF8.self).split(separator: "\n")
             if !lines.contains(where: { $0.hasPrefix("READY") }) { killedBeforeReady += 1 }
@@ -113,8 +114,7 @@ func productExecutable(_ name: String) -> URL {
         try process.run()
         let o = out.fileHandleForReading.readDataToEndOfFile()
         let e = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return Result(status: process.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self))
+        return Result(status: ChildProcess.waitOrKill(process).status, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self))
     }
 
     @Test func putGetDeleteScanAndExitCodes() throws {

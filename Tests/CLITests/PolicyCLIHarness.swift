@@ -2,6 +2,7 @@
 // and captures its exit status, stdout and stderr; plus scratch directories for inputs.
 import Foundation
 import Testing
+import AeroTestSupport
 
 /// What one run of the executable produced.
 struct ProcessOutcome {
@@ -43,19 +44,15 @@ enum PolicyCLI {
         process.standardInput = input
         try process.run()
         // Bounded: a hung child is killed and reported, never waited on forever.
-        let deadline = ContinuousClock.now + .seconds(processTimeoutSeconds)
-        while process.isRunning && ContinuousClock.now < deadline {
-            Thread.sleep(forTimeInterval: 0.005)
-        }
-        let timedOut = process.isRunning
-        if timedOut { process.terminate() }
-        process.waitUntilExit()
+        let finished = ChildProcess.wait(process, timeoutMs: Int(processTimeoutSeconds) * 1000)
+        let timedOut = finished == nil
+        let exit = finished ?? ChildProcess.waitOrKill(process, timeoutMs: 0)
         #expect(!timedOut, "aerodb-policy \(arguments) did not exit within \(processTimeoutSeconds) s")
         try output.close()
         try errors.close()
         try input.close()
         return ProcessOutcome(
-            status: process.terminationStatus,
+            status: exit.status,
             stdout: try String(contentsOfFile: outputPath, encoding: .utf8),
             stderr: try String(contentsOfFile: errorPath, encoding: .utf8)
         )

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import AeroCore
+import AeroTestSupport
 
 /// Locates a built executable next to the test bundle (SwiftPM puts both in the same
 /// products directory).
@@ -24,8 +25,7 @@ func productExecutable(_ name: String) -> URL {
         process.standardOutput = pipe
         try process.run()
         let output = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        #expect(process.terminationStatus == 0)
+        #expect(ChildProcess.waitOrKill(process) == ChildExit(status: 0, signaled: false))
         #expect(String(decoding: output, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines) == AeroVersion.string)
     }
 }
