@@ -39,9 +39,13 @@ public struct PromotionEngine: Sendable {
     /// the others said; the decision allows only if all rules pass and no policy objects.
     public func decide(_ facts: FactsDocument) -> Decision {
         let rules = PromotionRules.evaluate(facts)
-        // Encoded for Lua once per decision, then given to every policy's fresh sandbox.
-        let policyFacts = PolicyFacts(facts.json)
-        let runs = policies.map { sandbox.run($0, facts: policyFacts) }
+        // Encoded for Lua once per decision (not at all without policies), then given to
+        // every policy's fresh sandbox.
+        var runs: [PolicyRun] = []
+        if !policies.isEmpty {
+            let policyFacts = PolicyFacts(facts.json)
+            runs = policies.map { sandbox.run($0, facts: policyFacts) }
+        }
         return Decision(rules: rules, policies: runs, factsDigest: facts.digest, policySetDigest: policySetDigest)
     }
 }
