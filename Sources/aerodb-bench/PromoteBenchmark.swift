@@ -74,8 +74,8 @@ struct PromoteBenchCommand: ParsableCommand {
         for (name, samples, only) in [("switchover", switchSamples, switchPromoteOnly), ("failover", failSamples, failPromoteOnly)] where !samples.isEmpty {
             let s = samples.sorted(), o = only.sorted()
             print(String(format: "%-12@ %7d   %21.2f %7.2f %7.2f   %22.2f %7.2f", name as NSString, s.count,
-                         PromoteHTTPConnection.percentile(s, 0.50), PromoteHTTPConnection.percentile(s, 0.99), Double(s.last!) / 1e6,
-                         PromoteHTTPConnection.percentile(o, 0.50), PromoteHTTPConnection.percentile(o, 0.99)))
+                         PromoteBench.percentile(s, 0.50), PromoteBench.percentile(s, 0.99), Double(s.last!) / 1e6,
+                         PromoteBench.percentile(o, 0.50), PromoteBench.percentile(o, 0.99)))
         }
     }
 }
@@ -91,8 +91,8 @@ final class PromoteBenchCluster {
         self.root = root
         try? FileManager.default.removeItem(atPath: root)
         try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
-        httpPorts = try (0..<3).map { _ in try PromoteHTTPConnection.freePort() }
-        let peers = try (0..<3).map { _ in try PromoteHTTPConnection.freePort() }
+        httpPorts = try (0..<3).map { _ in try PromoteBench.freePort() }
+        let peers = try (0..<3).map { _ in try PromoteBench.freePort() }
         let zones = ["a", "b", "c"]
         let members = (0..<3).map {
             #"{"id":"n\#($0 + 1)","http":"127.0.0.1:\#(httpPorts[$0])","peer":"127.0.0.1:\#(peers[$0])","labels":{"zone":"\#(zones[$0])"}}"#
@@ -122,7 +122,7 @@ final class PromoteBenchCluster {
         try process.run()
         processes[index] = process
         for _ in 0..<3000 {
-            if let c = try? PromoteHTTPConnection(port: httpPorts[index]), (try? c.request("GET", "/v1/status"))?.status == 200 { return }
+            if let c = try? HTTPConnection(port: httpPorts[index]), (try? c.request("GET", "/v1/status"))?.status == 200 { return }
             usleep(10_000)
         }
         throw ValidationError("node n\(index + 1) did not start; see \(logPath)")
@@ -141,7 +141,7 @@ final class PromoteBenchCluster {
     }
 
     func put(_ index: Int, _ key: String, epoch: Int64) throws -> Bool {
-        let reply = try PromoteHTTPConnection(port: httpPorts[index]).request("PUT", "/v1/kv/\(key)", body: Array("v".utf8))
+        let reply = try HTTPConnection(port: httpPorts[index]).request("PUT", "/v1/kv/\(key)", body: Array("v".utf8))
         guard reply.status == 200, let json = try? JSONParser.parse(String(decoding: reply.body, as: UTF8.self)) else { return false }
         return json["epoch"]?.integerValue == epoch
     }
@@ -149,19 +149,19 @@ final class PromoteBenchCluster {
     /// (request -> first write at `epoch` accepted, request -> promote answered), nanoseconds.
     func timedPromotion(_ candidate: Int, kind: String, key: String, epoch: Int64) throws -> (UInt64, UInt64) {
         let body = Array(#"{"kind":"\#(kind)","requested_by":"bench"}"#.utf8)
-        let connection = try PromoteHTTPConnection(port: httpPorts[candidate])
-        let started = PromoteHTTPConnection.nowNs()
+        let connection = try HTTPConnection(port: httpPorts[candidate])
+        let started = PromoteBench.nowNs()
         let reply = try connection.request("POST", "/v1/admin/promote", body: body)
-        let answered = PromoteHTTPConnection.nowNs()
+        let answered = PromoteBench.nowNs()
         let text = String(decoding: reply.body, as: UTF8.self)
         guard reply.status == 200, text.contains("\"outcome\":\"promoted\"") else {
             throw ValidationError("promotion of n\(candidate + 1) (\(kind)) was not done: \(reply.status) \(text)")
         }
-        let writer = try PromoteHTTPConnection(port: httpPorts[candidate])
+        let writer = try HTTPConnection(port: httpPorts[candidate])
         for _ in 0..<1000 {
             let put = try writer.request("PUT", "/v1/kv/\(key)", body: Array("v".utf8))
             if put.status == 200, let json = try? JSONParser.parse(String(decoding: put.body, as: UTF8.self)), json["epoch"]?.integerValue == epoch {
-                return (PromoteHTTPConnection.nowNs() - started, answered - started)
+                return (PromoteBench.nowNs() - started, answered - started)
             }
         }
         throw ValidationError("n\(candidate + 1) accepted no write at epoch \(epoch)")
@@ -169,77 +169,21 @@ final class PromoteBenchCluster {
 
     /// Re-points `index` at `primary` with the primary's current epoch history.
     func follow(_ index: Int, primary: Int) throws {
-        let status = try PromoteHTTPConnection(port: httpPorts[primary]).request("GET", "/v1/status")
+        let status = try HTTPConnection(port: httpPorts[primary]).request("GET", "/v1/status")
         let json = try JSONParser.parse(String(decoding: status.body, as: UTF8.self))
         guard let node = json["node"], let id = node["id"], let epoch = node["epoch"], let history = json["epoch_history"] else {
             throw ValidationError("n\(primary + 1) answered no status")
         }
         let body = JSONValue.object(["primary": id, "epoch": epoch, "history": history])
-        let reply = try PromoteHTTPConnection(port: httpPorts[index]).request("POST", "/v1/admin/follow", body: Array(body.canonicalJSON.utf8))
+        let reply = try HTTPConnection(port: httpPorts[index]).request("POST", "/v1/admin/follow", body: Array(body.canonicalJSON.utf8))
         guard reply.status == 200 else {
             throw ValidationError("n\(index + 1) refused to follow: \(String(decoding: reply.body, as: UTF8.self))")
         }
     }
 }
 
-/// A blocking keep-alive HTTP/1.1 client connection to 127.0.0.1 (Content-Length bodies only),
-/// and the timing helpers of this benchmark.
-final class PromoteHTTPConnection {
-    let fd: Int32
-    private var buffer: [UInt8] = []
-
-    init(port: Int) throws {
-        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        var addr = Self.loopback(port)
-        let rc = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
-        if rc != 0 {
-            close(fd)
-            throw ValidationError("connect to \(port) failed: errno \(errno)")
-        }
-        var one: Int32 = 1
-        setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
-    }
-
-    deinit { close(fd) }
-
-    func request(_ method: String, _ path: String, body: [UInt8] = []) throws -> (status: Int, body: [UInt8]) {
-        let out = Array("\(method) \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: \(body.count)\r\n\r\n".utf8) + body
-        var sent = 0
-        while sent < out.count {
-            let n = out[sent...].withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
-            if n <= 0 { throw ValidationError("send failed: errno \(errno)") }
-            sent += n
-        }
-        var headerEnd: Int?
-        while headerEnd == nil {
-            if let i = find([13, 10, 13, 10]) { headerEnd = i } else { try fill() }
-        }
-        let head = String(decoding: buffer[0..<headerEnd!], as: UTF8.self)
-        let status = Int(head.split(separator: " ").dropFirst().first ?? "") ?? 0
-        var length = 0
-        for line in head.split(separator: "\r\n") where line.lowercased().hasPrefix("content-length:") {
-            length = Int(line.split(separator: ":")[1].trimmingCharacters(in: .whitespaces)) ?? 0
-        }
-        let start = headerEnd! + 4
-        while buffer.count < start + length { try fill() }
-        let payload = Array(buffer[start..<start + length])
-        buffer.removeFirst(start + length)
-        return (status, payload)
-    }
-
-    private func find(_ needle: [UInt8]) -> Int? {
-        guard buffer.count >= needle.count else { return nil }
-        for i in 0...(buffer.count - needle.count) where buffer[i] == needle[0] && Array(buffer[i..<i + needle.count]) == needle { return i }
-        return nil
-    }
-
-    private func fill() throws {
-        var chunk = [UInt8](repeating: 0, count: 16_384)
-        let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
-        if n <= 0 { throw ValidationError("connection closed: errno \(errno)") }
-        buffer += chunk[0..<n]
-    }
-
+/// Ports and timing helpers of this benchmark (the HTTP client is BenchHTTPConnection.swift).
+enum PromoteBench {
     static func loopback(_ port: Int) -> sockaddr_in {
         var addr = sockaddr_in()
         addr.sin_family = sa_family_t(AF_INET)
