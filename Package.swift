@@ -109,10 +109,10 @@ let package = Package(
         ),
 
         // Shared by the test targets that run child processes: bounded waits that reap.
-        .target(name: "AeroTestSupport", path: "Tests/AeroTestSupport", swiftSettings: strictSettings),
-        .testTarget(name: "AeroCoreTests", dependencies: ["AeroCore"], swiftSettings: strictSettings),
+        .target(name: "AeroTestSupport", dependencies: ["AeroCore"], path: "Tests/AeroTestSupport", swiftSettings: strictSettings),
+        .testTarget(name: "AeroCoreTests", dependencies: ["AeroCore", "AeroTestSupport"], swiftSettings: strictSettings),
         .testTarget(name: "AeroPolicyTests", dependencies: ["AeroPolicy", "AeroCore"], swiftSettings: strictSettings),
-        .testTarget(name: "AeroPromotionTests", dependencies: ["AeroPromotion", "AeroPolicy", "AeroCore"], swiftSettings: strictSettings),
+        .testTarget(name: "AeroPromotionTests", dependencies: ["AeroPromotion", "AeroPolicy", "AeroCore", "AeroTestSupport"], swiftSettings: strictSettings),
         .testTarget(name: "AeroStorageTests", dependencies: ["AeroStorage", "AeroCore", "aerodb", "AeroTestSupport"], swiftSettings: strictSettings),
         .testTarget(
             name: "AeroReplicationTests",

@@ -1,6 +1,7 @@
 import AeroCore
 import AeroPromotion
 import Testing
+import AeroTestSupport
 
 /// One test (at least) per way each native rule refuses, all starting from a facts document
 /// that passes every rule, so each test shows exactly which rules a change trips.

@@ -1,6 +1,7 @@
 import AeroCore
 import AeroPromotion
 import Foundation
+import AeroTestSupport
 
 /// The repository root (two levels above this file's directory).
 let repoRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
@@ -12,26 +13,6 @@ func readRepoFile(_ relativePath: String) throws -> String {
 /// A facts file from examples/facts.
 func exampleFacts(_ name: String) throws -> FactsDocument {
     try FactsDocument.parse(readRepoFile("examples/facts/\(name).json"))
-}
-
-/// `value` with the member at a dotted path ("nodes.1.epoch") replaced, or removed when `new`
-/// is nil. Numeric components index arrays.
-func setting(_ value: JSONValue, _ path: String, _ new: JSONValue?) -> JSONValue {
-    func go(_ value: JSONValue, _ keys: ArraySlice<Substring>) -> JSONValue? {
-        guard let key = keys.first else { return new }
-        switch value {
-        case .object(var members):
-            members[String(key)] = go(members[String(key)] ?? .null, keys.dropFirst())
-            return .object(members)
-        case .array(var elements):
-            let index = Int(key)!
-            if let replaced = go(elements[index], keys.dropFirst()) { elements[index] = replaced } else { elements.remove(at: index) }
-            return .array(elements)
-        default:
-            preconditionFailure("path \(path) runs through a scalar")
-        }
-    }
-    return go(value, path.split(separator: ".")[...])!
 }
 
 /// An example with some fields changed; the result must still be a usable document.
