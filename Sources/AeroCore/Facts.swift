@@ -30,8 +30,8 @@ public enum CommitMode: String, Sendable, CaseIterable, Equatable {
     case async
 }
 
-/// A node's configured role.
-public enum NodeRole: String, Sendable, CaseIterable, Equatable {
+/// A node's role: configured (facts) or held (the storage engine's authority file).
+public enum NodeRole: String, Sendable, CaseIterable, Codable, Hashable {
     case primary, replica
 }
 

@@ -12,11 +12,6 @@
 import AeroCore
 import Foundation
 
-public enum NodeRole: String, Sendable, Codable, Hashable {
-    case primary
-    case replica
-}
-
 /// One epoch of the cluster's history: who was primary and from which LSN.
 public struct EpochHistoryEntry: Sendable, Codable, Hashable {
     public var epoch: Epoch
