@@ -4,7 +4,8 @@
 //   GET  /v1/admin/decisions   recorded decisions, newest first;  /{id}: one, with its facts
 //   POST /v1/admin/fence       primary: stop writes at epoch E, promise E+1 to the candidate,
 //                              answer the demotion receipt {"epoch","final_lsn"}
-//   POST /v1/admin/unfence     primary: lift the fence (a switchover that timed out)
+//   POST /v1/admin/unfence     primary: lift the fence (a switchover that timed out, or one
+//                              whose candidate crashed: `aerodb unfence`)
 //   POST /v1/admin/claim       promise epoch E to a candidate (PromotionClaim.swift)
 //   POST /v1/admin/release     withdraw that promise (the candidate's attempt failed)
 //   POST /v1/admin/follow      follow primary P at epoch E with history H (re-pointing)
@@ -68,7 +69,12 @@ public final class AdminService: Sendable {
     // MARK: Promotion and decisions
 
     func promote(body: [UInt8]) async -> APIResponse {
-        guard let coordinator else { return refuse("PROMOTE-RECORD-1", unavailable ?? "", status: 500) }
+        guard let coordinator else {
+            // Nothing can be recorded, so nothing is decided: unusable, exit code 2, like the
+            // coordinator's own PROMOTE-RECORD-1.
+            return refuse("PROMOTE-RECORD-1", "the decision log is unavailable, so no decision is made: \(unavailable ?? "")", status: 500,
+                          extra: ["outcome": .string("unusable"), "exit_code": .integer(2)])
+        }
         guard let json = try? JSONParser.parse(String(decoding: body, as: UTF8.self)), json.objectValue != nil else {
             return badRequest("the body must be a JSON object {\"kind\":\"failover|switchover\", ...}")
         }
@@ -115,18 +121,28 @@ public final class AdminService: Sendable {
         }
     }
 
+    /// Lifts the fence of epoch E. `candidate` names whose promise of E+1 is withdrawn; when
+    /// it is left out, the promise of E+1 this node holds (made when it was fenced) is.
     func unfence(body: [UInt8]) -> APIResponse {
-        guard let json = parse(body), let epoch = json["epoch"]?.uint64Value, let candidate = json["candidate"]?.stringValue else {
-            return badRequest("expected {\"epoch\":E,\"candidate\":\"id\"}")
+        guard let json = parse(body), let epoch = json["epoch"]?.uint64Value, json["candidate"] == nil || json["candidate"]?.stringValue != nil else {
+            return badRequest("expected {\"epoch\":E} or {\"epoch\":E,\"candidate\":\"id\"}")
         }
         let authority = engine.authority
         guard authority.role == .primary, authority.epoch == Epoch(epoch) else {
             return refuse("PROMOTE-FENCE-1", "\(config.id) is \(authority.role.rawValue) of epoch \(authority.epoch); the fence of epoch \(epoch) is not lifted")
         }
-        claims?.release(Epoch(epoch).successor, candidate: NodeID(candidate))
+        let next = Epoch(epoch).successor
+        let candidate = json["candidate"]?.stringValue.map { NodeID($0) } ?? claims?.promise.flatMap { $0.epoch == next ? $0.candidate : nil }
+        let wasFenced = engine.isFenced
+        let released = candidate.map { claims?.release(next, candidate: $0) ?? false } ?? false
         engine.unfence()
-        _ = try? service.journal.append("unfenced", fields: ["epoch": .integer(Int64(epoch)), "candidate": .string(candidate)], durability: .sync)
-        return .json(.object(["node": .string(config.id.rawValue), "epoch": .integer(Int64(epoch)), "fenced": .bool(false)]))
+        _ = try? service.journal.append("unfenced", fields: [
+            "epoch": .integer(Int64(epoch)), "candidate": candidate.map { .string($0.rawValue) } ?? .null, "was_fenced": .bool(wasFenced),
+        ], durability: .sync)
+        return .json(.object([
+            "node": .string(config.id.rawValue), "epoch": .integer(Int64(epoch)), "fenced": .bool(false), "was_fenced": .bool(wasFenced),
+            "released_promise": released ? .object(["epoch": .integer(Int64(next.rawValue)), "candidate": .string(candidate!.rawValue)]) : .null,
+        ]))
     }
 
     func claim(body: [UInt8]) -> APIResponse {
@@ -233,9 +249,10 @@ public final class AdminService: Sendable {
     }
 
     /// A PROMOTE-* refusal: journaled, answered with its rule and message.
-    private func refuse(_ rule: String, _ message: String, status: Int = 409) -> APIResponse {
+    private func refuse(_ rule: String, _ message: String, status: Int = 409, extra: [String: JSONValue] = [:]) -> APIResponse {
         _ = try? service.journal.append("admin_refused", fields: ["rule": .string(rule), "message": .string(message)], durability: .sync)
         coordinator?.metrics.refused(rule: rule)
-        return .json(.object(["rule": .string(rule), "message": .string(message), "node": .string(config.id.rawValue)]), status: status)
+        let body: [String: JSONValue] = ["rule": .string(rule), "message": .string(message), "node": .string(config.id.rawValue)]
+        return .json(.object(body.merging(extra) { a, _ in a }), status: status)
     }
 }

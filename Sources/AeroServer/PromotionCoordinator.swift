@@ -22,6 +22,10 @@
 //   7. After the commit, every other member is told to follow (`POST /v1/admin/follow`); the
 //      answer lists who was re-pointed, who refused (with why) and who did not answer.
 //   8. No retries: every step runs once, bounded; a failed step fails the attempt.
+//   9. A request that cannot be decided changes nothing and answers "unusable" (exit code 2):
+//      policy_dir unusable (PROMOTE-POLICY-1: missing, unreadable, no *.lua), facts that do
+//      not form a valid facts document (PROMOTE-FACTS-1: a member answered a status this
+//      build cannot read), or a decision that could not be recorded (PROMOTE-RECORD-1).
 // A crash during an attempt is reported at the next start: `promotion-attempt.json` is written
 // before the first change and removed at the end; finding it at start journals
 // `promotion_interrupted` with the authority that is in force.
@@ -97,13 +101,13 @@ final class PromotionCoordinator: Sendable {
         do {
             policies = try loadPolicies()
         } catch {
-            return answer(outcome: "unusable", rule: "PROMOTE-POLICY-1", message: "policy_dir: \(error)", fields: [:])
+            return unusable("PROMOTE-POLICY-1", "policy_dir is unusable, so no decision was made: \(error)")
         }
         let captured: PromotionFacts.Captured
         do {
             captured = try await PromotionFacts.capture(kind: request.kind, requestedBy: request.requestedBy, service: service)
         } catch {
-            return answer(outcome: "unusable", rule: "PROMOTE-FACTS-1", message: "the captured facts are unusable: \(error)", fields: [:])
+            return unusable("PROMOTE-FACTS-1", "the captured facts are unusable, so no decision was made: \(error)")
         }
         let facts = captured.document
         let decision = PromotionEngine(policies: policies, sandbox: PolicySandbox(budget: PolicySandbox.defaultBudget)).decide(facts)
@@ -121,7 +125,7 @@ final class PromotionCoordinator: Sendable {
                 "reasons": .array(decision.reasons.map { .string($0.description) }),
             ], durability: .sync)
         } catch {
-            return answer(outcome: "unusable", rule: "PROMOTE-RECORD-1", message: "the decision could not be recorded, so it is not acted on: \(error)", fields: [:])
+            return unusable("PROMOTE-RECORD-1", "the decision could not be recorded, so it is not acted on: \(error)")
         }
         metrics.decided(decision)
         var fields: [String: JSONValue] = [
@@ -389,8 +393,17 @@ final class PromotionCoordinator: Sendable {
         return sources
     }
 
-    private func journalOutcome(_ event: String, id: String, rule: String?, message: String, extra: [String: JSONValue] = [:]) {
-        var fields: [String: JSONValue] = ["id": .string(id), "message": .string(message)]
+    /// Rule 9: a request that cannot be decided (PROMOTE-POLICY-1, PROMOTE-FACTS-1,
+    /// PROMOTE-RECORD-1) changes nothing, is counted and journaled, and answers exit code 2.
+    private func unusable(_ rule: String, _ message: String) -> APIResponse {
+        metrics.refused(rule: rule)
+        logger.error("promotion request unusable", metadata: ["rule": "\(rule)", "message": "\(message)"])
+        journalOutcome("promotion_refused", id: nil, rule: rule, message: message)
+        return answer(outcome: "unusable", rule: rule, message: message, fields: [:])
+    }
+
+    private func journalOutcome(_ event: String, id: String?, rule: String?, message: String, extra: [String: JSONValue] = [:]) {
+        var fields: [String: JSONValue] = ["id": id.map { .string($0) } ?? .null, "message": .string(message)]
         if let rule { fields["rule"] = .string(rule) }
         for (key, value) in extra { fields[key] = value }
         _ = try? service.journal.append(event, fields: fields, durability: .sync)

@@ -60,30 +60,6 @@ struct PromotionProcessTests {
         try await replayEveryDecision(cluster, node: 1, expected: 4)
     }
 
-    /// Every decision n`node+1` recorded replays offline with aerodb-policy eval to the same
-    /// canonical JSON.
-    func replayEveryDecision(_ cluster: PromoCluster, node: Int, expected: Int) async throws {
-        let list = try #require(await cluster.request(node, "GET", "/v1/admin/decisions").json?["decisions"]?.arrayValue)
-        #expect(list.count == expected)
-        for entry in list {
-            let id = try #require(entry["id"]?.stringValue)
-            let record = try #require(await cluster.request(node, "GET", "/v1/admin/decisions/\(id)").json)
-            let factsPath = cluster.root + "/\(id).facts.json"
-            try (try #require(record["facts"])).canonicalJSON.write(toFile: factsPath, atomically: true, encoding: .utf8)
-            let eval = Process()
-            eval.executableURL = builtExecutable("aerodb-policy")
-            eval.arguments = ["eval", "--facts", factsPath, "--policy", cluster.policyDir, "--format", "json"]
-            let pipe = Pipe()
-            eval.standardOutput = pipe
-            try eval.run()
-            let output = pipe.fileHandleForReading.readDataToEndOfFile()
-            let evalExit = ChildProcess.waitOrKill(eval)
-            let replayed = try JSONParser.parse(String(decoding: output, as: UTF8.self))
-            #expect(replayed.canonicalJSON == record["decision"]?.canonicalJSON, "decision \(id) does not replay")
-            #expect(evalExit == ChildExit(status: record["allowed"]?.boolValue == true ? 0 : 1, signaled: false))
-        }
-    }
-
     @Test("failover under continuous sync writes after kill -9 of the primary: no acknowledged write lost, one writer per epoch, old primary refused")
     func failoverUnderWrites() async throws {
         let rounds = failoverLongMode ? 10 : 1
@@ -259,4 +235,7 @@ final class NIOTarget: @unchecked Sendable {
         get { lock.withLock { current } }
         set { lock.withLock { current = newValue } }
     }
+
+    /// Atomic increment (several writer tasks count into one).
+    func add(_ amount: Int) { lock.withLock { current += amount } }
 }

@@ -63,8 +63,14 @@ final class PromoCluster: @unchecked Sendable {
     let peer: [Int]
     let policyDir: String
     var nodes: [PromoNode?] = [nil, nil, nil]
+    /// With `proxyPrimary`: n1's HTTP and peer addresses as n2 and n3 know them (their configs
+    /// name these proxies' ports); clients and n1 itself use n1's real ports.
+    let primaryProxies: [FaultProxy]
 
-    init(syncTimeoutMs: Int = 2_000, factsGatherTimeoutMs: Int = 500) throws {
+    /// `proxyPrimary`: every address of n1 in the other members' configs goes through a
+    /// FaultProxy (`primaryProxies`), so a test can cut n1 off from its peers while clients
+    /// still reach it. Each node's config lists the members as that node reaches them.
+    init(syncTimeoutMs: Int = 2_000, factsGatherTimeoutMs: Int = 500, proxyPrimary: Bool = false) throws {
         root = FileManager.default.temporaryDirectory.appendingPathComponent("aerodb-promo-\(UUID().uuidString)").path
         policyDir = root + "/policies"
         try FileManager.default.createDirectory(atPath: policyDir, withIntermediateDirectories: true)
@@ -73,11 +79,17 @@ final class PromoCluster: @unchecked Sendable {
         try FileManager.default.copyItem(atPath: shipped, toPath: policyDir + "/require-requested-by.lua")
         http = try (0..<Self.count).map { _ in try freeLoopbackPort() }
         peer = try (0..<Self.count).map { _ in try freeLoopbackPort() }
+        primaryProxies = proxyPrimary
+            ? [try FaultProxy(name: "n1-http", targetPort: http[0]), try FaultProxy(name: "n1-peer", targetPort: peer[0])]
+            : []
         let zones = ["a", "b", "c"]
-        let members = (0..<Self.count).map {
-            #"{"id":"n\#($0 + 1)","http":"127.0.0.1:\#(http[$0])","peer":"127.0.0.1:\#(peer[$0])","labels":{"zone":"\#(zones[$0])"}}"#
-        }.joined(separator: ",")
         for i in 0..<Self.count {
+            let members = (0..<Self.count).map { m in
+                let proxied = m == 0 && i != 0 && proxyPrimary
+                let httpPort = proxied ? primaryProxies[0].port : http[m]
+                let peerPort = proxied ? primaryProxies[1].port : peer[m]
+                return #"{"id":"n\#(m + 1)","http":"127.0.0.1:\#(httpPort)","peer":"127.0.0.1:\#(peerPort)","labels":{"zone":"\#(zones[m])"}}"#
+            }.joined(separator: ",")
             let config = """
                 {"id":"n\(i + 1)","data_dir":"n\(i + 1)","http":"127.0.0.1:\(http[i])","peer":"127.0.0.1:\(peer[i])",
                  "members":[\(members)],"commit_mode":"sync","sync_replicas":["n2","n3"],"initial_primary":"n1",
@@ -107,7 +119,17 @@ final class PromoCluster: @unchecked Sendable {
 
     func stopAll() {
         for i in 0..<Self.count { kill9(i) }
+        for proxy in primaryProxies { proxy.stop() }
         try? FileManager.default.removeItem(atPath: root)
+    }
+
+    var configPaths: [String] { (0..<Self.count).map { root + "/n\($0 + 1).json" } }
+
+    /// Replaces (or with nil removes) one key of node `index`'s config file, before it starts.
+    func editConfig(_ index: Int, _ path: String, _ value: JSONValue?) throws {
+        let file = configPaths[index]
+        let json = try JSONParser.parse(String(contentsOfFile: file, encoding: .utf8))
+        try setting(json, path, value).canonicalJSON.write(toFile: file, atomically: true, encoding: .utf8)
     }
 
     func journal(_ index: Int) -> String {
@@ -122,9 +144,11 @@ final class PromoCluster: @unchecked Sendable {
         var text: String
     }
 
-    func request(_ index: Int, _ method: String, _ path: String, body: String? = nil, timeoutMs: Int = 10_000) async -> Reply {
+    func request(_ index: Int, _ method: String, _ path: String, body: String? = nil, headers: [String: String] = [:],
+                 timeoutMs: Int = 10_000) async -> Reply {
         var request = URLRequest(url: URL(string: "http://127.0.0.1:\(http[index])\(path)")!, timeoutInterval: Double(timeoutMs) / 1000)
         request.httpMethod = method
+        for (name, value) in headers { request.setValue(value, forHTTPHeaderField: name) }
         request.httpBody = body.map { Data($0.utf8) }
         guard let (data, response) = try? await URLSession.shared.data(for: request), let http = response as? HTTPURLResponse else {
             return Reply(status: 0, json: nil, text: "")
@@ -139,9 +163,12 @@ final class PromoCluster: @unchecked Sendable {
         return await request(index, "POST", "/v1/admin/promote", body: body + "}", timeoutMs: 30_000)
     }
 
-    func put(_ index: Int, _ key: String, _ value: String) async -> Reply {
-        await request(index, "PUT", "/v1/kv/\(key)", body: value, timeoutMs: 10_000)
+    func put(_ index: Int, _ key: String, _ value: String, headers: [String: String] = [:]) async -> Reply {
+        await request(index, "PUT", "/v1/kv/\(key)", body: value, headers: headers, timeoutMs: 10_000)
     }
+
+    /// The rule id of a refused write (`error.code`), or nil.
+    static func errorCode(_ reply: Reply) -> String? { reply.json?["error"]?["code"]?.stringValue }
 
     /// (role, epoch) as the node reports it; nil when it does not answer.
     func role(_ index: Int) async -> (role: String, epoch: UInt64)? {
@@ -193,5 +220,29 @@ final class AckLog: @unchecked Sendable {
         var result: [UInt64: Set<Int>] = [:]
         for ack in all { result[ack.epoch, default: []].insert(ack.node) }
         return result
+    }
+}
+
+/// Every decision n`node+1` recorded replays offline with aerodb-policy eval to the same
+/// canonical JSON, and with the exit code of the recorded outcome.
+func replayEveryDecision(_ cluster: PromoCluster, node: Int, expected: Int) async throws {
+    let list = try #require(await cluster.request(node, "GET", "/v1/admin/decisions").json?["decisions"]?.arrayValue)
+    #expect(list.count == expected)
+    for entry in list {
+        let id = try #require(entry["id"]?.stringValue)
+        let record = try #require(await cluster.request(node, "GET", "/v1/admin/decisions/\(id)").json)
+        let factsPath = cluster.root + "/\(id).facts.json"
+        try (try #require(record["facts"])).canonicalJSON.write(toFile: factsPath, atomically: true, encoding: .utf8)
+        let eval = Process()
+        eval.executableURL = builtExecutable("aerodb-policy")
+        eval.arguments = ["eval", "--facts", factsPath, "--policy", cluster.policyDir, "--format", "json"]
+        let pipe = Pipe()
+        eval.standardOutput = pipe
+        try eval.run()
+        let output = pipe.fileHandleForReading.readDataToEndOfFile()
+        let evalExit = ChildProcess.waitOrKill(eval)
+        let replayed = try JSONParser.parse(String(decoding: output, as: UTF8.self))
+        #expect(replayed.canonicalJSON == record["decision"]?.canonicalJSON, "decision \(id) does not replay")
+        #expect(evalExit == ChildExit(status: record["allowed"]?.boolValue == true ? 0 : 1, signaled: false))
     }
 }
