@@ -13,11 +13,11 @@
 //   4. No Lua error crosses a Swift frame: Swift only calls the protected entry points
 //      (aero_load_text, aero_load_host_binary, aero_pcall and the aero_sandbox_* wrappers) and
 //      non-raising stack operations (lua_pushvalue, lua_setupvalue, lua_rawgeti, reads).
-//   5. The host never converts a Lua value with metamethods: it reads only what the prelude's
+//   5. The host never converts a Lua value with metamethods: it reads only what the sandbox's
 //      validate() produced (plain strings in a plain table) or plain strings on the stack.
 //
-// Steps of one run (SandboxSession): create state → load the prelude (host bytecode) →
-// prepare (allow-listed environment built in C, then the prelude) → push the facts root
+// Steps of one run (SandboxSession): create state (collector stopped) → prepare (the
+// allow-listed environment built in C, library tables filled on first use) → push the facts root
 // (materialized lazily as the policy reads) → load policy bytecode → top level (budgeted)
 // → validate(fn, facts) (budgeted) → read the answer and the printed lines → close.
 import AeroCore
@@ -36,10 +36,10 @@ public struct PolicySandbox: Sendable {
     /// ... and this many bytes in total ...
     public static let printedBytesMax = 8 << 10
     /// ... each line cut at this many bytes.
-    public static let printedLineBytesMax = 1_024
+    public static let printedLineBytesMax = Int(AERO_PRINTED_LINE_BYTES_MAX)
     /// Error messages from Lua are cut at this many bytes.
     public static let messageBytesMax = 1_024
-    /// Memory the environment, prelude and facts root may take before the policy's own budget
+    /// Memory the environment and facts root may take before the policy's own budget
     /// starts (facts the policy reads are added to its cap as they are built).
     public static let setupBytesMax = 256 << 20
 

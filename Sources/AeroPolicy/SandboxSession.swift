@@ -21,12 +21,14 @@ final class SandboxSession {
         self.budget = budget
         // One-time, process-wide work (and compiling a policy seen for the first time) is done
         // before this run's deadline starts.
-        _ = SandboxSession.preludeBytecode
         _ = aero_sandbox_capture_libraries()
         bytecode = CompiledPolicies.shared.bytecode(for: policy)
         var setupBudget = budget
         setupBudget.memoryBytesMax = PolicySandbox.setupBytesMax
         lua = try LuaState(budget: setupBudget)
+        // Setup is host code and allocates little garbage: no collection until the policy
+        // runs (startPolicyBudget restarts the collector).
+        aero_gc_stop(lua.L)
         let b = lua.budgetPointer
         b.pointee.printed_lines_max = Int32(PolicySandbox.printedLinesMax)
         b.pointee.printed_bytes_max = PolicySandbox.printedBytesMax
@@ -111,7 +113,7 @@ final class SandboxSession {
         default:
             break
         }
-        preconditionFailure("the sandbox prelude answered code \(code) with a \(typeName(at: -1))")
+        preconditionFailure("the sandbox validate answered code \(code) with a \(typeName(at: -1))")
     }
 
     // MARK: - Check
@@ -183,13 +185,9 @@ final class SandboxSession {
 
     // MARK: - Steps
 
-    /// Loads the prelude and builds the environment: leaves [validate, env] on the stack.
+    /// Builds the environment (in C): leaves [validate, env] on the stack.
     private func prepare() -> PolicyOutcome? {
-        let bytecode = SandboxSession.preludeBytecode
-        var status = bytecode.withUnsafeBufferPointer {
-            aero_load_host_binary(L, $0.baseAddress, $0.count, SandboxPrelude.chunkName)
-        }
-        if status == LUA_OK { status = aero_sandbox_prepare(L) }
+        let status = aero_sandbox_prepare(L)
         if status != LUA_OK { return failure(status: status, phase: .load) }
         return nil
     }
@@ -224,6 +222,7 @@ final class SandboxSession {
     /// instructions from zero. The wall-clock deadline covers the whole run.
     private func startPolicyBudget() {
         let b = counters
+        aero_gc_restart(L)
         b.pointee.memory_limit_bytes = b.pointee.memory_used_bytes + budget.memoryBytesMax
         aero_install_budget_hook(L)  // resets the hook's count
         b.pointee.instructions_used = 0
@@ -309,25 +308,4 @@ final class SandboxSession {
         }
         return lines
     }
-
-    // MARK: - The prelude, compiled once per process
-
-    /// The prelude as bytecode dumped by the host from `SandboxPrelude.text`. Policies can
-    /// never load binary chunks; only the host loads this one.
-    static let preludeBytecode: [UInt8] = {
-        guard let lua = try? LuaState(budget: LuaBudget(memoryBytesMax: 64 << 20)) else {
-            preconditionFailure("cannot create a Lua state to compile the sandbox prelude")
-        }
-        do {
-            try lua.load(SandboxPrelude.text, chunkName: String(SandboxPrelude.chunkName.dropFirst()))
-        } catch {
-            preconditionFailure("the sandbox prelude does not compile: \(error)")
-        }
-        var bytes = aero_bytes()
-        defer { aero_bytes_free(&bytes) }
-        guard aero_dump_top(lua.L, &bytes, 1) == LUA_OK, bytes.failed == 0 else {
-            preconditionFailure("cannot dump the sandbox prelude")
-        }
-        return Array(UnsafeRawBufferPointer(start: bytes.data, count: bytes.length))
-    }()
 }

@@ -247,7 +247,7 @@ int aero_message_handler(lua_State *L) {
     aero_budget *budget = aero_budget_of(L);
     lua_Debug ar;
     int found = 0;
-    // The first Lua frame, preferring code that is not the host's own prelude (whose chunk
+    // The first Lua frame, preferring code that is not the host's own (whose chunk
     // names start with "=aerodb-"), so that errors point at the policy's line.
     for (int level = 0; lua_getstack(L, level, &ar) && level < AERO_HANDLER_LEVELS_MAX; level++) {
         if (lua_getinfo(L, "Sl", &ar) && ar.currentline >= 0) {
@@ -272,6 +272,10 @@ int aero_pcall(lua_State *L, int nargs, int nresults) {
     lua_remove(L, function_index);
     return status;
 }
+
+// Neither call raises (no collection step runs; lua_gc only sets the collector's state).
+void aero_gc_stop(lua_State *L) { lua_gc(L, LUA_GCSTOP); }
+void aero_gc_restart(lua_State *L) { lua_gc(L, LUA_GCRESTART); }
 
 int aero_load_text(lua_State *L, const char *bytes, size_t length, const char *chunkname) {
     return luaL_loadbufferx(L, bytes, length, chunkname, "t");

@@ -526,19 +526,39 @@ int aero_sandbox_push_facts(lua_State *L, const uint8_t *tape, size_t length) {
     return aero_pcall(L, 2, 1);
 }
 
-// ---- print sink -----------------------------------------------------------------------
+// ---- print ----------------------------------------------------------------------------
 
-// host.print(line): keeps the line if the bounds allow, else marks the output truncated.
-static int print_sink(lua_State *L) {
-    size_t length = 0;
-    const char *line = luaL_checklstring(L, 1, &length);
+// print(...): as Lua's own print (every argument through luaL_tolstring, which is what
+// tostring does, joined by tabs), but the line goes into the registry's printed table, never
+// to stdout, within the bounds: a line is cut at printed_line_bytes_max and at what is left
+// of printed_bytes_max, and lines past printed_lines_max are dropped; either marks the output
+// truncated. Only the kept bytes are copied.
+static int sandbox_print(lua_State *L) {
     aero_budget *budget = budget_of(L);
+    char line[AERO_PRINTED_LINE_BYTES_MAX];
+    size_t cap = budget->printed_line_bytes_max < sizeof line ? budget->printed_line_bytes_max : sizeof line;
+    size_t kept = 0, total = 0;
+    int n = lua_gettop(L);
+    for (int i = 1; i <= n; i++) {
+        if (i > 1) {
+            if (kept < cap) line[kept++] = '\t';
+            total++;
+        }
+        size_t length = 0;
+        const char *text = luaL_tolstring(L, i, &length);
+        size_t copied = cap - kept < length ? cap - kept : length;
+        memcpy(line + kept, text, copied);
+        kept += copied;
+        total += length;
+        lua_pop(L, 1);
+    }
     if (budget->printed_lines >= budget->printed_lines_max || budget->printed_bytes >= budget->printed_bytes_max) {
         budget->printed_truncated = 1;
         return 0;
     }
     size_t room = budget->printed_bytes_max - budget->printed_bytes;
-    if (room > budget->printed_line_bytes_max) room = budget->printed_line_bytes_max;
+    if (room > cap) room = cap;
+    size_t length = total;
     if (length > room) {
         length = room;
         budget->printed_truncated = 1;
@@ -610,20 +630,20 @@ static int has_specials(const char *p, size_t m) {
     return 0;
 }
 
-// Upvalues: the library function, the kind.
-static int bounded_pattern(lua_State *L) {
-    int kind = (int)lua_tointeger(L, lua_upvalueindex(2));
+// Raises unless the call (arguments at 1, 2) is within the bounds for the pattern function
+// of this kind; the wrapper then calls the original (bounded_find … below).
+static void check_pattern(lua_State *L, int kind) {
     size_t n = 0, m = 0;
     luaL_checklstring(L, 1, &n);
     const char *p = luaL_checklstring(L, 2, &m);
     const char *name = kind == PATTERN_FIND ? "find" : kind == PATTERN_MATCH ? "match"
                      : kind == PATTERN_GMATCH ? "gmatch" : "gsub";
     if (n > AERO_PATTERN_SUBJECT_BYTES_MAX) {
-        return luaL_error(L, "string.%s: subject of %d bytes exceeds the sandbox bound of %d bytes",
+        luaL_error(L, "string.%s: subject of %d bytes exceeds the sandbox bound of %d bytes",
                           name, (int)n, AERO_PATTERN_SUBJECT_BYTES_MAX);
     }
     if (m > AERO_PATTERN_BYTES_MAX) {
-        return luaL_error(L, "string.%s: pattern of %d bytes exceeds the sandbox bound of %d bytes",
+        luaL_error(L, "string.%s: pattern of %d bytes exceeds the sandbox bound of %d bytes",
                           name, (int)m, AERO_PATTERN_BYTES_MAX);
     }
     int plain = (kind == PATTERN_FIND && lua_toboolean(L, 4)) || (kind == PATTERN_FIND && !has_specials(p, m));
@@ -631,7 +651,7 @@ static int bounded_pattern(lua_State *L) {
     int quantifiers = plain ? 0 : count_quantifiers(p, m, &anchored);
     if (kind == PATTERN_GMATCH) anchored = 0;
     if (quantifiers > AERO_PATTERN_QUANTIFIERS_MAX) {
-        return luaL_error(L, "string.%s: pattern has %d quantifiers; the sandbox allows %d",
+        luaL_error(L, "string.%s: pattern has %d quantifiers; the sandbox allows %d",
                           name, quantifiers, AERO_PATTERN_QUANTIFIERS_MAX);
     }
     double base = n < 2 ? 2.0 : (double)n;
@@ -640,25 +660,10 @@ static int bounded_pattern(lua_State *L) {
         cost *= base;
     }
     if (cost > AERO_PATTERN_COST_MAX) {
-        return luaL_error(L, "string.%s: pattern too complex for a %d-byte subject (%d quantifiers%s); "
+        luaL_error(L, "string.%s: pattern too complex for a %d-byte subject (%d quantifiers%s); "
                           "use a shorter subject or a simpler pattern",
                           name, (int)n, quantifiers, anchored ? ", anchored" : "");
     }
-    int nargs = lua_gettop(L);
-    lua_pushvalue(L, lua_upvalueindex(1));
-    lua_insert(L, 1);
-    lua_call(L, nargs, LUA_MULTRET);
-    return lua_gettop(L);
-}
-
-// host.bound(fn, kind) -> a bounded wrapper around fn.
-static int make_bounded(lua_State *L) {
-    luaL_checktype(L, 1, LUA_TFUNCTION);
-    lua_Integer kind = luaL_checkinteger(L, 2);
-    luaL_argcheck(L, kind >= PATTERN_FIND && kind <= PATTERN_GSUB, 2, "unknown pattern function");
-    lua_settop(L, 2);
-    lua_pushcclosure(L, bounded_pattern, 2);
-    return 1;
 }
 
 // ---- The allow-list -------------------------------------------------------------------
@@ -668,18 +673,21 @@ static int make_bounded(lua_State *L) {
 // come from Lua's own libraries, captured once per process in a scratch state: every
 // library function is a light C function (no upvalues), so its pointer is all there is to
 // it; constants (math.pi, utf8.charpattern, _VERSION …) are copied. Keep the global names in
-// step with SandboxPrelude.environmentNames; print, load, setmetatable and xpcall are set
-// by the prelude (wrapped) from the originals it receives in `host`.
+// step with SandboxPrelude.environmentNames. Where the sandbox changes a function (print,
+// load, setmetatable, getmetatable, next, xpcall, string find/match/gmatch/gsub/rep,
+// coroutine close/wrap) the environment holds a C wrapper that checks and then calls the
+// original directly (same call frame, so argument errors name the function as usual).
+// table.insert/remove/move are Lua (see table_chunk_text).
 static const char *const allowed_base[] = {
     "_VERSION", "assert", "error", "getmetatable", "ipairs", "next", "pairs", "pcall", "select",
     "tonumber", "tostring", "type", "xpcall", NULL};
-// Originals given only to the prelude (host.NAME), never put in the environment as they are.
-static const char *const host_base[] = {"load", "rawget", "setmetatable", NULL};
+// Originals only the wrappers call, never put in the environment as they are.
+static const char *const original_base[] = {"load", "setmetatable", NULL};
 static const char *const allowed_string[] = {
     "byte", "char", "find", "format", "gmatch", "gsub", "len", "lower", "match", "pack",
     "packsize", "rep", "reverse", "sub", "unpack", "upper", NULL};
-static const char *const allowed_table[] = {
-    "concat", "insert", "move", "pack", "remove", "sort", "unpack", NULL};
+// insert, move and remove come from table_chunk_text.
+static const char *const allowed_table[] = {"concat", "pack", "sort", "unpack", NULL};
 static const char *const allowed_math[] = {
     "abs", "ceil", "cos", "deg", "exp", "floor", "fmod", "huge", "log", "max", "maxinteger",
     "min", "mininteger", "modf", "pi", "rad", "sin", "sqrt", "tan", "tointeger", "type", "ult",
@@ -701,6 +709,7 @@ typedef struct captured_value {
     int type;  // LUA_TFUNCTION, LUA_TNUMBER (integer or float), LUA_TSTRING
     int is_integer;
     lua_CFunction function;
+    lua_CFunction wrapper;  // what the environment holds instead of `function`, if not NULL
     lua_Integer integer;
     lua_Number number;
     char string[AERO_CAPTURED_STRING_BYTES_MAX];
@@ -709,27 +718,278 @@ typedef struct captured_value {
 
 // One captured library: its values in the order of its name list.
 typedef struct captured_library {
-    const char *global;  // NULL for base (set into the globals / host)
+    const char *global;  // NULL for base (set into the globals) and the originals
     const char *const *names;
     int first, count;
 } captured_library;
 
-enum { LIB_BASE, LIB_HOST, LIB_STRING, LIB_TABLE, LIB_MATH, LIB_UTF8, LIB_COROUTINE, LIB_STRING_META, LIB_COUNT };
+enum { LIB_BASE, LIB_ORIGINAL, LIB_STRING, LIB_TABLE, LIB_MATH, LIB_UTF8, LIB_COROUTINE, LIB_STRING_META, LIB_COUNT };
 
 static captured_value captured[AERO_CAPTURED_MAX];
 static captured_library libraries[LIB_COUNT] = {
-    {NULL, allowed_base, 0, 0}, {NULL, host_base, 0, 0},
+    {NULL, allowed_base, 0, 0}, {NULL, original_base, 0, 0},
     {LUA_STRLIBNAME, allowed_string, 0, 0}, {LUA_TABLIBNAME, allowed_table, 0, 0},
     {LUA_MATHLIBNAME, allowed_math, 0, 0}, {LUA_UTF8LIBNAME, allowed_utf8, 0, 0},
     {LUA_COLIBNAME, allowed_coroutine, 0, 0}, {NULL, string_metamethods, 0, 0}};
 static int capture_status = -1;  // -1: not yet; 0: ok; 1: failed
 static pthread_once_t capture_once = PTHREAD_ONCE_INIT;
 
+// The originals the wrappers call (set once by capture_libraries).
+static lua_CFunction original_load, original_setmetatable, original_getmetatable, original_next,
+    original_xpcall, original_select, original_error, original_find, original_match, original_gmatch,
+    original_gsub, original_rep, original_math_type, original_coclose, original_coresume, original_costatus;
+
+// table.insert, remove and move loop in C over a length a __len metamethod may choose; the
+// sandbox's run in Lua instead, where the instruction budget counts every step. They use no
+// global (the chunk runs with a nil _ENV): what they need is passed in from the originals.
+// Compiled once per process and dumped (stripped) by the host; only the host loads it.
+static const char table_chunk_text[] =
+    "local select, error, mathtype, maxinteger = ...\n"
+    "local function integer_argument(value, position, name)\n"
+    "  if mathtype(value) ~= 'integer' then\n"
+    "    error('bad argument #' .. position .. \" to '\" .. name .. \"' (integer expected)\", 3)\n"
+    "  end\n"
+    "end\n"
+    "local function insert(t, ...)\n"
+    "  local count = select('#', ...)\n"
+    "  local last = #t + 1\n"
+    "  if count == 1 then\n"
+    "    t[last] = ...\n"
+    "    return\n"
+    "  end\n"
+    "  if count ~= 2 then error(\"wrong number of arguments to 'insert'\", 2) end\n"
+    "  local position, value = ...\n"
+    "  integer_argument(position, 2, 'insert')\n"
+    "  if position < 1 or position > last then\n"
+    "    error(\"bad argument #2 to 'insert' (position out of bounds)\", 2)\n"
+    "  end\n"
+    "  for i = last, position + 1, -1 do t[i] = t[i - 1] end\n"
+    "  t[position] = value\n"
+    "end\n"
+    "local function remove(t, position)\n"
+    "  local size = #t\n"
+    "  if position == nil then position = size end\n"
+    "  integer_argument(position, 2, 'remove')\n"
+    "  if position ~= size and (position < 1 or position > size + 1) then\n"
+    "    error(\"bad argument #2 to 'remove' (position out of bounds)\", 2)\n"
+    "  end\n"
+    "  local value = t[position]\n"
+    "  while position < size do\n"
+    "    t[position] = t[position + 1]\n"
+    "    position = position + 1\n"
+    "  end\n"
+    "  t[position] = nil\n"
+    "  return value\n"
+    "end\n"
+    "local function move(a1, f, e, t, a2)\n"
+    "  if a2 == nil then a2 = a1 end\n"
+    "  integer_argument(f, 2, 'move')\n"
+    "  integer_argument(e, 3, 'move')\n"
+    "  integer_argument(t, 4, 'move')\n"
+    "  if e >= f then\n"
+    "    if f <= 0 and e >= maxinteger + f then error(\"bad argument #3 to 'move' (too many elements to move)\", 2) end\n"
+    "    if t > e or t <= f or a1 ~= a2 then\n"
+    "      for i = 0, e - f do a2[t + i] = a1[f + i] end\n"
+    "    else\n"
+    "      for i = e - f, 0, -1 do a2[t + i] = a1[f + i] end\n"
+    "    end\n"
+    "  end\n"
+    "  return a2\n"
+    "end\n"
+    "return insert, move, remove\n";
+static const char *const table_chunk_names[] = {"insert", "move", "remove"};
+static uint8_t *table_chunk = NULL;  // the dump; process lifetime
+static size_t table_chunk_length = 0;
+
+static int budget_tripped(const aero_budget *budget) {
+    return budget->instructions_exceeded || budget->time_exceeded || budget->memory_exceeded;
+}
+
+// ---- Wrappers ----
+
+static int bounded_find(lua_State *L) { check_pattern(L, PATTERN_FIND); return original_find(L); }
+static int bounded_match(lua_State *L) { check_pattern(L, PATTERN_MATCH); return original_match(L); }
+static int bounded_gmatch(lua_State *L) { check_pattern(L, PATTERN_GMATCH); return original_gmatch(L); }
+static int bounded_gsub(lua_State *L) { check_pattern(L, PATTERN_GSUB); return original_gsub(L); }
+
+// The bytes tostring would give for a string or number argument; 0 for anything else.
+static size_t rep_length_of(lua_State *L, int idx) {
+    int type = lua_type(L, idx);
+    if (type == LUA_TSTRING) return lua_rawlen(L, idx);
+    if (type != LUA_TNUMBER) return 0;
+    lua_pushvalue(L, idx);  // converted in place: a copy
+    size_t length = 0;
+    lua_tolstring(L, -1, &length);
+    lua_pop(L, 1);
+    return length;
+}
+
+// string.rep copies once per repetition inside one VM instruction, even for an empty string
+// (rep("", 2^62) never returns): the count and the result are bounded before it runs.
+static int sandbox_rep(lua_State *L) {
+    if (lua_type(L, 2) == LUA_TNUMBER) {
+        lua_Number count = lua_tonumber(L, 2);
+        if (count > 0) {
+            if (count > AERO_REP_COUNT_MAX) {
+                return luaL_error(L, "bad argument #2 to 'rep' (more than %d repetitions; the sandbox bound)", AERO_REP_COUNT_MAX);
+            }
+            lua_Number bytes = (lua_Number)(rep_length_of(L, 1) + rep_length_of(L, 3)) * count;
+            if (bytes > AERO_REP_BYTES_MAX) {
+                return luaL_error(L, "string.rep: result larger than %d bytes (the sandbox bound)", AERO_REP_BYTES_MAX);
+            }
+        }
+    }
+    return original_rep(L);
+}
+
+// load(): text chunks only (mode forced to "t"), in the sandbox environment unless the
+// caller gives its own table. The parser runs in C where no hook fires: a chunk is bounded
+// to AERO_LOAD_BYTES_MAX, whether given as a string or by a reader function.
+static int bounded_reader(lua_State *L) {
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_call(L, 0, 1);
+    if (lua_type(L, -1) == LUA_TSTRING) {
+        lua_Integer total = lua_tointeger(L, lua_upvalueindex(2)) + (lua_Integer)lua_rawlen(L, -1);
+        if (total > AERO_LOAD_BYTES_MAX) {
+            lua_pushfstring(L, "chunk larger than %d bytes (the sandbox bound)", AERO_LOAD_BYTES_MAX);
+            return lua_error(L);  // no position, as error(message, 0)
+        }
+        lua_pushinteger(L, total);
+        lua_replace(L, lua_upvalueindex(2));
+    }
+    return 1;
+}
+
+static int sandbox_load(lua_State *L) {
+    lua_settop(L, 4);
+    if (lua_isnil(L, 4)) {
+        lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_GLOBALS);
+        lua_replace(L, 4);
+    }
+    if (lua_type(L, 1) == LUA_TSTRING) {
+        if (lua_rawlen(L, 1) > AERO_LOAD_BYTES_MAX) {
+            luaL_pushfail(L);
+            lua_pushfstring(L, "chunk larger than %d bytes (the sandbox bound)", AERO_LOAD_BYTES_MAX);
+            return 2;
+        }
+    } else if (lua_type(L, 1) == LUA_TFUNCTION) {
+        lua_pushvalue(L, 1);
+        lua_pushinteger(L, 0);
+        lua_pushcclosure(L, bounded_reader, 2);
+        lua_replace(L, 1);
+    }
+    lua_pushliteral(L, "t");
+    lua_replace(L, 3);
+    return original_load(L);
+}
+
+static void populate_if_library(lua_State *L, int idx);
+
+// No finalizers: nothing may run code at garbage collection.
+static int sandbox_setmetatable(lua_State *L) {
+    if (lua_type(L, 2) == LUA_TTABLE) {
+        lua_pushliteral(L, "__gc");
+        int gc = lua_rawget(L, 2);
+        lua_pop(L, 1);
+        if (gc != LUA_TNIL) return luaL_error(L, "setmetatable: __gc is not allowed in the policy sandbox");
+    }
+    populate_if_library(L, 1);
+    return original_setmetatable(L);
+}
+
+static int sandbox_getmetatable(lua_State *L) {
+    populate_if_library(L, 1);
+    return original_getmetatable(L);
+}
+
+static int sandbox_next(lua_State *L) {
+    populate_if_library(L, 1);
+    return original_next(L);
+}
+
+// An error raised by the budget hook leaves hooks disabled in its thread until a pcall
+// boundary restores them (Lua 5.4 ldo.c). Lua code that runs before that point — an xpcall
+// message handler, or __close run by coroutine.close/wrap on the dead thread — would run
+// unbudgeted. So once a budget has tripped, these wrappers run no policy code.
+static int guarded_handler(lua_State *L) {
+    lua_settop(L, 1);
+    if (budget_tripped(budget_of(L))) return 1;  // the error object, unchanged
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_insert(L, 1);
+    lua_call(L, 1, 1);
+    return 1;
+}
+
+static int sandbox_xpcall(lua_State *L) {
+    if (lua_type(L, 2) == LUA_TFUNCTION) {
+        lua_pushvalue(L, 2);
+        lua_pushcclosure(L, guarded_handler, 1);
+        lua_replace(L, 2);
+    }
+    return original_xpcall(L);
+}
+
+static int sandbox_coclose(lua_State *L) {
+    if (budget_tripped(budget_of(L))) return luaL_error(L, "policy budget exceeded");
+    return original_coclose(L);
+}
+
+// Upvalue: the coroutine. Resumes it; on error closes it (unless a budget has tripped) and
+// raises the error object as it is.
+static int wrapped_coroutine(lua_State *L) {
+    int n = lua_gettop(L);
+    luaL_checkstack(L, 3, "coroutine.wrap");
+    lua_pushcfunction(L, original_coresume);
+    lua_insert(L, 1);
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_insert(L, 2);
+    lua_call(L, n + 1, LUA_MULTRET);
+    if (lua_toboolean(L, 1)) return lua_gettop(L) - 1;
+    lua_settop(L, 2);
+    if (!budget_tripped(budget_of(L))) {
+        lua_pushcfunction(L, original_costatus);
+        lua_pushvalue(L, lua_upvalueindex(1));
+        lua_call(L, 1, 1);
+        int dead = strcmp(lua_tostring(L, -1), "dead") == 0;
+        lua_pop(L, 1);
+        if (dead) {
+            lua_pushcfunction(L, original_coclose);
+            lua_pushvalue(L, lua_upvalueindex(1));
+            lua_call(L, 1, 0);
+        }
+    }
+    return lua_error(L);
+}
+
+static int sandbox_cowrap(lua_State *L) {
+    luaL_checktype(L, 1, LUA_TFUNCTION);
+    lua_State *thread = lua_newthread(L);
+    lua_pushvalue(L, 1);
+    lua_xmove(L, thread, 1);
+    lua_pushcclosure(L, wrapped_coroutine, 1);
+    return 1;
+}
+
+// The wrappers, by library and name, recorded in captured[].wrapper.
+static const struct {
+    int lib;
+    const char *name;
+    lua_CFunction wrapper;
+} wrappers[] = {
+    {LIB_BASE, "getmetatable", sandbox_getmetatable}, {LIB_BASE, "next", sandbox_next},
+    {LIB_BASE, "xpcall", sandbox_xpcall}, {LIB_STRING, "find", bounded_find},
+    {LIB_STRING, "match", bounded_match}, {LIB_STRING, "gmatch", bounded_gmatch},
+    {LIB_STRING, "gsub", bounded_gsub}, {LIB_STRING, "rep", sandbox_rep},
+    {LIB_COROUTINE, "close", sandbox_coclose}, {LIB_COROUTINE, "wrap", sandbox_cowrap}};
+
+// ---- Capturing, once per process ----
+
 // Copies the value on top of the stack into slot; 0 if it is of a kind that cannot be
 // captured (a C function with upvalues, a Lua function, a table …).
 static int capture_top(lua_State *L, captured_value *slot, const char *name) {
     slot->name = name;
     slot->type = lua_type(L, -1);
+    slot->wrapper = NULL;
     switch (slot->type) {
     case LUA_TFUNCTION:
         slot->function = lua_tocfunction(L, -1);
@@ -748,6 +1008,30 @@ static int capture_top(lua_State *L, captured_value *slot, const char *name) {
     default:
         return 0;
     }
+}
+
+static captured_value *captured_named(int lib, const char *name) {
+    const captured_library *library = &libraries[lib];
+    for (int i = library->first; i < library->first + library->count; i++) {
+        if (strcmp(captured[i].name, name) == 0) return &captured[i];
+    }
+    return NULL;
+}
+
+static lua_CFunction captured_function(int lib, const char *name) {
+    captured_value *value = captured_named(lib, name);
+    return value != NULL && value->type == LUA_TFUNCTION ? value->function : NULL;
+}
+
+static int table_chunk_writer(lua_State *L, const void *p, size_t size, void *ud) {
+    (void)L;
+    (void)ud;
+    uint8_t *grown = (uint8_t *)realloc(table_chunk, table_chunk_length + size);
+    if (grown == NULL) return 1;
+    table_chunk = grown;
+    memcpy(table_chunk + table_chunk_length, p, size);
+    table_chunk_length += size;
+    return 0;
 }
 
 static int capture_cfunction(lua_State *L) {
@@ -775,6 +1059,37 @@ static int capture_cfunction(lua_State *L) {
         library->count = next - library->first;
         lua_settop(L, 0);
     }
+    for (size_t i = 0; i < sizeof wrappers / sizeof wrappers[0]; i++) {
+        captured_value *value = captured_named(wrappers[i].lib, wrappers[i].name);
+        if (value == NULL || value->type != LUA_TFUNCTION) return luaL_error(L, "cannot wrap %s", wrappers[i].name);
+        value->wrapper = wrappers[i].wrapper;
+    }
+    original_load = captured_function(LIB_ORIGINAL, "load");
+    original_setmetatable = captured_function(LIB_ORIGINAL, "setmetatable");
+    original_getmetatable = captured_function(LIB_BASE, "getmetatable");
+    original_next = captured_function(LIB_BASE, "next");
+    original_xpcall = captured_function(LIB_BASE, "xpcall");
+    original_select = captured_function(LIB_BASE, "select");
+    original_error = captured_function(LIB_BASE, "error");
+    original_find = captured_function(LIB_STRING, "find");
+    original_match = captured_function(LIB_STRING, "match");
+    original_gmatch = captured_function(LIB_STRING, "gmatch");
+    original_gsub = captured_function(LIB_STRING, "gsub");
+    original_rep = captured_function(LIB_STRING, "rep");
+    original_math_type = captured_function(LIB_MATH, "type");
+    original_coclose = captured_function(LIB_COROUTINE, "close");
+    original_coresume = captured_function(LIB_COROUTINE, "resume");
+    original_costatus = captured_function(LIB_COROUTINE, "status");
+    if (!original_load || !original_setmetatable || !original_getmetatable || !original_next || !original_xpcall ||
+        !original_select || !original_error || !original_find || !original_match || !original_gmatch ||
+        !original_gsub || !original_rep || !original_math_type || !original_coclose || !original_coresume ||
+        !original_costatus) {
+        return luaL_error(L, "a wrapped function is missing");
+    }
+    if (luaL_loadbufferx(L, table_chunk_text, sizeof table_chunk_text - 1, AERO_SANDBOX_CHUNK_NAME, "t") != LUA_OK) {
+        return lua_error(L);
+    }
+    if (lua_dump(L, table_chunk_writer, NULL, 1) != 0) return luaL_error(L, "cannot dump the table functions");
     return 0;
 }
 
@@ -785,7 +1100,7 @@ static void capture_libraries(void) {
         return;
     }
     lua_pushcfunction(L, capture_cfunction);
-    capture_status = lua_pcall(L, 0, 0, 0) == LUA_OK ? 0 : 1;
+    capture_status = lua_pcall(L, 0, 0, 0) == LUA_OK && table_chunk_length > 0 ? 0 : 1;
     lua_close(L);
 }
 
@@ -796,7 +1111,7 @@ int aero_sandbox_capture_libraries(void) {
 
 static void push_captured(lua_State *L, const captured_value *value) {
     switch (value->type) {
-    case LUA_TFUNCTION: lua_pushcfunction(L, value->function); break;
+    case LUA_TFUNCTION: lua_pushcfunction(L, value->wrapper != NULL ? value->wrapper : value->function); break;
     case LUA_TNUMBER:
         if (value->is_integer) lua_pushinteger(L, value->integer);
         else lua_pushnumber(L, value->number);
@@ -805,20 +1120,102 @@ static void push_captured(lua_State *L, const captured_value *value) {
     }
 }
 
-// Sets every captured value of library lib into the table at idx.
+// Sets every captured value of library lib into the table at idx (raw sets: a library
+// table still has its filling metatable).
 static void set_captured(lua_State *L, int idx, int lib) {
     idx = lua_absindex(L, idx);
     const captured_library *library = &libraries[lib];
     for (int i = library->first; i < library->first + library->count; i++) {
+        lua_pushstring(L, captured[i].name);
         push_captured(L, &captured[i]);
-        lua_setfield(L, idx, captured[i].name);
+        lua_rawset(L, idx);
     }
 }
 
-// A new table holding library lib, stored as globals[name]; left on the stack.
-static void new_library(lua_State *L, int globals, int lib) {
-    lua_createtable(L, 0, libraries[lib].count);
-    set_captured(L, -1, lib);
+// ---- Library tables, filled on first use ----
+// Building every library table in every fresh state was a third of its setup, and most
+// policies use one library or none. So each library table starts empty, with a metatable
+// (in the registry, unreachable from the sandbox) whose __index, __newindex and __pairs
+// fill it completely on first use, then remove the metatable: from then on it is a plain
+// table, exactly as if it had been built up front. Nothing a policy can do sees the empty
+// table: reads, writes, pairs, ipairs, # and the table library go through the metamethods
+// (or see the same empty array part), and the wrappers of next, getmetatable and
+// setmetatable fill the table first. The filling is charged to the running budget (a few
+// KiB; the same in every run).
+static char library_metatable_key, library_map_key;  // registry: the metatable; table -> lib
+
+// Fills the library table at idx if it is one not yet filled.
+static void populate_if_library(lua_State *L, int idx) {
+    if (lua_type(L, idx) != LUA_TTABLE) return;
+    idx = lua_absindex(L, idx);
+    luaL_checkstack(L, 8, "library");
+    if (!lua_getmetatable(L, idx)) return;
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &library_metatable_key);
+    int mine = lua_rawequal(L, -1, -2);
+    lua_pop(L, 2);
+    if (!mine) return;
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &library_map_key);
+    lua_pushvalue(L, idx);
+    if (lua_rawget(L, -2) != LUA_TNUMBER) luaL_error(L, "library table without a library");
+    int lib = (int)lua_tointeger(L, -1);
+    lua_pop(L, 1);
+    if (lib == LIB_TABLE) {
+        if (luaL_loadbufferx(L, (const char *)table_chunk, table_chunk_length, AERO_SANDBOX_CHUNK_NAME, "b") != LUA_OK) {
+            lua_error(L);
+        }
+        lua_pushnil(L);
+        lua_setupvalue(L, -2, 1);  // _ENV: the chunk reads no global
+        lua_pushcfunction(L, original_select);
+        lua_pushcfunction(L, original_error);
+        lua_pushcfunction(L, original_math_type);
+        lua_pushinteger(L, LUA_MAXINTEGER);
+        lua_call(L, 4, 3);
+        for (int i = 2; i >= 0; i--) {
+            lua_pushstring(L, table_chunk_names[i]);
+            lua_insert(L, -2);
+            lua_rawset(L, idx);
+        }
+    }
+    set_captured(L, idx, lib);
+    lua_pushvalue(L, idx);
+    lua_pushnil(L);
+    lua_rawset(L, -3);
+    lua_pop(L, 1);
+    lua_pushnil(L);
+    lua_setmetatable(L, idx);
+}
+
+static int library_index(lua_State *L) {
+    populate_if_library(L, 1);
+    lua_settop(L, 2);
+    lua_rawget(L, 1);
+    return 1;
+}
+
+static int library_newindex(lua_State *L) {
+    populate_if_library(L, 1);
+    lua_settop(L, 3);
+    lua_rawset(L, 1);
+    return 0;
+}
+
+static int library_pairs(lua_State *L) {
+    populate_if_library(L, 1);
+    lua_pushcfunction(L, original_next);
+    lua_pushvalue(L, 1);
+    lua_pushnil(L);
+    return 3;
+}
+
+// A new, empty library table for lib, stored as globals[name]; left on the stack.
+static void new_library(lua_State *L, int globals, int metatable, int map, int lib) {
+    int extra = lib == LIB_TABLE ? 3 : 0;
+    lua_createtable(L, 0, libraries[lib].count + extra);
+    lua_pushvalue(L, metatable);
+    lua_setmetatable(L, -2);
+    lua_pushvalue(L, -1);
+    lua_pushinteger(L, lib);
+    lua_rawset(L, map);
     lua_pushvalue(L, -1);
     lua_setfield(L, globals, libraries[lib].global);
 }
@@ -840,7 +1237,7 @@ static int answer_failure(lua_State *L) {
     return 2;
 }
 
-// host.validate(fn, facts) -> code, payload: calls the policy and checks its answer without
+// validate(fn, facts) -> code, payload: calls the policy and checks its answer without
 // trusting it (raw reads only; no metamethod of the answer runs). 0: no objection; 1: a
 // fresh list of the reasons; 2: a message saying what is wrong with the answer. Every
 // return leaves exactly the code and the payload as the top two values.
@@ -911,70 +1308,73 @@ static int validate_answer(lua_State *L) {
     return answer_failure(L);
 }
 
-// host.tripped() -> true once any budget has been exceeded in this state.
-static int budget_tripped(lua_State *L) {
-    aero_budget *budget = budget_of(L);
-    lua_pushboolean(L, budget->instructions_exceeded || budget->time_exceeded || budget->memory_exceeded);
-    return 1;
-}
-
 // ---- Preparing a sandbox --------------------------------------------------------------
 
-// Names the prelude adds to the environment (print, load, setmetatable) on top of the
-// captured ones; sizes the globals table so it never rehashes.
-#define AERO_PRELUDE_GLOBALS 3
+// Globals beyond the captured base functions: print, load, setmetatable, _G and the five
+// library tables; sizes the globals table so it never rehashes.
+#define AERO_EXTRA_GLOBALS 9
 
 static int prepare_cfunction(lua_State *L) {
-    // Stack: prelude chunk.
     if (!aero_sandbox_capture_libraries()) return luaL_error(L, "cannot capture the Lua standard libraries");
+    lua_settop(L, 0);
     // The environment: a fresh globals table sized for every name it will hold.
-    lua_createtable(L, 0, libraries[LIB_BASE].count + 6 + AERO_PRELUDE_GLOBALS);
-    int globals = lua_gettop(L);
+    lua_createtable(L, 0, libraries[LIB_BASE].count + AERO_EXTRA_GLOBALS);
+    const int globals = 1;
     lua_pushvalue(L, globals);
     lua_rawseti(L, LUA_REGISTRYINDEX, LUA_RIDX_GLOBALS);
-    lua_pushvalue(L, globals);
-    if (lua_setupvalue(L, 1, 1) == NULL) lua_pop(L, 1);  // the prelude's _ENV
     set_captured(L, globals, LIB_BASE);
+    lua_pushcfunction(L, sandbox_print);
+    lua_setfield(L, globals, "print");
+    lua_pushcfunction(L, sandbox_load);
+    lua_setfield(L, globals, "load");
+    lua_pushcfunction(L, sandbox_setmetatable);
+    lua_setfield(L, globals, "setmetatable");
     lua_pushvalue(L, globals);
     lua_setfield(L, globals, LUA_GNAME);
-    new_library(L, globals, LIB_COROUTINE);
-    new_library(L, globals, LIB_TABLE);
-    new_library(L, globals, LIB_MATH);
-    new_library(L, globals, LIB_UTF8);
-    new_library(L, globals, LIB_STRING);
-    // The string metatable, as luaopen_string makes it: __index is the string table.
+    // The library tables, empty until first used.
+    lua_createtable(L, 0, 3);
+    const int metatable = 2;
+    lua_pushcfunction(L, library_index);
+    lua_setfield(L, metatable, "__index");
+    lua_pushcfunction(L, library_newindex);
+    lua_setfield(L, metatable, "__newindex");
+    lua_pushcfunction(L, library_pairs);
+    lua_setfield(L, metatable, "__pairs");
+    lua_pushvalue(L, metatable);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &library_metatable_key);
+    lua_createtable(L, 0, 5);
+    const int map = 3;
+    lua_pushvalue(L, map);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &library_map_key);
+    new_library(L, globals, metatable, map, LIB_COROUTINE);
+    new_library(L, globals, metatable, map, LIB_TABLE);
+    new_library(L, globals, metatable, map, LIB_MATH);
+    new_library(L, globals, metatable, map, LIB_UTF8);
+    new_library(L, globals, metatable, map, LIB_STRING);
+    // The string metatable, as luaopen_string makes it (__index is the string table), and
+    // hidden: getmetatable("") gives a string, setmetatable cannot reach strings.
     lua_createtable(L, 0, libraries[LIB_STRING_META].count + 2);
     set_captured(L, -1, LIB_STRING_META);
     lua_pushvalue(L, -2);
     lua_setfield(L, -2, "__index");
+    lua_pushliteral(L, "the string metatable is protected");
+    lua_setfield(L, -2, "__metatable");
     lua_pushliteral(L, "");
     lua_pushvalue(L, -2);
     lua_setmetatable(L, -2);
-    lua_settop(L, 1);
+    lua_settop(L, globals);
     lua_newtable(L);
     lua_rawsetp(L, LUA_REGISTRYINDEX, &printed_key);
-    lua_createtable(L, 0, 4 + libraries[LIB_HOST].count);
-    set_captured(L, -1, LIB_HOST);
-    lua_pushcfunction(L, budget_tripped);
-    lua_setfield(L, -2, "tripped");
-    lua_pushcfunction(L, print_sink);
-    lua_setfield(L, -2, "print");
-    lua_pushcfunction(L, make_bounded);
-    lua_setfield(L, -2, "bound");
+    // [validate, env]
     lua_pushcfunction(L, validate_answer);
-    lua_setfield(L, -2, "validate");
-    lua_call(L, 1, 2);
-    if (lua_type(L, 1) != LUA_TFUNCTION || lua_type(L, 2) != LUA_TTABLE) {
-        return luaL_error(L, "the sandbox prelude must return a function and a table");
-    }
+    lua_insert(L, globals);
     return 2;
 }
 
 int aero_sandbox_prepare(lua_State *L) {
-    if (!lua_checkstack(L, 8)) return LUA_ERRMEM;
+    if (!lua_checkstack(L, 2)) return LUA_ERRMEM;
     lua_pushcfunction(L, prepare_cfunction);
-    lua_insert(L, -2);
-    return aero_pcall(L, 1, 2);
+    return aero_pcall(L, 0, 2);
 }
 
 // ---- Host-only bytecode ---------------------------------------------------------------

@@ -164,6 +164,47 @@ import Testing
         #expect(F.outcome(text) == .refused(["2 A xx 2 3"]))
     }
 
+    @Test func libraryTablesLookFilledBeforeFirstUse() {
+        // Library tables are filled on first use (aero_sandbox.c); nothing may tell.
+        let text = """
+        return function()
+          local r = {}
+          r[#r + 1] = tostring(next(math) ~= nil)
+          r[#r + 1] = tostring(getmetatable(string))
+          local mt = {}
+          r[#r + 1] = tostring(setmetatable(utf8, mt) == utf8 and getmetatable(utf8) == mt and utf8.len('hé') == 2)
+          coroutine.extra = 1
+          r[#r + 1] = tostring(coroutine.extra == 1 and type(coroutine.wrap) == 'function')
+          table.concat = nil
+          r[#r + 1] = tostring(table.concat == nil and type(table.insert) == 'function')
+          return r
+        end
+        """
+        #expect(F.outcome(text) == .refused(["true", "nil", "true", "true", "true"]))
+    }
+
+    @Test func wrappedFunctionsBehaveLikeTheOriginals() {
+        let text = """
+        return function()
+          local r = {}
+          r[#r + 1] = select(2, xpcall(error, function(e) return 'handled ' .. e end, 'x'))
+          r[#r + 1] = select(2, pcall(coroutine.wrap(function() error('inner', 0) end)))
+          local g = coroutine.wrap(function(a) local b = coroutine.yield(a + 1) return b * 2 end)
+          r[#r + 1] = g(1) .. ' ' .. g(5)
+          r[#r + 1] = select(2, pcall(function() local t = setmetatable(1, {}) return t end)):match('bad argument.*')
+          r[#r + 1] = ('ab'):rep(3, '-') .. ' ' .. string.rep(7, 2)
+          r[#r + 1] = load('return ...', 'c')(4, 5) .. ''
+          return r
+        end
+        """
+        #expect(F.outcome(text) == .refused([
+            "handled x", "inner", "2 10", "bad argument #1 to 'setmetatable' (table expected, got number)",
+            "ab-ab-ab 77", "4",
+        ]))
+        let printed = F.run("return function() print(1.5, 2, setmetatable({}, {__tostring = function() return 'T' end})) end")
+        #expect(printed.printed == ["1.5\t2\tT"])
+    }
+
     @Test func tableFunctionsWorkLikeTheOriginals() {
         let text = """
         return function(f)

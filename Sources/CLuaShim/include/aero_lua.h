@@ -95,6 +95,12 @@ int aero_message_handler(lua_State *L);
 /// lua_pcall with aero_message_handler below the function. Same contract as lua_pcall.
 int aero_pcall(lua_State *L, int nargs, int nresults);
 
+/// Stops / restarts the garbage collector (lua_gc is variadic, so Swift cannot call it).
+/// A sandbox's setup (host code, bounded) runs with the collector stopped: a fresh state
+/// would otherwise run several full cycles over the environment while it is being built.
+void aero_gc_stop(lua_State *L);
+void aero_gc_restart(lua_State *L);
+
 /// Loads a text chunk (binary chunks are refused: mode "t"). Protected by lua_load itself.
 int aero_load_text(lua_State *L, const char *bytes, size_t length, const char *chunkname);
 
@@ -123,10 +129,21 @@ const char *aero_string_at(lua_State *L, int idx, size_t *length);
 #define AERO_REASONS_MAX 32
 #define AERO_REASON_BYTES_MAX 1024
 
-/// Expects [prelude chunk] on the stack. Builds the allow-listed globals and library tables
-/// (no library is opened in the state), calls the prelude with a table of host functions
-/// (print sink, pattern bounding, budget flag, kept originals) and leaves its two results
-/// [validate, env] in place of the chunk. Also creates the print table.
+/// Sandbox bounds enforced by the C wrappers (aero_sandbox.c): load() takes at most
+/// AERO_LOAD_BYTES_MAX bytes of Lua text per chunk; string.rep at most AERO_REP_COUNT_MAX
+/// repetitions and AERO_REP_BYTES_MAX result bytes per call; a printed line is kept up to
+/// AERO_PRINTED_LINE_BYTES_MAX bytes (the budget's printed_line_bytes_max, at most this).
+#define AERO_LOAD_BYTES_MAX (64 * 1024)
+#define AERO_REP_COUNT_MAX (1 << 20)
+#define AERO_REP_BYTES_MAX (1 << 20)
+#define AERO_PRINTED_LINE_BYTES_MAX 1024
+/// The chunk name of the host's own Lua code in a sandbox (table.insert/remove/move).
+#define AERO_SANDBOX_CHUNK_NAME "=aerodb-sandbox"
+
+/// Expects an empty stack. Builds the allow-listed environment in C (no library is opened
+/// in the state; library tables are filled on first use), the protected string metatable
+/// and the print table, and leaves [validate, env]: the C function that calls a policy
+/// function and checks its answer, and the policy's _ENV.
 int aero_sandbox_prepare(lua_State *L);
 
 /// Captures, once per process, the standard library functions the sandbox environment is
