@@ -18,8 +18,9 @@
 //
 // Transitions: `connected()` (idle -> awaitingHello), `received(_:)` (awaitingHello ->
 // streaming | awaitingEpochPersist | closed; streaming -> streaming | closed),
-// `epochPersisted()` (awaitingEpochPersist -> streaming), `localDurable(_:)` and
-// `localApplied(_:)` (streaming -> streaming), `connectionClosed()` (any -> closed).
+// `epochPersisted()` (awaitingEpochPersist -> streaming), `localDurable(_:)`,
+// `localApplied(_:)` and `localDurableAndApplied(_:)` (streaming -> streaming),
+// `connectionClosed()` (any -> closed).
 //
 // Invariants (checked by `checkInvariants()` after every transition)
 // 1. applied <= durable <= appended, and none of them ever decreases.
@@ -35,7 +36,9 @@
 //    (rule REPL-STALE-EPOCH): such a peer is sent `refuse` and the connection is closed.
 // 6. Ack policy: an `ack` is sent every time the durable or applied LSN advances and in
 //    answer to every heartbeat, so a primary waiting for a sync replica is never left waiting
-//    for an LSN the replica already has durably.
+//    for an LSN the replica already has durably. When both advance together
+//    (`localDurableAndApplied`: one storage flush, whose records the engine applies as it makes
+//    them durable) one ack carries both.
 // 7. Once closed, a session takes no further input from the peer; reaching it with a peer
 //    message is a programmer error (the I/O layer stops reading on `close`).
 
@@ -202,6 +205,18 @@ public struct ReplicaSession: Sendable {
         precondition(lsn >= appliedLSN && lsn <= durableLSN,
             "applied LSN \(lsn) outside [\(appliedLSN), \(durableLSN)]")
         guard lsn > appliedLSN else { return [] }
+        appliedLSN = lsn
+        checkInvariants()
+        return open ? [.send(.ack(Ack(durableLSN: durableLSN, appliedLSN: appliedLSN)))] : []
+    }
+
+    /// Records through `lsn` are durable and applied (one flush of the replica's WAL). One ack.
+    public mutating func localDurableAndApplied(_ lsn: LSN) -> [Action] {
+        let open = isStreamingOrClosed("localDurableAndApplied(\(lsn))")
+        precondition(lsn >= durableLSN && lsn <= appendedLSN,
+            "durable LSN \(lsn) outside [\(durableLSN), \(appendedLSN)]")
+        guard lsn > durableLSN || lsn > appliedLSN else { return [] }
+        durableLSN = lsn
         appliedLSN = lsn
         checkInvariants()
         return open ? [.send(.ack(Ack(durableLSN: durableLSN, appliedLSN: appliedLSN)))] : []

@@ -2,10 +2,17 @@
 // ReplicaSession driven by SwiftNIO, appending what it receives to the storage engine.
 //
 // Threading: the session lives in the handler and is touched only on the channel's event loop.
-// Appends go, in arrival order, to one serial dispatch queue that calls the engine's blocking
-// append (write + fsync) and hops back to the loop with the durable LSN; so the event loop never
-// waits for a disk, and appends can never be reordered. The authority change of
-// `persistAuthority` runs on the same queue, so it is durable before any later append.
+// Appends and the authority change of `persistAuthority` go, in arrival order, to the
+// session's ReplicaAppender (ReplicaAppender.swift): one serial queue hands each batch to the
+// engine without waiting for its fsync, so batches arriving during a flush join the next one
+// (group commit on the replica), appends are never reordered, and an authority change is durable
+// before any later append is handed over. The appender reports the durable LSN once per flush;
+// the handler hops onto the loop and the session sends one ack (durable = applied) for it. The
+// event loop never waits for a disk.
+//
+// Sessions in turn: a new connection first waits until the previous session's operations were
+// handed to the engine (`Observer.storageWork`) and the engine's last LSN is durable, then reads
+// the position it announces in its hello — so it never starts behind records still pending.
 //
 // One connection attempt per `ReplicationFollower.connect` call: reconnecting (with its bound on
 // attempts and back-off) belongs to the node, which decides from the session's end reason.
@@ -21,6 +28,8 @@ public enum ReplicationFollower {
     /// Facts the node keeps about the session for status and `min_lsn` reads.
     public final class Observer: Sendable {
         private let box = NIOLockedValueBox<(primaryAcked: LSN, primaryDurable: LSN, end: ReplicaSessionEnd?, storageError: String?)>((.zero, .zero, nil, nil))
+        /// Entered while a session's storage operation is not yet handed to the engine.
+        let storageWork = DispatchGroup()
 
         public init() {}
 
@@ -45,6 +54,12 @@ public enum ReplicationFollower {
     /// close future completes when the session ends (see `observer.end`).
     public static func connect(engine: StorageEngine, expectedPrimary: NodeID, host: String, port: Int,
                                group: any EventLoopGroup, observer: Observer, connectTimeoutMs: Int64) async throws -> any Channel {
+        // The previous session's appends settle first (see the notes above): every operation
+        // handed to the engine, the last LSN durable (a failed WAL is reported by the appends).
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            observer.storageWork.notify(queue: .global()) { continuation.resume() }
+        }
+        if engine.lastLSN > engine.durableLSN { _ = try? await engine.waitDurable(engine.lastLSN) }
         let authority = engine.authority
         let durable = engine.durableLSN
         let position = ReplicaPosition(
@@ -66,8 +81,8 @@ public enum ReplicationFollower {
 }
 
 final class ReplicaConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
-    // @unchecked: `session` and `context` are touched only on the channel's event loop; the
-    // engine, queue and observer are thread-safe.
+    // @unchecked: `session`, `context` and `appender` are touched only on the channel's event
+    // loop; the engine, the appender's internals and the observer are thread-safe.
     typealias InboundIn = PeerMessage
     typealias OutboundOut = PeerMessage
 
@@ -75,8 +90,8 @@ final class ReplicaConnectionHandler: ChannelInboundHandler, @unchecked Sendable
     let observer: ReplicationFollower.Observer
     private var session: ReplicaSession
     private var context: ChannelHandlerContext?
-    /// Serial: appends and authority changes reach the engine in session order.
-    private let storageQueue = DispatchQueue(label: "aerodb.replica.storage")
+    /// Appends and authority changes, in session order (created when the channel is active).
+    private var appender: ReplicaAppender?
 
     init(engine: StorageEngine, session: ReplicaSession, observer: ReplicationFollower.Observer) {
         self.engine = engine
@@ -86,6 +101,16 @@ final class ReplicaConnectionHandler: ChannelInboundHandler, @unchecked Sendable
 
     func channelActive(context: ChannelHandlerContext) {
         self.context = context
+        let loop = context.eventLoop
+        appender = ReplicaAppender(
+            engine: engine, work: observer.storageWork,
+            onDurable: { [self] durable in
+                loop.execute { [self] in
+                    // The engine applies what is durable: applied == durable (storage E1).
+                    perform(session.localDurableAndApplied(durable))
+                }
+            },
+            onFailure: { [self] message in storageFailed(message, loop: loop) })
         perform(session.connected())
         context.fireChannelActive()
     }
@@ -112,9 +137,14 @@ final class ReplicaConnectionHandler: ChannelInboundHandler, @unchecked Sendable
             case .send(let message):
                 context.write(wrapOutboundOut(message), promise: nil)
             case .persistAuthority(let epoch, let primary, let history):
-                persistAuthority(epoch: epoch, primary: primary, history: history, loop: context.eventLoop)
+                let loop = context.eventLoop
+                appender?.persistAuthority({ current in
+                    Authority(nodeID: current.nodeID, role: .replica, epoch: epoch, following: primary, history: history)
+                }, describe: "authority change to epoch \(epoch)", then: { [self] in
+                    loop.execute { [self] in perform(session.epochPersisted()) }
+                })
             case .append(let wire):
-                append(wire, loop: context.eventLoop)
+                append(wire)
             case .primaryProgress(let acked, let durable):
                 observer.progress(acked: acked, durable: durable)
             case .reseed, .persistFollow:
@@ -130,42 +160,18 @@ final class ReplicaConnectionHandler: ChannelInboundHandler, @unchecked Sendable
         context.flush()
     }
 
-    private func persistAuthority(epoch: Epoch, primary: NodeID, history: [EpochHistoryEntry], loop: any EventLoop) {
-        storageQueue.async { [self] in
-            do {
-                try engine.updateAuthority { current in
-                    Authority(nodeID: current.nodeID, role: .replica, epoch: epoch, following: primary, history: history)
-                }
-                loop.execute { [self] in perform(session.epochPersisted()) }
-            } catch {
-                storageFailed("authority change to epoch \(epoch) refused: \(error)", loop: loop)
-            }
-        }
-    }
-
-    private func append(_ wire: [WireRecord], loop: any EventLoop) {
+    private func append(_ wire: [WireRecord]) {
         var records: [WALRecord] = []
         records.reserveCapacity(wire.count)
         for record in wire {
             guard let converted = WALRecord(record) else {
-                storageFailed("record \(record.lsn) has unknown kind \(record.kind)", loop: loop)
+                // Through the appender, so that no later batch is handed to the engine either.
+                appender?.fail("record \(record.lsn) has unknown kind \(record.kind)")
                 return
             }
             records.append(converted)
         }
-        let batch = records
-        storageQueue.async { [self] in
-            do {
-                let durable = try engine.appendReplicatedBlocking(batch)
-                loop.execute { [self] in
-                    perform(session.localDurable(durable))
-                    // The engine applies what is durable: applied == durable (storage E1).
-                    perform(session.localApplied(durable))
-                }
-            } catch {
-                storageFailed("replicated append refused: \(error)", loop: loop)
-            }
-        }
+        appender?.append(records)
     }
 
     /// Storage refused what the session accepted: stop this session (nothing more is appended).

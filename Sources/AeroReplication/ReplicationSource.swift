@@ -2,7 +2,16 @@
 // connection, driven by SwiftNIO and fed from the storage engine's WAL.
 //
 // Threading: each connection's session lives in its handler and is touched only on that
-// channel's event loop. `walDurable(_:)` and the heartbeat timer hop onto each loop. Streaming
+// channel's event loop. `walDurable(_:)` and the heartbeat timer hop onto each loop.
+//
+// Shipping starts at the flush: the source listens to the engine's durable LSN (storage E7,
+// `addDurableListener`), so records go out when the flush that made them durable ends, not when
+// the first of its committers is resumed; `walDurable` from the commit path is still accepted
+// (it feeds the same hop). Hops are coalesced per connection: while one is scheduled, further
+// calls only rely on it, and the hop reads the engine's durable LSN when it runs — which is at
+// least every LSN announced before it ran, and only ever durable (session invariant 1: only
+// records durable on the primary are sent; a replica must never be ahead of the primary's
+// crash-recovered log). So a flush of 64 commits makes one `records` message, not 64. Streaming
 // reads of the WAL (`StorageEngine.readWAL`, bounded by the in-flight window and the batch
 // limits) run off the event loop, on a serial queue per connection; batches are written back on
 // the loop in the order the session asked for them. Only the handshake's one-record retention
@@ -44,7 +53,8 @@ public final class ReplicationSource: Sendable {
     let group: any EventLoopGroup
     /// The acknowledged-to-clients LSN for heartbeats (set by the commit path).
     let ackedLSN = NIOLockedValueBox(LSN.zero)
-    private let state = NIOLockedValueBox<(server: (any Channel)?, handlers: [ObjectIdentifier: PrimaryConnectionHandler])>((nil, [:]))
+    private let state = NIOLockedValueBox<(server: (any Channel)?, handlers: [ObjectIdentifier: PrimaryConnectionHandler],
+                                           listener: StorageEngine.DurableListenerID?)>((nil, [:], nil))
 
     public init(engine: StorageEngine, nodeID: NodeID, members: Set<NodeID>, group: any EventLoopGroup,
                 heartbeatIntervalMs: Int64, inFlightLSNMax: UInt64 = PrimaryReplicaSession.inFlightLSNMaxDefault,
@@ -72,23 +82,30 @@ public final class ReplicationSource: Sendable {
                 }
             }
             .bind(host: host, port: port).get()
-        state.withLockedValue { $0.server = channel }
+        let listener = engine.addDurableListener { [weak self] lsn in self?.walDurable(lsn) }
+        state.withLockedValue {
+            $0.server = channel
+            $0.listener = listener
+        }
         return channel.localAddress?.port ?? port
     }
 
     /// Closes the listener and every replica connection.
     public func stop() async {
-        let (server, handlers) = state.withLockedValue { s in
-            let taken = (s.server, Array(s.handlers.values))
+        let (server, handlers, listener) = state.withLockedValue { s in
+            let taken = (s.server, Array(s.handlers.values), s.listener)
             s.server = nil
             s.handlers = [:]
+            s.listener = nil
             return taken
         }
+        if let listener { engine.removeDurableListener(listener) }
         try? await server?.close()
         for handler in handlers { handler.closeFromOutside() }
     }
 
-    /// The WAL is durable through `lsn`: every session sends what its window allows.
+    /// The WAL is durable through `lsn`: every session sends what its window allows (one
+    /// coalesced hop per connection; see the notes above).
     public func walDurable(_ lsn: LSN) {
         for handler in state.withLockedValue({ Array($0.handlers.values) }) { handler.walDurable(lsn) }
     }
@@ -129,6 +146,9 @@ final class PrimaryConnectionHandler: ChannelInboundHandler, @unchecked Sendable
     private var session: PrimaryReplicaSession
     private var context: ChannelHandlerContext?
     private var heartbeat: RepeatedTask?
+    /// The channel's loop (set once the handler is added) and whether a shipping hop is
+    /// scheduled on it; read from any thread by `walDurable`.
+    private let shipping = NIOLockedValueBox<(loop: (any EventLoop)?, scheduled: Bool)>((nil, false))
     /// Serial: WAL reads for this replica run here, in session order, off the event loop.
     private let readQueue = DispatchQueue(label: "aerodb.primary.wal-read")
     /// Records read past the last request's end, for the next one. Touched only on `readQueue`.
@@ -143,6 +163,7 @@ final class PrimaryConnectionHandler: ChannelInboundHandler, @unchecked Sendable
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
+        shipping.withLockedValue { $0.loop = context.eventLoop }
         let interval = TimeAmount.milliseconds(source.heartbeatIntervalMs)
         heartbeat = context.eventLoop.scheduleRepeatedTask(initialDelay: interval, delay: interval) { [weak self] _ in
             self?.tick()
@@ -173,16 +194,26 @@ final class PrimaryConnectionHandler: ChannelInboundHandler, @unchecked Sendable
         context.close(promise: nil)
     }
 
+    /// `lsn` is durable: ship from the engine's durable LSN in one hop, unless one is already
+    /// scheduled (it runs after this call and reads a durable LSN >= `lsn`).
     func walDurable(_ lsn: LSN) {
-        guard let loop = context?.eventLoop else { return }
+        let loop = shipping.withLockedValue { s -> (any EventLoop)? in
+            guard let loop = s.loop, !s.scheduled else { return nil }
+            s.scheduled = true
+            return loop
+        }
+        guard let loop else { return }
         loop.execute { [self] in
+            // Cleared before the durable LSN is read: a later announcement either finds the
+            // flag set and is covered by this read, or schedules the next hop.
+            shipping.withLockedValue { $0.scheduled = false }
             guard context != nil else { return }
-            perform(session.localDurable(max(lsn, session.primaryDurableLSN)))
+            perform(session.localDurable(max(source.engine.durableLSN, session.primaryDurableLSN)))
         }
     }
 
     func closeFromOutside() {
-        guard let loop = context?.eventLoop else { return }
+        guard let loop = shipping.withLockedValue({ $0.loop }) else { return }
         loop.execute { [self] in context?.close(promise: nil) }
     }
 

@@ -33,6 +33,16 @@
 //      `appendReplicatedLocked`)
 //   E5 A checkpoint at LSN c is durable (file synced, renamed, directory synced) before any
 //      WAL segment wholly at or below c is removed. (`checkpointBlocking`)
+//   E6 Replicated appends are group-committed like local commits: `appendReplicated` only
+//      places the records (with their own LSNs) in the pending buffer and registers a
+//      completion, so batches handed over while a flush runs share the next write and sync.
+//      Completions run after the flush that made their records durable, in LSN order (waiters
+//      are kept in LSN order). The caller alone orders its batches: the engine never reorders,
+//      it refuses a record that is not the next LSN (E4). (`enqueueReplicated`, `flushLocked`)
+//   E7 Durable listeners hear the new durable LSN after every successful flush, once per
+//      flush, before its waiters resume, on the flushing thread with the lock released; they
+//      must not block. Only durable LSNs are announced; two flushes led by different threads
+//      may announce out of order, so a listener keeps the maximum. (`flushLocked`)
 //
 // Concurrency: every mutable field is guarded by `condition` (an NSCondition), except the
 // flusher-owned active segment handle, which only the flusher thread touches after `open`.
@@ -73,6 +83,8 @@ public final class StorageEngine: @unchecked Sendable {
     private var checkpointRunning = false
     private var walBytesSinceCheckpoint: UInt64 = 0
     private var readCursor: (next: LSN, segment: String, offset: UInt64)?
+    private var durableListeners: [UInt64: @Sendable (LSN) -> Void] = [:]
+    private var nextListenerID: UInt64 = 1
 
     // Owned by the flusher thread.
     private var active: (any StorageFile)?
@@ -398,6 +410,15 @@ public final class StorageEngine: @unchecked Sendable {
         return try box.wait()
     }
 
+    /// `appendReplicated` without waiting (E6): when this returns, the records are appended
+    /// (pending, applied once durable) or refused; `completion` runs once the flush that makes
+    /// them durable finished (with the batch's last LSN), or with the refusal. Blocks only while
+    /// the pending buffer is full (back-pressure), never for a write or sync. Callers that hand
+    /// over several batches must do so in LSN order, one at a time (the engine checks, E4).
+    public func appendReplicated(_ records: [WALRecord], completion: @escaping @Sendable (Result<LSN, any Error>) -> Void) {
+        enqueueReplicated(records, done: completion)
+    }
+
     private func enqueueReplicated(_ records: [WALRecord], done: @escaping @Sendable (Result<LSN, any Error>) -> Void) {
         condition.lock()
         var refusal: (any Error)?
@@ -551,6 +572,28 @@ public final class StorageEngine: @unchecked Sendable {
         }
     }
 
+    // MARK: Durable listeners
+
+    public struct DurableListenerID: Hashable, Sendable {
+        let rawValue: UInt64
+    }
+
+    /// Calls `listener` with the durable LSN after every successful flush (E7): on the flushing
+    /// thread, with no lock held; it must hand work off rather than block.
+    public func addDurableListener(_ listener: @escaping @Sendable (LSN) -> Void) -> DurableListenerID {
+        locked {
+            let id = DurableListenerID(rawValue: nextListenerID)
+            nextListenerID += 1
+            durableListeners[id.rawValue] = listener
+            return id
+        }
+    }
+
+    /// After this returns no flush that starts later calls the listener (one finishing may).
+    public func removeDurableListener(_ id: DurableListenerID) {
+        _ = locked { durableListeners.removeValue(forKey: id.rawValue) }
+    }
+
     // MARK: The flusher (group commit)
 
     /// The flusher thread: flushes whenever records are pending and no one else is flushing
@@ -617,6 +660,7 @@ public final class StorageEngine: @unchecked Sendable {
         var ready: [(lsn: LSN, done: @Sendable (Result<LSN, any Error>) -> Void)] = []
         var outcome: Result<LSN, any Error>
         var trigger = false
+        var listeners: [@Sendable (LSN) -> Void] = []
         if let ioError, failure == nil { failure = "\(ioError)" }
         if let failure {
             // E2: sticky; nothing pending or waiting will be acknowledged.
@@ -637,10 +681,13 @@ public final class StorageEngine: @unchecked Sendable {
             waiters.removeFirst(n)
             trigger = options.checkpointWALBytesTrigger > 0 && walBytesSinceCheckpoint >= options.checkpointWALBytesTrigger && !checkpointRunning
             outcome = .success(last)
+            if !durableListeners.isEmpty { listeners = Array(durableListeners.values) }
         }
         condition.broadcast()
-        if !ready.isEmpty || trigger {
+        if !ready.isEmpty || trigger || !listeners.isEmpty {
             condition.unlock()
+            // E7: announced before the waiters resume, so shipping starts as early as it can.
+            for listener in listeners { listener(last) }
             for w in ready {
                 switch outcome {
                 case .success: w.done(.success(w.lsn))

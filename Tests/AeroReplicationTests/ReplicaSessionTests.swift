@@ -239,6 +239,23 @@ struct ReplicaSessionTests {
         #expect(s.received(.records(RecordBatch(senderEpoch: Epoch(2), records: [Fixture.record(13, epoch: 2)]))) == [.append([Fixture.record(13, epoch: 2)])])
     }
 
+    @Test("streaming + one flush (durable and applied together): one ack carrying both; none without progress")
+    func flushAcksOnce() {
+        var s = Self.streaming()
+        let records = [Fixture.record(11, epoch: 2), Fixture.record(12, epoch: 2), Fixture.record(13, epoch: 2)]
+        #expect(s.received(.records(RecordBatch(senderEpoch: Epoch(2), records: Array(records[0..<2])))) == [.append(Array(records[0..<2]))])
+        #expect(s.received(.records(RecordBatch(senderEpoch: Epoch(2), records: [records[2]]))) == [.append([records[2]])])
+        #expect(s.localDurableAndApplied(LSN(13)) == [.send(.ack(Ack(durableLSN: LSN(13), appliedLSN: LSN(13))))])
+        #expect(s.durableLSN == LSN(13) && s.appliedLSN == LSN(13))
+        #expect(s.localDurableAndApplied(LSN(13)) == [], "no ack without progress")
+    }
+
+    @Test("localDurableAndApplied past the appended LSN or backwards: programmer errors")
+    func flushAckOutOfRange() async {
+        await #expect(processExitsWith: .failure) { var s = ReplicaSessionTests.streaming(); _ = s.localDurableAndApplied(LSN(11)) }
+        await #expect(processExitsWith: .failure) { var s = ReplicaSessionTests.streaming(); _ = s.localDurableAndApplied(LSN(7)) }
+    }
+
     @Test("streaming + records with a gap, a repeat or a disorder: REPL-LSN-GAP", arguments: [
         [UInt64(12)], [10], [11, 13], [11, 11],
     ])

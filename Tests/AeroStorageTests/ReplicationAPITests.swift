@@ -150,4 +150,66 @@ func records(_ result: WALReadResult) -> [WALRecord] {
         #expect(text(replica.get("k0")) == "new")
         replica.close()
     }
+
+    @Test func durableListenersHearEveryFlushOnceAndOnlyDurableLSNs() throws {
+        var o = simOptions(SimulatedFileSystem())
+        o.initialAuthority = .standalonePrimary("n1")
+        let engine = try StorageEngine.open(directory: "/p", options: o)
+        defer { engine.close() }
+        let heard = HeardLSNs()
+        let id = engine.addDurableListener { lsn in heard.add(lsn, durableNow: engine.durableLSN) }
+        for i in 0..<10 { _ = try engine.commitBlocking(put(("k\(i)", "v"))) }
+        #expect(heard.lsns == (1...10).map { LSN(UInt64($0)) }, "one announcement per flush (one commit each here)")
+        #expect(heard.aheadOfDurable == 0, "an announced LSN is already durable")
+        #expect(engine.countersSnapshot().fsyncs == 10)
+        engine.removeDurableListener(id)
+        _ = try engine.commitBlocking(put(("k", "v")))
+        #expect(heard.lsns.count == 10, "a removed listener hears nothing")
+    }
+
+    @Test func aReplicatedAppendWithACompletionDoesNotWaitAndCompletesInOrder() async throws {
+        var po = simOptions(SimulatedFileSystem())
+        po.initialAuthority = .standalonePrimary("n1")
+        let primary = try StorageEngine.open(directory: "/p", options: po)
+        defer { primary.close() }
+        for i in 0..<6 { _ = try await primary.commit(put(("k\(i)", "v\(i)"))) }
+        let all = records(try primary.readWAL(from: LSN(1)))
+        let replica = try StorageEngine.open(directory: "/r", options: replicaOptions(SimulatedFileSystem()))
+        defer { replica.close() }
+        try adopt(replica, primary.authority)
+        let heard = HeardLSNs()
+        let done = DispatchGroup()
+        for range in [0..<2, 2..<3, 3..<6] {
+            done.enter()
+            replica.appendReplicated(Array(all[range])) { result in
+                if case .success(let lsn) = result { heard.add(lsn, durableNow: replica.durableLSN) }
+                done.leave()
+            }
+        }
+        #expect(replica.lastLSN == LSN(6), "all three batches are appended when the calls return")
+        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in done.notify(queue: .global()) { c.resume() } }
+        #expect(heard.lsns == [LSN(2), LSN(3), LSN(6)], "completions in LSN order, each with its batch's last LSN")
+        #expect(heard.aheadOfDurable == 0)
+        #expect(text(replica.get("k5")) == "v5")
+        // A refused batch completes with the refusal and appends nothing.
+        let outcome = ResultBox()
+        replica.appendReplicated([all[0]]) { outcome.set($0) }
+        #expect(throws: StorageError.replicationGap(expected: LSN(7), received: LSN(1))) { _ = try outcome.wait() }
+        #expect(replica.lastLSN == LSN(6))
+    }
+}
+
+/// LSNs announced to a test from storage threads. @unchecked: guarded by `lock`.
+final class HeardLSNs: @unchecked Sendable {
+    private let lock = NSLock()
+    private var heard: [LSN] = []
+    private var ahead = 0
+    func add(_ lsn: LSN, durableNow: LSN) {
+        lock.withLock {
+            heard.append(lsn)
+            if lsn > durableNow { ahead += 1 }
+        }
+    }
+    var lsns: [LSN] { lock.withLock { heard } }
+    var aheadOfDurable: Int { lock.withLock { ahead } }
 }
