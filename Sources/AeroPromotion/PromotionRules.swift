@@ -165,6 +165,7 @@ struct RuleContext {
             "$.cluster.epoch": .integer(Int64(clusterEpoch.rawValue)),
             "$.cluster.primary": .string(facts.cluster.primary.rawValue),
         ]
+        read.reserveCapacity(read.count + 3 * facts.nodes.count)  // no rehash while filling
         var problems: [String] = []
         let candidateEpoch = candidate.node.epoch!  // reachable nodes report it (validated)
         if candidateEpoch != clusterEpoch {
@@ -260,6 +261,7 @@ struct RuleContext {
 
     func failoverDurability(index: Int, node: NodeFacts, durable: LSN, read initialRead: [String: JSONValue]) -> RuleResult {
         var read = initialRead
+        read.reserveCapacity(read.count + 2 + 2 * facts.nodes.count)  // no rehash while filling
         let cluster = facts.cluster
         read["$.cluster.commit_mode"] = .string(cluster.commitMode.rawValue)
         read["$.cluster.sync_replicas"] = .array(cluster.syncReplicas.map { .string($0.rawValue) })
@@ -304,6 +306,7 @@ struct RuleContext {
             "$.cluster.epoch": .integer(Int64(facts.cluster.epoch.rawValue)),
             Self.path(index, "durable_lsn"): .integer(Int64(durable.rawValue)),
         ]
+        read.reserveCapacity(read.count + facts.nodes.count)  // no rehash while filling
         var ahead: [NodeFacts] = []
         for (peerIndex, peer) in facts.nodes.enumerated()
         where peerIndex != index && peer.reachable && peer.role == .replica && peer.epoch == facts.cluster.epoch {

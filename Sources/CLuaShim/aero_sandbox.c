@@ -53,11 +53,22 @@ static aero_budget *budget_of(lua_State *L) {
 
 // ---- Facts proxies --------------------------------------------------------------------
 
-// Registry keys (their addresses): proxy -> raw table or tape offset, array proxy -> element
-// count, object proxy -> sorted key list (built lazily), the shared metatable, the tape.
-// alias map: tape offset -> the proxy of facts.candidate / facts.primary (made up front so
-// that facts.nodes[i] is the very same proxy when nodes is materialized later).
-static char raw_map_key, count_map_key, keys_map_key, proxy_metatable_key, tape_key, alias_map_key;
+// The facts metamethods are C closures sharing these upvalues (never reachable from the
+// sandbox): proxy -> raw table or tape offset, array proxy -> element count, object proxy ->
+// sorted key list (built lazily), the tape store, the alias map (tape offset -> the proxy of
+// facts.candidate / facts.primary, made up front so that facts.nodes[i] is the very same
+// proxy when nodes is materialized later), and the shared metatable. Upvalues rather than
+// registry entries: each read of a proxy looks its map up, and every registry key a fresh
+// state adds grows the registry. The tape store is also in the registry (tape_key) for
+// aero_sandbox_forget_facts.
+#define UV_RAW_MAP lua_upvalueindex(1)
+#define UV_COUNT_MAP lua_upvalueindex(2)
+#define UV_KEYS_MAP lua_upvalueindex(3)
+#define UV_STORE lua_upvalueindex(4)
+#define UV_ALIAS_MAP lua_upvalueindex(5)
+#define UV_PROXY_METATABLE lua_upvalueindex(6)
+#define FACTS_UPVALUES 6
+static char tape_key;
 
 // The root value starts right after the 'H' header.
 #define AERO_TAPE_ROOT_OFFSET 9
@@ -103,9 +114,7 @@ static uint64_t tape_u64(lua_State *L, tape_reader *tape) {
 }
 
 static tape_reader tape_at(lua_State *L, size_t offset) {
-    lua_rawgetp(L, LUA_REGISTRYINDEX, &tape_key);
-    const facts_store *store = (const facts_store *)lua_touserdata(L, -1);
-    lua_pop(L, 1);  // anchored by the registry
+    const facts_store *store = (const facts_store *)lua_touserdata(L, UV_STORE);
     if (store == NULL || store->bytes == NULL) luaL_error(L, "facts tape missing");
     tape_reader tape = {store->bytes, store->length, offset, {store->alias_offsets[0], store->alias_offsets[1]}};
     return tape;
@@ -118,26 +127,20 @@ static int facts_newindex(lua_State *L) {
     return luaL_error(L, "%s", facts_readonly);
 }
 
-// Pushes map[proxy at idx] for the registry map at key and returns its type.
-static int push_mapped(lua_State *L, int idx, const void *key) {
-    idx = lua_absindex(L, idx);
-    lua_rawgetp(L, LUA_REGISTRYINDEX, key);
+// Pushes map[proxy at idx] for the map at upvalue index map and returns its type.
+static int push_mapped(lua_State *L, int idx, int map) {
     lua_pushvalue(L, idx);
-    int type = lua_rawget(L, -2);
-    lua_remove(L, -2);
-    return type;
+    return lua_rawget(L, map);
 }
 
 // Pushes a new unmaterialized proxy for the container at the tape offset.
 static void push_lazy_proxy(lua_State *L, size_t offset) {
     lua_createtable(L, 0, 0);
-    lua_rawgetp(L, LUA_REGISTRYINDEX, &proxy_metatable_key);
+    lua_pushvalue(L, UV_PROXY_METATABLE);
     lua_setmetatable(L, -2);
-    lua_rawgetp(L, LUA_REGISTRYINDEX, &raw_map_key);
-    lua_pushvalue(L, -2);
+    lua_pushvalue(L, -1);
     lua_pushinteger(L, (lua_Integer)offset);
-    lua_rawset(L, -3);
-    lua_pop(L, 1);
+    lua_rawset(L, UV_RAW_MAP);
 }
 
 // Reads one value at the reader and pushes it: scalars as themselves, a container as an
@@ -152,9 +155,7 @@ static void push_tape_value(lua_State *L, tape_reader *tape) {
         uint32_t body = tape_u32(L, tape);
         tape_take(L, tape, body);
         if (start == tape->alias_offsets[0] || start == tape->alias_offsets[1]) {
-            lua_rawgetp(L, LUA_REGISTRYINDEX, &alias_map_key);
-            lua_rawgeti(L, -1, (lua_Integer)start);
-            lua_remove(L, -2);
+            lua_rawgeti(L, UV_ALIAS_MAP, (lua_Integer)start);
         } else {
             push_lazy_proxy(L, start);
         }
@@ -182,10 +183,8 @@ static void push_tape_value(lua_State *L, tape_reader *tape) {
 // Sets raw_root[field] to the node proxy made up front for the node at offset (if any).
 static void alias_node(lua_State *L, int raw_root, const char *field, size_t offset) {
     if (offset == 0) return;
-    lua_rawgetp(L, LUA_REGISTRYINDEX, &alias_map_key);
-    lua_rawgeti(L, -1, (lua_Integer)offset);
+    lua_rawgeti(L, UV_ALIAS_MAP, (lua_Integer)offset);
     lua_setfield(L, raw_root, field);
-    lua_pop(L, 1);
 }
 
 // Builds the raw table of the proxy at idx from the container at offset, one level deep,
@@ -226,22 +225,18 @@ static void materialize(lua_State *L, int idx, size_t offset) {
             if (*tape_take(L, &tape, 1) != 'I') luaL_error(L, "facts tape: bad element at %d", (int)tape.offset - 1);
             lua_rawseti(L, raw, (lua_Integer)tape_u32(L, &tape));
         }
-        lua_rawgetp(L, LUA_REGISTRYINDEX, &count_map_key);
         lua_pushvalue(L, idx);
         lua_pushinteger(L, (lua_Integer)count);
-        lua_rawset(L, -3);
-        lua_pop(L, 1);
+        lua_rawset(L, UV_COUNT_MAP);
     } else {
         luaL_error(L, "facts tape: no container at %d", (int)offset);
     }
     if (tape.offset != end) luaL_error(L, "facts tape: container body mismatch at %d", (int)offset);
     int raw = lua_gettop(L);
     // Record before aliasing, so that reading nodes below cannot come back here.
-    lua_rawgetp(L, LUA_REGISTRYINDEX, &raw_map_key);
     lua_pushvalue(L, idx);
     lua_pushvalue(L, raw);
-    lua_rawset(L, -3);
-    lua_pop(L, 1);
+    lua_rawset(L, UV_RAW_MAP);
     if (offset == AERO_TAPE_ROOT_OFFSET && op == 'O') {
         alias_node(L, raw, "candidate", tape.alias_offsets[0]);
         alias_node(L, raw, "primary", tape.alias_offsets[1]);
@@ -260,7 +255,7 @@ static void materialize(lua_State *L, int idx, size_t offset) {
 
 static int push_raw(lua_State *L, int idx) {
     idx = lua_absindex(L, idx);
-    int type = push_mapped(L, idx, &raw_map_key);
+    int type = push_mapped(L, idx, UV_RAW_MAP);
     if (type == LUA_TTABLE) return 1;
     if (type == LUA_TNUMBER) {
         lua_Integer offset = lua_tointeger(L, -1);
@@ -288,7 +283,7 @@ static int facts_index(lua_State *L) {
 
 static int facts_len(lua_State *L) {
     if (!push_raw(L, 1)) return luaL_error(L, "not a facts table");
-    if (push_mapped(L, 1, &count_map_key) == LUA_TNUMBER) return 1;
+    if (push_mapped(L, 1, UV_COUNT_MAP) == LUA_TNUMBER) return 1;
     lua_pop(L, 1);
     lua_pushinteger(L, (lua_Integer)lua_rawlen(L, -1));
     return 1;
@@ -341,7 +336,7 @@ static int key_ref_compare(const void *a, const void *b) {
 
 // Pushes the sorted key list of the object proxy at proxy (raw at raw), cached.
 static void push_sorted_keys(lua_State *L, int proxy, int raw) {
-    if (push_mapped(L, proxy, &keys_map_key) == LUA_TTABLE) return;
+    if (push_mapped(L, proxy, UV_KEYS_MAP) == LUA_TTABLE) return;
     lua_pop(L, 1);
     lua_newtable(L);  // unsorted
     int unsorted = lua_gettop(L);
@@ -366,11 +361,9 @@ static void push_sorted_keys(lua_State *L, int proxy, int raw) {
         lua_rawgeti(L, unsorted, refs[i - 1].index);
         lua_rawseti(L, -2, i);
     }
-    lua_rawgetp(L, LUA_REGISTRYINDEX, &keys_map_key);
     lua_pushvalue(L, proxy);
-    lua_pushvalue(L, -3);
-    lua_rawset(L, -3);
-    lua_pop(L, 1);
+    lua_pushvalue(L, -2);
+    lua_rawset(L, UV_KEYS_MAP);
     lua_replace(L, unsorted);
     lua_settop(L, unsorted);
 }
@@ -378,7 +371,7 @@ static void push_sorted_keys(lua_State *L, int proxy, int raw) {
 static int facts_pairs(lua_State *L) {
     if (!push_raw(L, 1)) return luaL_error(L, "not a facts table");
     int raw = lua_gettop(L);
-    if (push_mapped(L, 1, &count_map_key) == LUA_TNUMBER) {
+    if (push_mapped(L, 1, UV_COUNT_MAP) == LUA_TNUMBER) {
         int count = lua_gettop(L);
         lua_pushvalue(L, raw);
         lua_pushvalue(L, count);
@@ -396,27 +389,49 @@ static int facts_pairs(lua_State *L) {
     return 3;
 }
 
-// Creates the registry maps, sized for the first proxies of `containers` (of which
-// `arrays` are arrays), and the shared proxy metatable.
-static void create_proxy_registry(lua_State *L, uint32_t containers, uint32_t arrays) {
+// Pushes the FACTS_UPVALUES values (maps sized for the first proxies of `containers`, of
+// which `arrays` are arrays; the store at store_idx; the alias map; the shared metatable)
+// and makes the metatable's metamethods closures over them. Leaves the upvalues pushed.
+static void push_facts_upvalues(lua_State *L, int store_idx, uint32_t containers, uint32_t arrays) {
+    store_idx = lua_absindex(L, store_idx);
+    luaL_checkstack(L, 2 * FACTS_UPVALUES + 4, "facts");
+    int first = lua_gettop(L) + 1;
     lua_createtable(L, 0, (int)(containers < AERO_PROXY_MAP_PRESIZE ? containers : AERO_PROXY_MAP_PRESIZE));
-    lua_rawsetp(L, LUA_REGISTRYINDEX, &raw_map_key);
     lua_createtable(L, 0, (int)(arrays < AERO_PROXY_MAP_PRESIZE ? arrays : AERO_PROXY_MAP_PRESIZE));
-    lua_rawsetp(L, LUA_REGISTRYINDEX, &count_map_key);
-    lua_newtable(L);
-    lua_rawsetp(L, LUA_REGISTRYINDEX, &keys_map_key);
-    lua_createtable(L, 0, 5);
-    lua_pushcfunction(L, facts_index);
-    lua_setfield(L, -2, "__index");
+    lua_newtable(L);  // keys map
+    lua_pushvalue(L, store_idx);
+    lua_createtable(L, 0, 2);  // alias map
+    lua_createtable(L, 0, 5);  // the metatable
+    int metatable = lua_gettop(L);
+    static const struct { const char *name; lua_CFunction function; } methods[] = {
+        {"__index", facts_index}, {"__len", facts_len}, {"__pairs", facts_pairs}};
+    for (size_t m = 0; m < sizeof methods / sizeof methods[0]; m++) {
+        for (int k = 0; k < FACTS_UPVALUES; k++) lua_pushvalue(L, first + k);
+        lua_pushcclosure(L, methods[m].function, FACTS_UPVALUES);
+        lua_setfield(L, metatable, methods[m].name);
+    }
     lua_pushcfunction(L, facts_newindex);
-    lua_setfield(L, -2, "__newindex");
-    lua_pushcfunction(L, facts_len);
-    lua_setfield(L, -2, "__len");
-    lua_pushcfunction(L, facts_pairs);
-    lua_setfield(L, -2, "__pairs");
+    lua_setfield(L, metatable, "__newindex");
     lua_pushstring(L, facts_readonly);
-    lua_setfield(L, -2, "__metatable");
-    lua_rawsetp(L, LUA_REGISTRYINDEX, &proxy_metatable_key);
+    lua_setfield(L, metatable, "__metatable");
+}
+
+// Runs as a closure over the facts upvalues: makes the candidate's and primary's node
+// proxies (aliases) and pushes the root proxy, unmaterialized.
+static int push_root_proxy(lua_State *L) {
+    const facts_store *store = (const facts_store *)lua_touserdata(L, UV_STORE);
+    for (int i = 0; i < 2; i++) {
+        size_t offset = store->alias_offsets[i];
+        if (offset == 0 || lua_rawgeti(L, UV_ALIAS_MAP, (lua_Integer)offset) != LUA_TNIL) {
+            if (offset != 0) lua_pop(L, 1);
+            continue;
+        }
+        lua_pop(L, 1);
+        push_lazy_proxy(L, offset);
+        lua_rawseti(L, UV_ALIAS_MAP, (lua_Integer)offset);
+    }
+    push_lazy_proxy(L, AERO_TAPE_ROOT_OFFSET);
+    return 1;
 }
 
 // Moves the reader past one value (a container by its body length).
@@ -490,21 +505,11 @@ static int push_facts_cfunction(lua_State *L) {
     store->length = length;
     store->alias_offsets[0] = op == 'O' ? node_offset(L, bytes, length, candidate) : 0;
     store->alias_offsets[1] = op == 'O' ? node_offset(L, bytes, length, primary) : 0;
+    lua_pushvalue(L, -1);
     lua_rawsetp(L, LUA_REGISTRYINDEX, &tape_key);
-    create_proxy_registry(L, containers, arrays);
-    lua_createtable(L, 0, 2);
-    for (int i = 0; i < 2; i++) {
-        size_t offset = store->alias_offsets[i];
-        if (offset == 0 || lua_rawgeti(L, -1, (lua_Integer)offset) != LUA_TNIL) {
-            if (offset != 0) lua_pop(L, 1);
-            continue;
-        }
-        lua_pop(L, 1);
-        push_lazy_proxy(L, offset);
-        lua_rawseti(L, -2, (lua_Integer)offset);
-    }
-    lua_rawsetp(L, LUA_REGISTRYINDEX, &alias_map_key);
-    push_lazy_proxy(L, AERO_TAPE_ROOT_OFFSET);
+    push_facts_upvalues(L, -1, containers, arrays);
+    lua_pushcclosure(L, push_root_proxy, FACTS_UPVALUES);
+    lua_call(L, 0, 1);
     return 1;
 }
 
