@@ -176,6 +176,7 @@ final class PromotionCoordinator: Sendable {
                     if let why = await claimMajority(toEpoch, fencedPrimary: fencedPrimary, granted: &granted) {
                         await release(toEpoch, granted: granted)
                         await unfence(oldPrimary, epoch: facts.cluster.epoch)
+                        fields["rule"] = .string("PROMOTE-CLAIM-1")
                         action = machine.stepFailed(why)
                     } else {
                         PromotionFaults.reached(.afterClaim)
@@ -195,6 +196,7 @@ final class PromotionCoordinator: Sendable {
                     await release(toEpoch, granted: granted)
                     _ = roles.startFollowing()
                     service.installRole(hooks: nil, observer: roles.observer)
+                    fields["rule"] = .string("PROMOTE-CLAIM-1")
                     action = machine.stepFailed(why)
                 } else {
                     PromotionFaults.reached(.afterClaim)

@@ -79,7 +79,10 @@ struct FailoverPartitionTests {
     }
 
     func partitionRound(round: Int, plan: Plan, totals: inout Totals) async throws {
-        let cluster = try PromoCluster(syncTimeoutMs: 1_000, proxyPrimary: true)
+        // facts_gather_timeout_ms (which also bounds the claim and the re-pointing) at the
+        // shipped default: with 500 ms a loaded machine once let a reachable member's
+        // fsync'd promise answer too late (PROMOTE-CLAIM-1, docs/reliability.md).
+        let cluster = try PromoCluster(syncTimeoutMs: 1_000, factsGatherTimeoutMs: 2_000, proxyPrimary: true)
         defer { cluster.stopAll() }
         try cluster.startAll()
         // Replication through the proxies runs before the clock of the plan starts.
@@ -121,6 +124,7 @@ struct FailoverPartitionTests {
         // The operator fails over to n2; when n3 holds more of the log, DUR-2 refuses and names
         // n3, and the operator asks n3, as the explanation says.
         var candidate = 1
+        let asked = Date()
         var promoted = await cluster.promote(1, kind: "failover")
         if promoted.json?["outcome"]?.stringValue == "refused",
            promoted.json?["decision"]?["reasons"]?.arrayValue?.first?["source"]?.stringValue == "rule:DUR-2" {
@@ -130,6 +134,7 @@ struct FailoverPartitionTests {
         let other = candidate == 1 ? 2 : 1
         try #require(promoted.json?["outcome"]?.stringValue == "promoted", "round \(round) (\(plan)): \(promoted.text)")
         newEpochExists.value = 1
+        let promoteMs = Int(Date().timeIntervalSince(asked) * 1000)
         // n1 was unreachable for the facts, the claim and the re-pointing: only through the proxy.
         #expect(promoted.json?["unreachable"] == .array([.string("n1")]), "\(promoted.text)")
         #expect(promoted.json?["repointed"] == .array([.string("n\(other + 1)")]), "\(promoted.text)")
@@ -212,7 +217,7 @@ struct FailoverPartitionTests {
         totals.diverged += diverged ? 1 : 0
         totals.violations += violations.count
         let epochOne = acks.all.filter { $0.epoch == 1 }.count
-        print("partitionAndFailOver round \(round) (\(plan)): candidate n\(candidate + 1), \(acks.all.count) acknowledged writes checked "
+        print("partitionAndFailOver round \(round) (\(plan)): candidate n\(candidate + 1) promoted in \(promoteMs) ms, \(acks.all.count) acknowledged writes checked "
             + "(\(epochOne) at epoch 1 by n1, \(acks.all.count - epochOne) at epoch 2), "
             + "\(refusals.value) refused, proxies \(stats.map { "\($0.cut) cut/\($0.refused) refused/\($0.blackholed) held" }), "
             + "n1 durable \(oldDurable) vs branch \(branchLSN): \(diverged ? "diverged, re-seeded" : "followed"), violations \(violations.count)")

@@ -52,6 +52,7 @@ struct PromotionRefusalTests {
 
         let reply = await cluster.promote(1, kind: "failover")
         #expect(reply.json?["outcome"]?.stringValue == "failed", "\(reply.text)")
+        #expect(reply.json?["rule"]?.stringValue == "PROMOTE-CLAIM-1", "\(reply.text)")
         #expect(reply.json?["message"]?.stringValue?.contains("PROMOTE-CLAIM-1") == true, "\(reply.text)")
         #expect(await cluster.role(1)?.role == "replica")
         #expect(await cluster.role(1)?.epoch == 1)
