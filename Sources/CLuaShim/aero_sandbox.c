@@ -711,6 +711,7 @@ static const char *const string_metamethods[] = {
 
 typedef struct captured_value {
     const char *name;
+    size_t name_length;  // pushed with lua_pushlstring: no strlen, no C-string cache lookup
     int type;  // LUA_TFUNCTION, LUA_TNUMBER (integer or float), LUA_TSTRING
     int is_integer;
     lua_CFunction function;
@@ -993,6 +994,7 @@ static const struct {
 // captured (a C function with upvalues, a Lua function, a table …).
 static int capture_top(lua_State *L, captured_value *slot, const char *name) {
     slot->name = name;
+    slot->name_length = strlen(name);
     slot->type = lua_type(L, -1);
     slot->wrapper = NULL;
     switch (slot->type) {
@@ -1131,7 +1133,7 @@ static void set_captured(lua_State *L, int idx, int lib) {
     idx = lua_absindex(L, idx);
     const captured_library *library = &libraries[lib];
     for (int i = library->first; i < library->first + library->count; i++) {
-        lua_pushstring(L, captured[i].name);
+        lua_pushlstring(L, captured[i].name, captured[i].name_length);
         push_captured(L, &captured[i]);
         lua_rawset(L, idx);
     }
@@ -1212,10 +1214,10 @@ static int library_pairs(lua_State *L) {
     return 3;
 }
 
-// A new, empty library table for lib, stored as globals[name]; left on the stack.
+// A new, empty library table for lib, stored as globals[name]; left on the stack. Not
+// presized: most are never filled, and one that is grows a few times once.
 static void new_library(lua_State *L, int globals, int metatable, int map, int lib) {
-    int extra = lib == LIB_TABLE ? 3 : 0;
-    lua_createtable(L, 0, libraries[lib].count + extra);
+    lua_createtable(L, 0, 0);
     lua_pushvalue(L, metatable);
     lua_setmetatable(L, -2);
     lua_pushvalue(L, -1);
