@@ -15,7 +15,7 @@ enum AdminRoutes {
             HTTPServer.render(admin.decision(id: context.parameters.get("id") ?? ""))
         }
         router.post("/v1/admin/fence") { request, _ -> Response in HTTPServer.render(await admin.fence(body: try await body(request))) }
-        router.post("/v1/admin/unfence") { request, _ -> Response in HTTPServer.render(admin.unfence(body: try await body(request))) }
+        router.post("/v1/admin/unfence") { request, _ -> Response in HTTPServer.render(await admin.unfence(body: try await body(request))) }
         router.post("/v1/admin/claim") { request, _ -> Response in HTTPServer.render(admin.claim(body: try await body(request))) }
         router.post("/v1/admin/release") { request, _ -> Response in HTTPServer.render(admin.release(body: try await body(request))) }
         router.post("/v1/admin/follow") { request, _ -> Response in HTTPServer.render(await admin.follow(body: try await body(request))) }

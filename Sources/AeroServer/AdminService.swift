@@ -21,6 +21,14 @@
 //       (`KVService.learnedHigherEpoch` fences the engine).
 //   F5. Taking the follow: the primary role stops (no acknowledgement after), the authority file
 //       becomes (replica, epoch E, following P, history H) durably, then the follow loop starts.
+//
+// Unfence rules (`aerodb unfence`; the candidate's own unfence after PROMOTE-CATCHUP-1):
+//   U1. Only the primary of epoch E lifts a fence of epoch E (PROMOTE-FENCE-1 otherwise).
+//   U2. If it promised E+1 to a candidate, that candidate must answer its status at E or below:
+//       a candidate at a newer epoch committed it (refused, and the newer epoch is learned), a
+//       candidate that does not answer may have (refused). Both are PROMOTE-UNFENCE-1. The
+//       operator may assert the candidate is lost for good (`candidate_lost`); that is journaled.
+//   U3. Lifting withdraws the promise of E+1 to that candidate, so another may be promoted.
 
 import AeroCore
 import AeroStorage
@@ -121,11 +129,13 @@ public final class AdminService: Sendable {
         }
     }
 
-    /// Lifts the fence of epoch E. `candidate` names whose promise of E+1 is withdrawn; when
-    /// it is left out, the promise of E+1 this node holds (made when it was fenced) is.
-    func unfence(body: [UInt8]) -> APIResponse {
-        guard let json = parse(body), let epoch = json["epoch"]?.uint64Value, json["candidate"] == nil || json["candidate"]?.stringValue != nil else {
-            return badRequest("expected {\"epoch\":E} or {\"epoch\":E,\"candidate\":\"id\"}")
+    /// U1–U3: lifts the fence of epoch E. `candidate` names whose promise of E+1 is withdrawn;
+    /// left out, it is the candidate this node promised E+1 to (when it was fenced).
+    func unfence(body: [UInt8]) async -> APIResponse {
+        guard let json = parse(body), let epoch = json["epoch"]?.uint64Value,
+              json["candidate"] == nil || json["candidate"]?.stringValue != nil,
+              json["candidate_lost"] == nil || json["candidate_lost"]?.boolValue != nil else {
+            return badRequest("expected {\"epoch\":E} with optional \"candidate\":\"id\" and \"candidate_lost\":true")
         }
         let authority = engine.authority
         guard authority.role == .primary, authority.epoch == Epoch(epoch) else {
@@ -133,16 +143,40 @@ public final class AdminService: Sendable {
         }
         let next = Epoch(epoch).successor
         let candidate = json["candidate"]?.stringValue.map { NodeID($0) } ?? claims?.promise.flatMap { $0.epoch == next ? $0.candidate : nil }
+        let candidateLost = json["candidate_lost"]?.boolValue ?? false
+        if let candidate, candidate != config.id, !candidateLost, let why = await newerEpochPossible(candidate, epoch: Epoch(epoch)) {
+            return refuse("PROMOTE-UNFENCE-1", "\(config.id) stays fenced at epoch \(epoch): \(why)")
+        }
         let wasFenced = engine.isFenced
         let released = candidate.map { claims?.release(next, candidate: $0) ?? false } ?? false
         engine.unfence()
         _ = try? service.journal.append("unfenced", fields: [
             "epoch": .integer(Int64(epoch)), "candidate": candidate.map { .string($0.rawValue) } ?? .null, "was_fenced": .bool(wasFenced),
+            "candidate_lost": .bool(candidateLost),
         ], durability: .sync)
         return .json(.object([
             "node": .string(config.id.rawValue), "epoch": .integer(Int64(epoch)), "fenced": .bool(false), "was_fenced": .bool(wasFenced),
             "released_promise": released ? .object(["epoch": .integer(Int64(next.rawValue)), "candidate": .string(candidate!.rawValue)]) : .null,
         ]))
+    }
+
+    /// U2: why `candidate` (which this node promised epoch+1 to) may be, or is, primary of a
+    /// newer epoch; nil when it answers at `epoch` or below. A candidate at a newer epoch is
+    /// learned (F4: this node then refuses writes for good).
+    private func newerEpochPossible(_ candidate: NodeID, epoch: Epoch) async -> String? {
+        guard let member = config.members.first(where: { $0.id == candidate }) else {
+            return "\(candidate) is not a configured member; name the candidate whose promise is withdrawn"
+        }
+        let reply = try? await PeerHTTP.send("GET", member.http, "/v1/status", timeoutMs: config.timeouts.factsGatherTimeoutMs)
+        guard let reply, reply.status == 200, let node = reply.json?["node"], node["id"]?.stringValue == candidate.rawValue,
+              let theirs = node["epoch"]?.uint64Value else {
+            return "it promised epoch \(epoch.successor) to \(candidate), which may have become its primary, and \(candidate) does not answer at \(member.http) within \(config.timeouts.factsGatherTimeoutMs) ms. Start \(candidate) (it reports its authority) and ask again; only if \(candidate) is lost for good, ask with candidate_lost (`aerodb unfence --candidate-lost`)"
+        }
+        guard Epoch(theirs) <= epoch else {
+            await service.learnedHigherEpoch(Epoch(theirs), from: candidate.rawValue)
+            return "\(candidate) is \(node["role"]?.stringValue ?? "?") of epoch \(theirs): a newer epoch exists, so this node must rejoin (`aerodb rejoin`), not take writes again"
+        }
+        return nil
     }
 
     func claim(body: [UInt8]) -> APIResponse {

@@ -5,6 +5,9 @@
 //
 // Without --epoch the node's current epoch is read from its status first, and the request is
 // for that epoch: the node refuses (PROMOTE-FENCE-1) if it is no longer the primary of it.
+// The node asks the candidate it promised the next epoch to, and stays fenced
+// (PROMOTE-UNFENCE-1) if that candidate is at a newer epoch or does not answer, unless the
+// operator asserts --candidate-lost (AdminService.swift, U1–U3).
 // Exit codes as the other remote commands: 0 done (the node takes writes again), 1 refused
 // (the rule and its message are printed), 2 no answer or an unusable request.
 import AeroCore
@@ -18,23 +21,27 @@ struct UnfenceCommand: AsyncParsableCommand {
         discussion: """
             A switchover fences the primary before the candidate takes over. If the candidate
             crashed or failed after the fence, the old primary stays fenced (REPL-FENCED on
-            writes) until an operator lifts the fence or promotes again. Check first that the
-            candidate did not become primary (`aerodb status --addr CANDIDATE`, or its
-            promotion_interrupted event says "old"): a primary of a newer epoch means the old
-            one must rejoin, not be unfenced.
+            writes) until an operator lifts the fence or promotes again. The node first asks
+            the candidate it promised the next epoch to: if the candidate is primary of a newer
+            epoch, or does not answer, the fence stays (PROMOTE-UNFENCE-1) — restart the
+            candidate and ask again, or rejoin the old primary to the new one.
+            --candidate-lost asserts the candidate is gone for good and never became primary.
 
             Examples:
               aerodb unfence --addr 127.0.0.1:7301
               aerodb unfence --addr 127.0.0.1:7301 --epoch 1 --candidate n2 --format json
 
             Exit codes: 0 the fence is lifted; 1 refused (PROMOTE-FENCE-1: not the primary of
-            that epoch); 2 no answer or unusable request.
+            that epoch; PROMOTE-UNFENCE-1: the candidate is at a newer epoch or does not
+            answer); 2 no answer or unusable request.
             """)
 
     @OptionGroup var remote: RemoteOptions
     @Option(name: .long, help: "The epoch whose fence is lifted (default: the node's current epoch).") var epoch: UInt64?
     @Option(name: .long, help: "The candidate whose promise of the next epoch is withdrawn (default: the one the node promised it to).")
     var candidate: String?
+    @Flag(name: .customLong("candidate-lost"), help: "Assert that the candidate is lost for good and never became primary (journaled); skips asking it.")
+    var candidateLost = false
     @Option(name: .long, help: "Output format: text or json.") var format: PromoteFormat = .text
 
     func run() async throws {
@@ -49,6 +56,7 @@ struct UnfenceCommand: AsyncParsableCommand {
         }
         var body: [String: JSONValue] = ["epoch": .integer(Int64(target!))]
         if let candidate { body["candidate"] = .string(candidate) }
+        if candidateLost { body["candidate_lost"] = .bool(true) }
         let reply = try await remote.send("POST", "/v1/admin/unfence", body: Data(JSONValue.object(body).canonicalJSON.utf8))
         let text = String(decoding: reply.body, as: UTF8.self)
         guard let json = try? JSONParser.parse(text) else { fail(2, "\(remote.addr) answered \(reply.status): \(text)") }

@@ -31,7 +31,17 @@ struct UnfenceCommandTests {
         #expect(refused.status == 1, "\(refused.stdout) \(refused.stderr)")
         #expect(refused.stdout.hasPrefix("refused: PROMOTE-FENCE-1\nn3 is replica of epoch 1"), "\(refused.stdout)")
 
-        // Exit 0: the old primary's fence is lifted, and its promise of epoch 2 to n2 withdrawn.
+        // Exit 1: n1 promised epoch 2 to n2, which does not answer: it may have committed it.
+        let unproven = try RemoteCommandTests.aerodb(["unfence", "--addr", "127.0.0.1:\(cluster.http[0])"])
+        #expect(unproven.status == 1, "\(unproven.stdout) \(unproven.stderr)")
+        #expect(unproven.stdout.hasPrefix("refused: PROMOTE-UNFENCE-1\nn1 stays fenced at epoch 1: it promised epoch 2 to n2"), "\(unproven.stdout)")
+        #expect(unproven.stdout.contains("does not answer"), "\(unproven.stdout)")
+        #expect(PromoCluster.errorCode(await cluster.put(0, "still", "fenced")) == "REPL-FENCED")
+
+        // Exit 0: the candidate restarted with the old authority (it crashed before any change);
+        // the fence is lifted and the promise of epoch 2 to n2 withdrawn.
+        try cluster.start(1)
+        #expect(await cluster.role(1).map { "\($0.role) \($0.epoch)" } == "replica 1")
         let lifted = try RemoteCommandTests.aerodb(["unfence", "--addr", "127.0.0.1:\(cluster.http[0])"])
         #expect(lifted.status == 0, "\(lifted.stdout) \(lifted.stderr)")
         #expect(lifted.stdout == "n1: fence of epoch 1 lifted; it takes writes again\nreleased its promise of epoch 2 to n2\n", "\(lifted.stdout)")
@@ -44,14 +54,11 @@ struct UnfenceCommandTests {
         #expect(json["was_fenced"] == .bool(false) && json["fenced"] == .bool(false) && json["released_promise"] == .null, "\(again.stdout)")
 
         // Exit 2: no answer.
-        let dead = try RemoteCommandTests.aerodb(["unfence", "--addr", "127.0.0.1:\(cluster.http[1])", "--timeout-ms", "2000"])
+        let dead = try RemoteCommandTests.aerodb(["unfence", "--addr", "127.0.0.1:\(try freeLoopbackPort())", "--timeout-ms", "2000"])
         #expect(dead.status == 2, "\(dead.stdout) \(dead.stderr)")
         #expect(dead.stderr.contains("no answer from"), "\(dead.stderr)")
 
-        // The candidate restarts with the old authority (it crashed before any change); the
-        // old primary takes writes at epoch 1 again, and a new switchover is allowed.
-        try cluster.start(1)
-        #expect(await cluster.role(1).map { "\($0.role) \($0.epoch)" } == "replica 1")
+        // The old primary takes writes at epoch 1 again, and a new switchover is allowed.
         let write = await cluster.put(0, "after", "unfence")
         #expect(write.status == 200 && write.json?["epoch"]?.integerValue == 1, "\(write.text)")
         let promoted = await cluster.promote(1, kind: "switchover")
@@ -59,5 +66,37 @@ struct UnfenceCommandTests {
         for key in ["k", "after"] {
             #expect(await cluster.request(1, "GET", "/v1/kv/\(key)").status == 200, "\(key) lost")
         }
+    }
+
+    @Test("PROMOTE-UNFENCE-1: a candidate that committed the new epoch keeps the old primary fenced, and it learns the epoch; --candidate-lost overrides a silent one")
+    func unfenceRefusedAfterCommit() async throws {
+        let cluster = try PromoCluster(syncTimeoutMs: 1_000)
+        defer { cluster.stopAll() }
+        try cluster.start(0)
+        let candidate = try cluster.start(1, environment: ["AERODB_FAULT_PROMOTE_CRASH": "after-authority"])
+        try cluster.start(2)
+        #expect(await cluster.put(0, "k", "v").status == 200)
+        _ = await cluster.promote(1, kind: "switchover")
+        #expect(candidate.waitExit(timeoutMs: 10_000) == 86, "no injected crash")
+        cluster.nodes[1] = nil
+
+        // Silent candidate: refused; the operator asserts it is lost for good: lifted.
+        let lost = try RemoteCommandTests.aerodb(["unfence", "--addr", "127.0.0.1:\(cluster.http[0])", "--candidate-lost", "--format", "json"])
+        #expect(lost.status == 0, "\(lost.stdout) \(lost.stderr)")
+        #expect(try JSONParser.parse(lost.stdout)["was_fenced"] == .bool(true))
+        #expect(cluster.journal(0).contains("\"candidate_lost\":true"))
+
+        // That assertion was wrong here: n2 committed epoch 2 before it crashed. Once it is back,
+        // n1 learns of epoch 2 from any request carrying it and refuses writes for good.
+        try cluster.start(1)
+        #expect(await cluster.role(1).map { "\($0.role) \($0.epoch)" } == "primary 2")
+        let fence = await cluster.request(0, "POST", "/v1/admin/fence", body: #"{"epoch":1,"to_epoch":2,"candidate":"n2"}"#)
+        #expect(fence.status == 200, "\(fence.text)")
+        let refused = try RemoteCommandTests.aerodb(["unfence", "--addr", "127.0.0.1:\(cluster.http[0])", "--candidate", "n2"])
+        #expect(refused.status == 1, "\(refused.stdout) \(refused.stderr)")
+        #expect(refused.stdout.hasPrefix("refused: PROMOTE-UNFENCE-1\nn1 stays fenced at epoch 1: n2 is primary of epoch 2"), "\(refused.stdout)")
+        #expect(PromoCluster.errorCode(await cluster.put(0, "old", "primary")) == "REPL-STALE-EPOCH")
+        let metrics = await cluster.request(0, "GET", "/metrics").text
+        #expect(metrics.contains("aerodb_promotion_refusals_total{rule=\"PROMOTE-UNFENCE-1\"} 1"), "\(metrics)")
     }
 }
