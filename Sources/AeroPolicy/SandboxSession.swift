@@ -30,6 +30,10 @@ final class SandboxSession {
         // runs (startPolicyBudget restarts the collector).
         aero_gc_stop(lua.L)
         let b = lua.budgetPointer
+        // No finalizer can exist in a sandbox (setmetatable refuses __gc) and no
+        // to-be-closed variable is pending once its calls have returned: its memory is
+        // released in bulk when the session ends, without lua_close (aero_lua.c).
+        b.pointee.release_in_bulk = 1
         b.pointee.printed_lines_max = Int32(PolicySandbox.printedLinesMax)
         b.pointee.printed_bytes_max = PolicySandbox.printedBytesMax
         b.pointee.printed_line_bytes_max = PolicySandbox.printedLineBytesMax

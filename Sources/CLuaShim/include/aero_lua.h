@@ -70,6 +70,10 @@ typedef struct aero_budget {
 
     // The state's small-block arena (aero_lua.c); NULL when every block comes from malloc.
     void *arena;
+    // Set by the owner of a state in which no finalizer can exist and no to-be-closed
+    // variable is pending at close (the policy sandbox): aero_state_close then releases
+    // the state's memory in bulk instead of calling lua_close.
+    int release_in_bulk;
 } aero_budget;
 
 /// Resets counters and flags; keeps the limits.
@@ -79,7 +83,8 @@ void aero_budget_reset(aero_budget *budget);
 /// Returns NULL if even the initial allocation is refused.
 lua_State *aero_state_new(aero_budget *budget);
 
-/// Closes a state made by aero_state_new and releases its arena. Never raises.
+/// Closes a state made by aero_state_new and releases its arena (in bulk, without lua_close,
+/// when budget->release_in_bulk is set and the state has an arena). Never raises.
 void aero_state_close(lua_State *L, aero_budget *budget);
 
 /// Installs the instruction/deadline hook on L (threads created later inherit it).
