@@ -1,5 +1,7 @@
 // aero_sandbox.c — the C half of the policy sandbox: read-only facts proxies built from a
-// byte tape, the print sink, bounded pattern functions, and host-only bytecode helpers.
+// byte tape, the allow-listed environment with its wrappers (print, load, setmetatable,
+// bounded pattern functions, string.rep, xpcall, coroutine close/wrap) and library tables
+// filled on first use, the answer's validation, and host-only bytecode helpers.
 //
 // Everything here either is a lua_CFunction (so it runs inside lua_pcall, where raising is
 // safe) or is a protected entry point that wraps one in aero_pcall. See aero_lua.h for the
@@ -11,16 +13,17 @@
 //   __index = facts_index, __newindex = refuse, __len = facts_len, __pairs = facts_pairs,
 //   __metatable = "facts are read-only" (so getmetatable/setmetatable cannot reach it).
 // The host's tape stays where it is (it outlives the run). A proxy starts unmaterialized:
-// the registry raw map gives it the tape offset of its container. The first metamethod call
+// the raw map gives it the tape offset of its container. The first metamethod call
 // on it materializes one level: a raw table holding its scalars, and an unmaterialized
 // proxy for each nested container (skipped by its body length). So a policy pays for what
-// it reads, not for the size of the document. Registry maps (never reachable from the
-// sandbox) give each proxy its raw table (or tape offset), each materialized array proxy
-// its element count, and each object proxy its sorted key list (lazily). The candidate's
+// it reads, not for the size of the document. Maps held as upvalues of the metamethods
+// (never reachable from the sandbox) give each proxy its raw table (or tape offset), each
+// materialized array proxy its element count, and each object proxy its sorted key list
+// (lazily). The candidate's
 // and the primary's node proxies are made up front (their tape offsets found by scanning
 // the tape, no Lua values made) and kept in an alias map, so root.candidate and the entry
-// of root.nodes are the very same proxy whichever is read first. The sandbox has no rawget/rawset/rawequal/rawlen/debug, so the raw
-// tables are unreachable. JSON null is absent (nil). Arrays keep their JSON length for #.
+// of root.nodes are the very same proxy whichever is read first. The sandbox has no
+// rawget/rawset/rawequal/rawlen/debug, so the raw tables are unreachable. JSON null is absent (nil). Arrays keep their JSON length for #.
 // Materialization follows the policy's own reads, so equal runs allocate alike.
 //
 // Tape format (little-endian, written by FactsTape.swift):
