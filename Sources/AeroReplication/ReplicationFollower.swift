@@ -43,6 +43,16 @@ public enum ReplicationFollower {
         /// Forgets the previous session's end before a new one starts; progress is kept.
         public func beginSession() { box.withLockedValue { $0.end = nil; $0.storageError = nil } }
 
+        /// Returns once every storage operation of this observer's sessions was handed to the
+        /// engine and the engine's last LSN is durable (or its WAL failed, which the appends
+        /// report): after it, no record received by an ended session is appended or pending.
+        public func storageSettled(engine: StorageEngine) async {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                storageWork.notify(queue: .global()) { continuation.resume() }
+            }
+            if engine.lastLSN > engine.durableLSN { _ = try? await engine.waitDurable(engine.lastLSN) }
+        }
+
         func progress(acked: LSN, durable: LSN) {
             box.withLockedValue { $0.primaryAcked = max($0.primaryAcked, acked); $0.primaryDurable = max($0.primaryDurable, durable) }
         }
@@ -54,12 +64,8 @@ public enum ReplicationFollower {
     /// close future completes when the session ends (see `observer.end`).
     public static func connect(engine: StorageEngine, expectedPrimary: NodeID, host: String, port: Int,
                                group: any EventLoopGroup, observer: Observer, connectTimeoutMs: Int64) async throws -> any Channel {
-        // The previous session's appends settle first (see the notes above): every operation
-        // handed to the engine, the last LSN durable (a failed WAL is reported by the appends).
-        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            observer.storageWork.notify(queue: .global()) { continuation.resume() }
-        }
-        if engine.lastLSN > engine.durableLSN { _ = try? await engine.waitDurable(engine.lastLSN) }
+        // The previous session's appends settle first (see the notes above).
+        await observer.storageSettled(engine: engine)
         let authority = engine.authority
         let durable = engine.durableLSN
         let position = ReplicaPosition(

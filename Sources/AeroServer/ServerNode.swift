@@ -133,6 +133,9 @@ public enum ServerNode {
                 } onCancel: {
                     channel.close(promise: nil)
                 }
+                // The session's appends still queued or pending settle before the loop goes on
+                // or ends, so once it ended (stopFollowing) no record of it is appended later.
+                await observer.storageSettled(engine: engine)
                 switch observer.end {
                 case .refusedByPeer(let refuse)?, .refusedPeer(let refuse)?:
                     delayMs = refusedReconnectDelayMs

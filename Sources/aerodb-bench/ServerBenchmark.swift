@@ -11,6 +11,9 @@
 // `min_lsn=<the write's LSN>`; lag = replica answer time - primary acknowledgement time. It is
 // an upper bound of the true lag (it includes one loopback HTTP round trip and the replica's
 // 1 ms min_lsn poll).
+// Group commit (counters, not timing): over a setup's unpaced runs, each node's WAL fsyncs and
+// records per fsync, from its `/metrics` (aerodb_fsyncs_total, aerodb_group_commit_records_total),
+// so a replica that syncs once per received batch instead of once per flush shows.
 
 import AeroCore
 import ArgumentParser
@@ -51,11 +54,19 @@ struct ServerBenchCommand: ParsableCommand {
             let cluster = try BenchCluster(aerodb: aerodb, root: dir + "/" + setup, setup: setup)
             defer { cluster.stop() }
             var best = 0.0
+            let before = try cluster.httpPorts.map { try GroupCommitCounts.read(port: $0) }
             for count in clients {
                 let r = try Load.run(port: cluster.httpPorts[0], clients: count, seconds: seconds, valueBytes: valueBytes,
                                      keyPrefix: "c\(count)", ratePerSecond: nil)
                 best = max(best, r.rate)
                 print(String(format: "%@ %8d %11.0f %9.2f %9.2f", setup.padding(toLength: 10, withPad: " ", startingAt: 0) as NSString, count, r.rate, r.p50Ms, r.p99Ms))
+            }
+            for (i, port) in cluster.httpPorts.enumerated() {
+                let after = try GroupCommitCounts.read(port: port)
+                let fsyncs = after.fsyncs - before[i].fsyncs
+                let records = after.records - before[i].records
+                print(String(format: "  n%d (%@): %.0f WAL fsyncs, %.1f records per fsync over the unpaced runs", i + 1,
+                             i == 0 ? "primary" : "replica", fsyncs, fsyncs > 0 ? records / fsyncs : 0))
             }
             if cluster.httpPorts.count > 1 {
                 let lag = try Load.lag(primary: cluster.httpPorts[0], replica: cluster.httpPorts[1], clients: 16,
@@ -133,6 +144,28 @@ final class BenchCluster {
     }
 }
 
+
+/// A node's WAL fsyncs and group-committed records so far, from its Prometheus text.
+struct GroupCommitCounts {
+    var fsyncs: Double
+    var records: Double
+
+    static func read(port: Int) throws -> GroupCommitCounts {
+        let reply = try HTTPConnection(port: port).request("GET", "/metrics")
+        guard reply.status == 200 else { throw ValidationError("GET /metrics on port \(port): \(reply.status)") }
+        let text = String(decoding: reply.body, as: UTF8.self)
+        return GroupCommitCounts(fsyncs: try value(text, "aerodb_fsyncs_total", port: port),
+                                 records: try value(text, "aerodb_group_commit_records_total", port: port))
+    }
+
+    /// The value of the unlabelled series `name`.
+    static func value(_ text: String, _ name: String, port: Int) throws -> Double {
+        for line in text.split(separator: "\n") where line.hasPrefix(name + " ") {
+            if let v = Double(line.dropFirst(name.count + 1).trimmingCharacters(in: .whitespaces)) { return v }
+        }
+        throw ValidationError("GET /metrics on port \(port) has no series \(name)")
+    }
+}
 
 /// State shared by the load threads. @unchecked: every field is guarded by `lock`.
 final class LoadState: @unchecked Sendable {
