@@ -70,7 +70,8 @@ static aero_budget *budget_of(lua_State *L) {
 #define UV_STORE lua_upvalueindex(4)
 #define UV_ALIAS_MAP lua_upvalueindex(5)
 #define UV_PROXY_METATABLE lua_upvalueindex(6)
-#define FACTS_UPVALUES 6
+#define UV_PENDING_MAP lua_upvalueindex(7)  // object proxy -> tape offset while partly read
+#define FACTS_UPVALUES 7
 static char tape_key;
 
 // The root value starts right after the 'H' header.
@@ -122,6 +123,8 @@ static tape_reader tape_at(lua_State *L, size_t offset) {
     tape_reader tape = {store->bytes, store->length, offset, {store->alias_offsets[0], store->alias_offsets[1]}};
     return tape;
 }
+
+static void skip_value(lua_State *L, tape_reader *tape);
 
 static int facts_newindex(lua_State *L) {
     if (lua_type(L, 2) == LUA_TSTRING) {
@@ -190,8 +193,12 @@ static void alias_node(lua_State *L, int raw_root, const char *field, size_t off
     lua_setfield(L, raw_root, field);
 }
 
-// Builds the raw table of the proxy at idx from the container at offset, one level deep,
-// records it in the raw map (and the count map for an array), and pushes it.
+// Builds the raw table of the proxy at idx from the container at offset and pushes it. An
+// array is built whole, one level deep: its scalars, and an unmaterialized proxy for each
+// nested container. An object starts empty and is read field by field (fetch_field), as
+// the policy asks for its keys; it is completed (complete_object) only when all of it is
+// needed (pairs, #). Records the raw table in the raw map (and the count map for an array,
+// the pending map for an object); the root object also gets facts.candidate/primary.
 static void materialize(lua_State *L, int idx, size_t offset) {
     idx = lua_absindex(L, idx);
     luaL_checkstack(L, 8, "facts");
@@ -204,17 +211,9 @@ static void materialize(lua_State *L, int idx, size_t offset) {
     int clamped = count > (1u << 24) ? (1 << 24) : (int)count;
     if (op == 'O') {
         lua_createtable(L, 0, clamped);
-        int raw = lua_gettop(L);
-        for (;;) {
-            uint8_t next = *tape_take(L, &tape, 1);
-            if (next == 'E') break;
-            if (next != 's') luaL_error(L, "facts tape: bad key at %d", (int)tape.offset - 1);
-            uint32_t length = tape_u32(L, &tape);
-            lua_pushlstring(L, (const char *)tape_take(L, &tape, length), length);
-            push_tape_value(L, &tape);
-            if (*tape_take(L, &tape, 1) != 'S') luaL_error(L, "facts tape: bad field at %d", (int)tape.offset - 1);
-            lua_rawset(L, raw);
-        }
+        lua_pushvalue(L, idx);
+        lua_pushinteger(L, (lua_Integer)offset);
+        lua_rawset(L, UV_PENDING_MAP);
     } else if (op == 'A') {
         lua_createtable(L, clamped, 0);
         int raw = lua_gettop(L);
@@ -228,15 +227,14 @@ static void materialize(lua_State *L, int idx, size_t offset) {
             if (*tape_take(L, &tape, 1) != 'I') luaL_error(L, "facts tape: bad element at %d", (int)tape.offset - 1);
             lua_rawseti(L, raw, (lua_Integer)tape_u32(L, &tape));
         }
+        if (tape.offset != end) luaL_error(L, "facts tape: container body mismatch at %d", (int)offset);
         lua_pushvalue(L, idx);
         lua_pushinteger(L, (lua_Integer)count);
         lua_rawset(L, UV_COUNT_MAP);
     } else {
         luaL_error(L, "facts tape: no container at %d", (int)offset);
     }
-    if (tape.offset != end) luaL_error(L, "facts tape: container body mismatch at %d", (int)offset);
     int raw = lua_gettop(L);
-    // Record before aliasing, so that reading nodes below cannot come back here.
     lua_pushvalue(L, idx);
     lua_pushvalue(L, raw);
     lua_rawset(L, UV_RAW_MAP);
@@ -246,16 +244,33 @@ static void materialize(lua_State *L, int idx, size_t offset) {
     }
 }
 
-// Pushes the raw table behind the proxy at idx (materializing it) and returns 1, or
-// returns 0 (pushing nothing) if it is no facts proxy.
-//
 // The facts do not count against the policy's memory budget (they were built before it
 // started when they were built eagerly): the cap is lifted by AERO_FACTS_LEVEL_BYTES_MAX
-// while one level is built, then set to the old cap plus what the level took. (Should
+// while a level or a field is built, then set to the old cap plus what that took. (Should
 // building raise, the run fails anyway: a memory error is sticky, and a tape error is a
 // host bug.)
 #define AERO_FACTS_LEVEL_BYTES_MAX ((size_t)256 << 20)
 
+typedef struct facts_cap {
+    size_t limit, before;
+} facts_cap;
+
+static facts_cap facts_cap_lift(lua_State *L) {
+    aero_budget *budget = budget_of(L);
+    facts_cap cap = {budget->memory_limit_bytes, budget->memory_used_bytes};
+    if (cap.limit != 0) budget->memory_limit_bytes = cap.limit + AERO_FACTS_LEVEL_BYTES_MAX;
+    return cap;
+}
+
+static void facts_cap_restore(lua_State *L, facts_cap cap) {
+    aero_budget *budget = budget_of(L);
+    if (cap.limit == 0) return;
+    size_t after = budget->memory_used_bytes;
+    budget->memory_limit_bytes = cap.limit + (after > cap.before ? after - cap.before : 0);
+}
+
+// Pushes the raw table behind the proxy at idx (materializing it) and returns 1, or
+// returns 0 (pushing nothing) if it is no facts proxy.
 static int push_raw(lua_State *L, int idx) {
     idx = lua_absindex(L, idx);
     int type = push_mapped(L, idx, UV_RAW_MAP);
@@ -263,29 +278,116 @@ static int push_raw(lua_State *L, int idx) {
     if (type == LUA_TNUMBER) {
         lua_Integer offset = lua_tointeger(L, -1);
         lua_pop(L, 1);
-        aero_budget *budget = budget_of(L);
-        size_t limit = budget->memory_limit_bytes, before = budget->memory_used_bytes;
-        if (limit != 0) budget->memory_limit_bytes = limit + AERO_FACTS_LEVEL_BYTES_MAX;
+        facts_cap cap = facts_cap_lift(L);
         materialize(L, idx, (size_t)offset);
-        if (limit != 0) {
-            size_t after = budget->memory_used_bytes;
-            budget->memory_limit_bytes = limit + (after > before ? after - before : 0);
-        }
+        facts_cap_restore(L, cap);
         return 1;
     }
     lua_pop(L, 1);
     return 0;
 }
 
+// The object of the proxy at idx on the tape, positioned at its first field; 0 (and no
+// reader) when the object has been completed.
+static int pending_object(lua_State *L, int idx, tape_reader *tape) {
+    if (push_mapped(L, idx, UV_PENDING_MAP) != LUA_TNUMBER) {
+        lua_pop(L, 1);
+        return 0;
+    }
+    size_t offset = (size_t)lua_tointeger(L, -1);
+    lua_pop(L, 1);
+    *tape = tape_at(L, offset);
+    if (*tape_take(L, tape, 1) != 'O') luaL_error(L, "facts tape: no object at %d", (int)offset);
+    tape_u32(L, tape);
+    uint32_t body = tape_u32(L, tape);
+    if (tape->offset + body > tape->length) luaL_error(L, "facts tape: object past the end at %d", (int)offset);
+    return 1;
+}
+
+// UTF-8 byte order, as the tape's keys are sorted (FactsTape.swift).
+static int key_order(const uint8_t *a, size_t a_length, const char *b, size_t b_length) {
+    size_t shorter = a_length < b_length ? a_length : b_length;
+    int order = memcmp(a, b, shorter);
+    if (order != 0) return order;
+    return (a_length > b_length) - (a_length < b_length);
+}
+
+// For the object proxy at idx (raw table at raw) not yet completed: finds the string key at
+// key_idx on the tape; if there, sets raw[key] and pushes the value, returning 1. Returns 0
+// (pushing nothing) when the object has no such field. Keys on the tape are sorted, so the
+// search stops at the first larger key; the key string set is the policy's own.
+static int fetch_field(lua_State *L, int idx, int raw, int key_idx) {
+    tape_reader tape;
+    if (!pending_object(L, idx, &tape)) return 0;
+    size_t wanted_length = 0;
+    const char *wanted = lua_tolstring(L, key_idx, &wanted_length);
+    for (;;) {
+        uint8_t next = *tape_take(L, &tape, 1);
+        if (next == 'E') return 0;
+        if (next != 's') luaL_error(L, "facts tape: bad key at %d", (int)tape.offset - 1);
+        uint32_t length = tape_u32(L, &tape);
+        const uint8_t *key = tape_take(L, &tape, length);
+        int order = key_order(key, length, wanted, wanted_length);
+        if (order > 0) return 0;
+        if (order == 0) {
+            facts_cap cap = facts_cap_lift(L);
+            lua_pushvalue(L, key_idx);
+            push_tape_value(L, &tape);
+            lua_pushvalue(L, -1);
+            lua_insert(L, -3);
+            lua_rawset(L, raw);
+            facts_cap_restore(L, cap);
+            return 1;
+        }
+        skip_value(L, &tape);
+        if (*tape_take(L, &tape, 1) != 'S') luaL_error(L, "facts tape: bad field at %d", (int)tape.offset - 1);
+    }
+}
+
+// Sets every field of the object proxy at idx (raw table at raw) that is not set yet, and
+// marks it complete. Fields already read keep their values (and proxies).
+static void complete_object(lua_State *L, int idx, int raw) {
+    tape_reader tape;
+    if (!pending_object(L, idx, &tape)) return;
+    luaL_checkstack(L, 4, "facts");
+    facts_cap cap = facts_cap_lift(L);
+    for (;;) {
+        uint8_t next = *tape_take(L, &tape, 1);
+        if (next == 'E') break;
+        if (next != 's') luaL_error(L, "facts tape: bad key at %d", (int)tape.offset - 1);
+        uint32_t length = tape_u32(L, &tape);
+        lua_pushlstring(L, (const char *)tape_take(L, &tape, length), length);
+        lua_pushvalue(L, -1);
+        if (lua_rawget(L, raw) == LUA_TNIL) {
+            lua_pop(L, 1);
+            push_tape_value(L, &tape);
+            lua_rawset(L, raw);
+        } else {
+            lua_pop(L, 2);
+            skip_value(L, &tape);
+        }
+        if (*tape_take(L, &tape, 1) != 'S') luaL_error(L, "facts tape: bad field at %d", (int)tape.offset - 1);
+    }
+    lua_pushvalue(L, idx);
+    lua_pushnil(L);
+    lua_rawset(L, UV_PENDING_MAP);
+    facts_cap_restore(L, cap);
+}
+
 static int facts_index(lua_State *L) {
     if (!push_raw(L, 1)) return 0;
+    int raw = lua_gettop(L);
     lua_pushvalue(L, 2);
-    lua_rawget(L, -2);
+    if (lua_rawget(L, raw) != LUA_TNIL || lua_type(L, 2) != LUA_TSTRING) return 1;
+    lua_pop(L, 1);
+    if (fetch_field(L, 1, raw, 2)) return 1;
+    lua_pushnil(L);
     return 1;
 }
 
 static int facts_len(lua_State *L) {
     if (!push_raw(L, 1)) return luaL_error(L, "not a facts table");
+    complete_object(L, 1, lua_gettop(L));
     if (push_mapped(L, 1, UV_COUNT_MAP) == LUA_TNUMBER) return 1;
     lua_pop(L, 1);
     lua_pushinteger(L, (lua_Integer)lua_rawlen(L, -1));
@@ -382,6 +484,7 @@ static int facts_pairs(lua_State *L) {
         lua_pushcclosure(L, facts_array_next, 3);
     } else {
         lua_pop(L, 1);
+        complete_object(L, 1, raw);
         lua_pushvalue(L, raw);
         push_sorted_keys(L, 1, raw);
         lua_pushinteger(L, 0);
@@ -406,6 +509,7 @@ static void push_facts_upvalues(lua_State *L, int store_idx, uint32_t containers
     lua_createtable(L, 0, 2);  // alias map
     lua_createtable(L, 0, 5);  // the metatable
     int metatable = lua_gettop(L);
+    lua_createtable(L, 0, (int)(containers < AERO_PROXY_MAP_PRESIZE ? containers : AERO_PROXY_MAP_PRESIZE));  // pending map
     static const struct { const char *name; lua_CFunction function; } methods[] = {
         {"__index", facts_index}, {"__len", facts_len}, {"__pairs", facts_pairs}};
     for (size_t m = 0; m < sizeof methods / sizeof methods[0]; m++) {

@@ -164,6 +164,26 @@ import Testing
         #expect(F.outcome(text) == .refused(["2 A xx 2 3"]))
     }
 
+    @Test func objectsReadFieldByFieldThenWholeAreTheSame() {
+        // Objects are read from the tape field by field and completed for pairs: a field read
+        // first keeps its proxy, absent fields stay nil, and pairs sees every field once.
+        let text = """
+        return function(f)
+          local labels = f.candidate.labels
+          local same, count = false, 0
+          for k, v in pairs(f.candidate) do
+            count = count + 1
+            if k == 'labels' then same = (v == labels) end
+          end
+          local again = 0
+          for _ in pairs(f.candidate) do again = again + 1 end
+          return tostring(same) .. ' ' .. tostring(f.candidate.nonexistent) .. ' ' .. tostring(count == again and count > 3)
+            .. ' ' .. tostring(f.candidate.id == f.request.candidate) .. ' ' .. tostring(f.nodes[2].labels == f.candidate.labels)
+        end
+        """
+        #expect(F.outcome(text) == .refused(["true nil true true true"]))
+    }
+
     @Test func libraryTablesLookFilledBeforeFirstUse() {
         // Library tables are filled on first use (aero_sandbox.c); nothing may tell.
         let text = """
