@@ -20,7 +20,8 @@
 // every node at the end), one writer per epoch, n1 acknowledges nothing sent after the new
 // epoch existed, every refusal carries a rule id, every recorded decision replays offline.
 //
-// Quick mode (CI): 2 rounds, one per partition mode. AERODB_FAILOVER_LONG=1: 10 rounds.
+// Quick mode (CI): 2 rounds, one per partition mode. AERODB_FAILOVER_LONG=1: 10 rounds, one
+// in three of rounds 3-10 quiet (writers paused over the partition: n1 must then follow).
 // AERODB_FAILOVER_SEED=<seed> replays a run (the seed is printed).
 import AeroCore
 import Foundation
@@ -45,14 +46,16 @@ struct FailoverPartitionTests {
         for round in 0..<rounds {
             let modes = FaultProxy.Partition.allCases
             let mode = round < modes.count ? modes[(Int(seed % 2) + round) % modes.count] : modes.randomElement(using: &random)!
-            let plan = Plan(mode: mode, writers: Int.random(in: 2...4, using: &random),
+            var plan = Plan(mode: mode, writers: Int.random(in: 2...4, using: &random),
                             beforePartitionMs: Int.random(in: 100...400, using: &random),
                             partitionedMs: Int.random(in: 0...300, using: &random))
+            // Long mode, after the first two rounds: one in three is quiet (see Plan.quiet).
+            plan.quiet = round >= modes.count && Int.random(in: 0..<3, using: &random) == 0
             try await partitionRound(round: round, plan: plan, totals: &totals)
         }
         print("partitionAndFailOver: seed \(seed), \(rounds) rounds, faults: \(totals.partitions) partitions (\(totals.cut) connections cut, "
             + "\(totals.refused) refused, \(totals.blackholed) black-holed), \(totals.acked) acknowledged writes checked, "
-            + "\(totals.refusals) refused writes (all explained), diverged old primaries \(totals.diverged) (re-seeded), violations \(totals.violations)")
+            + "\(totals.refusals) refused writes (all explained), diverged old primaries \(totals.diverged) (re-seeded), followed \(totals.followed), violations \(totals.violations)")
     }
 
     struct Plan: CustomStringConvertible {
@@ -60,11 +63,17 @@ struct FailoverPartitionTests {
         var writers: Int
         var beforePartitionMs: Int
         var partitionedMs: Int
-        var description: String { "\(mode), \(writers) writers, partition after \(beforePartitionMs) ms, failover \(partitionedMs) ms later" }
+        /// The writers pause just before the partition until the failover, once every write
+        /// is on all three nodes, and nothing is written to n1 after (no probe writes that
+        /// would land in its WAL): its rejoin must then follow, not be refused as diverged.
+        var quiet = false
+        var description: String {
+            "\(mode)\(quiet ? " quiet" : ""), \(writers) writers, partition after \(beforePartitionMs) ms, failover \(partitionedMs) ms later"
+        }
     }
 
     struct Totals {
-        var partitions = 0, cut = 0, refused = 0, blackholed = 0, acked = 0, refusals = 0, diverged = 0, violations = 0
+        var partitions = 0, cut = 0, refused = 0, blackholed = 0, acked = 0, refusals = 0, diverged = 0, followed = 0, violations = 0
     }
 
     /// Counts what the checkers found: an `#expect` that fails is also a violation counted.
@@ -96,15 +105,24 @@ struct FailoverPartitionTests {
         // Set once the promotion answered: from then on epoch 2 exists, and n1 must not
         // acknowledge any write sent to it after this.
         let newEpochExists = NIOTarget(0)
+        let pause = NIOTarget(0)
+        let inFlight = NIOTarget(0)
         let tasks = (0..<plan.writers).map { writer in
             Task {
                 var i = 0
                 while stop.value == 0 {
+                    inFlight.add(1)
+                    if pause.value == 1 {
+                        inFlight.add(-1)
+                        try? await Task.sleep(for: .milliseconds(Self.refusedPauseMs))
+                        continue
+                    }
                     let node = target.value
                     let sentAfterNewEpoch = newEpochExists.value == 1
                     let key = "w\(writer)-\(i)"
                     let value = "r\(round)-\(key)"
                     let reply = await cluster.put(node, key, value)
+                    inFlight.add(-1)
                     if reply.status == 200, let epoch = reply.json?["epoch"]?.integerValue, let lsn = reply.json?["lsn"]?.integerValue {
                         acks.add(.init(key: key, value: value, node: node, epoch: UInt64(epoch), lsn: UInt64(lsn)))
                         violations.check(!(node == 0 && sentAfterNewEpoch), "n1 acknowledged \(key) at epoch \(epoch), sent after epoch 2 existed")
@@ -118,6 +136,10 @@ struct FailoverPartitionTests {
             }
         }
         try await Task.sleep(for: .milliseconds(plan.beforePartitionMs))
+        if plan.quiet {
+            pause.value = 1
+            try await waitQuiet(cluster, inFlight: inFlight)
+        }
         for proxy in cluster.primaryProxies { proxy.partition(plan.mode) }
         try await Task.sleep(for: .milliseconds(plan.partitionedMs))
 
@@ -139,22 +161,27 @@ struct FailoverPartitionTests {
         #expect(promoted.json?["unreachable"] == .array([.string("n1")]), "\(promoted.text)")
         #expect(promoted.json?["repointed"] == .array([.string("n\(other + 1)")]), "\(promoted.text)")
         target.value = candidate
+        pause.value = 0
         let newStatus = try #require(await cluster.request(candidate, "GET", "/v1/status").json)
         let history = try #require(newStatus["epoch_history"]?.arrayValue)
         let branchLSN = try #require(history.last?["start_lsn"]?.integerValue)
 
         // Still partitioned: n1 believes it is primary of epoch 1 and cannot acknowledge.
-        let cut = await cluster.put(0, "probe-partitioned", "x")
-        violations.check(cut.status != 200, "n1 acknowledged a write while partitioned after epoch 2: \(cut.text)")
-        #expect(PromoCluster.errorCode(cut) == "REPL-SYNC-TIMEOUT", "\(cut.text)")
+        if !plan.quiet {
+            let cut = await cluster.put(0, "probe-partitioned", "x")
+            violations.check(cut.status != 200, "n1 acknowledged a write while partitioned after epoch 2: \(cut.text)")
+            #expect(PromoCluster.errorCode(cut) == "REPL-SYNC-TIMEOUT", "\(cut.text)")
+        }
 
         // Heal. Nobody tells n1 of epoch 2 by itself (no background retries): its sync replicas
         // follow the new primary, so it still acknowledges nothing.
         let stats = cluster.primaryProxies.map(\.stats)
         for proxy in cluster.primaryProxies { proxy.heal() }
-        let healed = await cluster.put(0, "probe-healed", "x")
-        violations.check(healed.status != 200, "n1 acknowledged a write after the heal: \(healed.text)")
-        #expect(PromoCluster.errorCode(healed) == "REPL-SYNC-TIMEOUT", "\(healed.text)")
+        if !plan.quiet {
+            let healed = await cluster.put(0, "probe-healed", "x")
+            violations.check(healed.status != 200, "n1 acknowledged a write after the heal: \(healed.text)")
+            #expect(PromoCluster.errorCode(healed) == "REPL-SYNC-TIMEOUT", "\(healed.text)")
+        }
         #expect(await cluster.role(0).map { "\($0.role) \($0.epoch)" } == "primary 1")
 
         // A client that saw epoch 2 tells n1; from then on it refuses every write.
@@ -171,6 +198,7 @@ struct FailoverPartitionTests {
         // Rejoin: diverged exactly when n1 holds records at or past the branch point.
         let oldDurable = try #require(await cluster.request(0, "GET", "/v1/status").json?["node"]?["durable_lsn"]?.integerValue)
         let diverged = oldDurable >= branchLSN
+        if plan.quiet { #expect(!diverged, "quiet round: n1 durable to \(oldDurable), epoch 2 starts at \(branchLSN)") }
         let rejoin = try RemoteCommandTests.aerodb(["rejoin", "--addr", "127.0.0.1:\(cluster.http[0])", "--primary-addr", "127.0.0.1:\(cluster.http[candidate])"])
         if diverged {
             #expect(rejoin.status == 1, "\(rejoin.stdout) \(rejoin.stderr)")
@@ -215,6 +243,7 @@ struct FailoverPartitionTests {
         totals.acked += acks.all.count
         totals.refusals += refusals.value
         totals.diverged += diverged ? 1 : 0
+        totals.followed += diverged ? 0 : 1
         totals.violations += violations.count
         let epochOne = acks.all.filter { $0.epoch == 1 }.count
         print("partitionAndFailOver round \(round) (\(plan)): candidate n\(candidate + 1) promoted in \(promoteMs) ms, \(acks.all.count) acknowledged writes checked "
@@ -262,5 +291,23 @@ struct FailoverPartitionTests {
         proxy.setDelay(ms: 50)
         #expect(await get() == 200)
         #expect(proxy.stats.forwarded >= 3 && proxy.stats.bytes > 0)
+    }
+
+    /// Quiet rounds: waits (bounded) until no write is in flight and n2 and n3 are durable to
+    /// n1's position, so that n1 holds nothing its replicas do not.
+    func waitQuiet(_ cluster: PromoCluster, inFlight: NIOTarget) async throws {
+        let quietWaitMs = 10_000
+        let deadline = Date().addingTimeInterval(Double(quietWaitMs) / 1000)
+        while inFlight.value > 0 && Date() < deadline { try await Task.sleep(for: .milliseconds(2)) }
+        try #require(inFlight.value == 0, "writes still in flight after \(quietWaitMs) ms")
+        while Date() < deadline {
+            var durable: [Int64] = []
+            for node in 0..<PromoCluster.count {
+                durable.append(await cluster.request(node, "GET", "/v1/status").json?["node"]?["durable_lsn"]?.integerValue ?? -1)
+            }
+            if durable[1] == durable[0] && durable[2] == durable[0] { return }
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        Issue.record("n2 and n3 did not reach n1's durable position within \(quietWaitMs) ms")
     }
 }
