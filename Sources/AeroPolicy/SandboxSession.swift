@@ -103,7 +103,7 @@ final class SandboxSession {
             guard lua_type(L, -1) == LUA_TTABLE, lua_checkstack(L, 1) != 0 else { break }
             var reasons: [String] = []
             var index: Int64 = 1
-            while index <= Int64(SandboxPrelude.reasonsMax), lua_rawgeti(L, -1, index) == LUA_TSTRING {
+            while index <= Int64(SandboxEnvironment.reasonsMax), lua_rawgeti(L, -1, index) == LUA_TSTRING {
                 reasons.append(lua.string(at: -1) ?? "")
                 lua_settop(L, -2)
                 index += 1
@@ -150,7 +150,7 @@ final class SandboxSession {
         }
         // Provided: the sandbox names, whatever the top level defined, and any global the
         // code assigns somewhere (defined when that code runs).
-        let defined = SandboxPrelude.environmentNames.union(environmentKeys()).union(access.writes.map(\.name))
+        let defined = SandboxEnvironment.environmentNames.union(environmentKeys()).union(access.writes.map(\.name))
         var reported: Set<String> = []
         for read in access.reads where !defined.contains(read.name) && !reported.contains(read.name) {
             reported.insert(read.name)

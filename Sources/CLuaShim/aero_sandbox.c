@@ -785,7 +785,7 @@ static void check_pattern(lua_State *L, int kind) {
 // come from Lua's own libraries, captured once per process in a scratch state: every
 // library function is a light C function (no upvalues), so its pointer is all there is to
 // it; constants (math.pi, utf8.charpattern, _VERSION …) are copied. Keep the global names in
-// step with SandboxPrelude.environmentNames. Where the sandbox changes a function (print,
+// step with SandboxEnvironment.environmentNames. Where the sandbox changes a function (print,
 // load, setmetatable, getmetatable, next, xpcall, string find/match/gmatch/gsub/rep,
 // coroutine close/wrap) the environment holds a C wrapper that checks and then calls the
 // original directly (same call frame, so argument errors name the function as usual).

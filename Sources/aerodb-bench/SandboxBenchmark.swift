@@ -1,5 +1,5 @@
 // SandboxBenchmark.swift — `aerodb-bench sandbox`: the cost of one fresh policy sandbox run
-// (new Lua state, prelude, facts, load, call, close) and the worst-case time of the bounded
+// (new Lua state, environment, facts, load, call, release) and the worst-case time of the bounded
 // pattern functions at their bounds. Figures go to docs/benchmarks.md ("Policy sandbox").
 import AeroCore
 import AeroPolicy

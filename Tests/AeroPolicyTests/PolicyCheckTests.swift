@@ -124,7 +124,7 @@ import Testing
           return table.concat(names, ' ')
         end
         """
-        let expected = SandboxPrelude.environmentNames.sorted().joined(separator: " ")
+        let expected = SandboxEnvironment.environmentNames.sorted().joined(separator: " ")
         #expect(SandboxFixtures.outcome(text) == .refused([expected]))
     }
 
