@@ -111,7 +111,7 @@ let package = Package(
         // Shared by the test targets that run child processes: bounded waits that reap.
         .target(name: "AeroTestSupport", dependencies: ["AeroCore"], path: "Tests/AeroTestSupport", swiftSettings: strictSettings),
         .testTarget(name: "AeroCoreTests", dependencies: ["AeroCore", "AeroTestSupport"], swiftSettings: strictSettings),
-        .testTarget(name: "AeroPolicyTests", dependencies: ["AeroPolicy", "AeroCore"], swiftSettings: strictSettings),
+        .testTarget(name: "AeroPolicyTests", dependencies: ["AeroPolicy", "AeroCore", "CLuaShim"], swiftSettings: strictSettings),
         .testTarget(name: "AeroPromotionTests", dependencies: ["AeroPromotion", "AeroPolicy", "AeroCore", "AeroTestSupport"], swiftSettings: strictSettings),
         .testTarget(name: "AeroStorageTests", dependencies: ["AeroStorage", "AeroCore", "aerodb", "AeroTestSupport"], swiftSettings: strictSettings),
         .testTarget(

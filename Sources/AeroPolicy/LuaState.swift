@@ -12,23 +12,26 @@ public struct LuaBudget: Sendable, Equatable {
     public var instructionsMax: Int64
     /// Bytes the state may hold at once.
     public var memoryBytesMax: Int
-    /// Wall-clock time for one call: the last resort when the other budgets do not fire.
-    public var wallTimeMsMax: UInt64
+    /// CPU time of the running thread for one call: the last resort when the other budgets
+    /// do not fire (slow C library calls). CPU, not wall, time so that a preempted thread on
+    /// a loaded host is not refused for time it did not run; a sandbox never blocks (no I/O),
+    /// so its wall time is its CPU time plus preemption.
+    public var cpuTimeMsMax: UInt64
     /// How often the hook runs; smaller is more precise and slower.
     public var hookIntervalInstructions: Int32
 
     public init(
         instructionsMax: Int64 = 1_000_000,
         memoryBytesMax: Int = 8 << 20,
-        wallTimeMsMax: UInt64 = 250,
+        cpuTimeMsMax: UInt64 = 250,
         hookIntervalInstructions: Int32 = 1_000
     ) {
-        precondition(instructionsMax > 0 && memoryBytesMax > 0 && wallTimeMsMax > 0)
+        precondition(instructionsMax > 0 && memoryBytesMax > 0 && cpuTimeMsMax > 0)
         precondition(hookIntervalInstructions > 0 && Int64(hookIntervalInstructions) <= instructionsMax,
                      "the hook must fire at least once within the instruction budget")
         self.instructionsMax = instructionsMax
         self.memoryBytesMax = memoryBytesMax
-        self.wallTimeMsMax = wallTimeMsMax
+        self.cpuTimeMsMax = cpuTimeMsMax
         self.hookIntervalInstructions = hookIntervalInstructions
     }
 }
@@ -174,8 +177,7 @@ public final class LuaState {
         aero_install_budget_hook(L)
         pointer.pointee.instructions_used = 0
         pointer.pointee.instructions_exceeded = 0
-        pointer.pointee.time_exceeded = 0
-        pointer.pointee.deadline_ns = aero_monotonic_ns() + budget.wallTimeMsMax * 1_000_000
+        aero_start_time_budget(pointer, budget.cpuTimeMsMax)
         pointer.pointee.where_line = -1
         withUnsafeMutableBytes(of: &pointer.pointee.where_source) { $0[0] = 0 }
     }
@@ -186,7 +188,7 @@ public final class LuaState {
             return (.instructionBudget, "instruction budget of \(budget.instructionsMax) exceeded")
         }
         if b.time_exceeded != 0 {
-            return (.timeBudget, "time budget of \(budget.wallTimeMsMax) ms exceeded")
+            return (.timeBudget, "time budget of \(budget.cpuTimeMsMax) ms exceeded")
         }
         if b.memory_exceeded != 0 {
             return (.memory, "memory budget of \(budget.memoryBytesMax) bytes exceeded")

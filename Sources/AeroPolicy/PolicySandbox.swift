@@ -25,11 +25,11 @@ import CLuaShim
 
 public struct PolicySandbox: Sendable {
     /// Defaults: 1,000,000 VM instructions (counted every 100), 16 MiB for the policy on top
-    /// of the memory the environment and facts occupy, and 200 ms of wall-clock time for the
-    /// whole run as the last resort. A shipped policy uses a few thousand instructions and
+    /// of the memory the environment and facts occupy, and 200 ms of the thread's CPU time for
+    /// the whole run as the last resort. A shipped policy uses a few thousand instructions and
     /// well under 1 MiB on a 5-node document.
     public static let defaultBudget = LuaBudget(
-        instructionsMax: 1_000_000, memoryBytesMax: 16 << 20, wallTimeMsMax: 200, hookIntervalInstructions: 100)
+        instructionsMax: 1_000_000, memoryBytesMax: 16 << 20, cpuTimeMsMax: 200, hookIntervalInstructions: 100)
 
     /// print() keeps at most this many lines ...
     public static let printedLinesMax = 64

@@ -37,7 +37,7 @@ final class SandboxSession {
         b.pointee.printed_lines_max = Int32(PolicySandbox.printedLinesMax)
         b.pointee.printed_bytes_max = PolicySandbox.printedBytesMax
         b.pointee.printed_line_bytes_max = PolicySandbox.printedLineBytesMax
-        b.pointee.deadline_ns = aero_monotonic_ns() + budget.wallTimeMsMax * 1_000_000
+        aero_start_time_budget(b, budget.cpuTimeMsMax)
     }
 
     // MARK: - Run
@@ -223,7 +223,7 @@ final class SandboxSession {
     }
 
     /// From here on the policy's own budgets count: memory on top of what setup used, and
-    /// instructions from zero. The wall-clock deadline covers the whole run.
+    /// instructions from zero. The CPU-time budget covers the whole run.
     private func startPolicyBudget() {
         let b = counters
         aero_gc_restart(L)
@@ -240,7 +240,7 @@ final class SandboxSession {
             return .failed(kind: .instructionBudget, message: "\(location): instruction budget of \(budget.instructionsMax) exceeded")
         }
         if b.time_exceeded != 0 {
-            return .failed(kind: .timeBudget, message: "\(location): time budget of \(budget.wallTimeMsMax) ms exceeded")
+            return .failed(kind: .timeBudget, message: "\(location): time budget of \(budget.cpuTimeMsMax) ms exceeded")
         }
         if b.memory_exceeded != 0 {
             return .failed(kind: .memoryBudget, message: "\(location): memory budget of \(budget.memoryBytesMax) bytes exceeded")

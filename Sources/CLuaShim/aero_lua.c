@@ -26,6 +26,31 @@ uint64_t aero_monotonic_ns(void) {
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
+uint64_t aero_thread_cpu_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+void aero_start_time_budget(aero_budget *budget, uint64_t limit_ms) {
+    budget->time_exceeded = 0;
+    budget->cpu_limit_ns = limit_ms * 1000000ull;
+    budget->cpu_start_ns = aero_thread_cpu_ns();
+    budget->deadline_ns = aero_monotonic_ns() + budget->cpu_limit_ns;
+}
+
+// Once the wall deadline has passed, the budget is spent only when the thread's CPU time is.
+// Otherwise the thread was preempted; move the wall deadline to the earliest moment the CPU
+// budget could run out (CPU time grows no faster than wall time), so the fast path stays a
+// wall-clock comparison.
+int aero_time_budget_spent(aero_budget *budget, uint64_t now_ns) {
+    if (budget->deadline_ns == 0 || now_ns <= budget->deadline_ns) return 0;
+    uint64_t used_ns = aero_thread_cpu_ns() - budget->cpu_start_ns;
+    if (used_ns >= budget->cpu_limit_ns) return 1;
+    budget->deadline_ns = now_ns + (budget->cpu_limit_ns - used_ns);
+    return 0;
+}
+
 // ---- The small-block arena ----------------------------------------------------------
 // A fresh state per policy run makes thousands of small allocations and frees them all at
 // lua_close; glibc malloc was a quarter of a run's time. Blocks of up to
@@ -298,10 +323,10 @@ static void aero_hook(lua_State *L, lua_Debug *ar) {
         if (budget->instruction_limit > 0 && budget->instructions_used > budget->instruction_limit) {
             budget->instructions_exceeded = 1;
         }
-        if (budget->deadline_ns != 0 && aero_monotonic_ns() > budget->deadline_ns) {
+        if (budget->deadline_ns != 0 && aero_time_budget_spent(budget, aero_monotonic_ns())) {
             budget->time_exceeded = 1;
         }
-    } else if (budget->deadline_ns != 0 && aero_coarse_ns() > budget->deadline_ns) {
+    } else if (budget->deadline_ns != 0 && aero_time_budget_spent(budget, aero_coarse_ns())) {
         budget->time_exceeded = 1;
     }
     if (budget->instructions_exceeded || budget->time_exceeded || budget->memory_exceeded) {

@@ -40,12 +40,6 @@ struct DecisionsCommand: ParsableCommand {
     @Option(name: .long, parsing: .upToNextOption, help: "Cluster sizes (nodes) to measure.")
     var nodes: [Int] = [5, 100, 1_000]
 
-    @Option(name: .long, help: ArgumentHelp(
-        "Wall-clock budget per policy run in ms (default: the sandbox's).",
-        discussion: "On a loaded shared machine preemption alone can trip the default budget, which ends the run; the budget is a deadline checked by the same hooks whatever its value, so raising it changes no cost."))
-    var wallTimeMs: UInt64 = PolicySandbox.defaultBudget.wallTimeMsMax
-
-    static let wallTimeMsMax: UInt64 = 60_000
 
     func validate() throws {
         guard samples > 0, samples <= Self.samplesMax else {
@@ -53,9 +47,6 @@ struct DecisionsCommand: ParsableCommand {
         }
         guard !nodes.isEmpty, nodes.allSatisfy({ $0 >= 3 && $0 <= FactsDocument.nodeCountMax }) else {
             throw ValidationError("--nodes must be in 3...\(FactsDocument.nodeCountMax)")
-        }
-        guard wallTimeMs > 0, wallTimeMs <= Self.wallTimeMsMax else {
-            throw ValidationError("--wall-time-ms must be in 1...\(Self.wallTimeMsMax)")
         }
     }
 
@@ -81,11 +72,8 @@ struct DecisionsCommand: ParsableCommand {
         }
         print("aerodb-bench decisions — engine \(AeroVersion.string), \(loaded.count) policies from \(policies): "
             + loaded.map(\.name).joined(separator: ", "))
-        var budget = PolicySandbox.defaultBudget
-        budget.wallTimeMsMax = wallTimeMs
-        let budgetNote = wallTimeMs == PolicySandbox.defaultBudget.wallTimeMsMax ? "default budgets"
-            : "default budgets but \(wallTimeMs) ms of wall-clock time per run"
-        print("one thread; each decision: native rules + one fresh sandbox per policy; \(budgetNote)")
+        let budget = PolicySandbox.defaultBudget
+        print("one thread; each decision: native rules + one fresh sandbox per policy; default budgets")
         print("load average before the run: \(Self.loadAverage())")
         print("")
         print(DecisionReport.header)

@@ -57,8 +57,8 @@ import Testing
         expectNextDecisionUnaffected()
     }
 
-    @Test func theWallClockIsTheLastResort() {
-        let budget = LuaBudget(instructionsMax: Int64.max, memoryBytesMax: 16 << 20, wallTimeMsMax: 20,
+    @Test func theCPUTimeBudgetIsTheLastResort() {
+        let budget = LuaBudget(instructionsMax: Int64.max, memoryBytesMax: 16 << 20, cpuTimeMsMax: 20,
                                hookIntervalInstructions: 1_000)
         let run = F.run("return function() while true do end end", budget: budget)
         #expect(run.outcome.failureKind == .timeBudget)
@@ -178,7 +178,7 @@ import Testing
 
     @Test func aLoopOfSlowCCallsIsStoppedByTheClock() {
         // Each sort is one VM instruction; the call hook sees the deadline between calls.
-        let budget = LuaBudget(instructionsMax: Int64.max, memoryBytesMax: 16 << 20, wallTimeMsMax: 50,
+        let budget = LuaBudget(instructionsMax: Int64.max, memoryBytesMax: 16 << 20, cpuTimeMsMax: 50,
                                hookIntervalInstructions: 1_000_000)
         let text = "return function() local t = {} for i = 1, 200000 do t[i] = (i * 7919) % 200000 end while true do table.sort(t) end end"
         #expect(F.run(text, budget: budget).outcome.failureKind == .timeBudget)

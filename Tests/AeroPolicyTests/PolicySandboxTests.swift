@@ -291,7 +291,7 @@ import Testing
         // A whole 1,000-node document takes far more than this budget once read; reading it
         // all must still pass (facts are the host's, as when they were built up front).
         let budget = LuaBudget(instructionsMax: F.testBudget.instructionsMax, memoryBytesMax: 64 << 10,
-                               wallTimeMsMax: F.testBudget.wallTimeMsMax,
+                               cpuTimeMsMax: F.testBudget.cpuTimeMsMax,
                                hookIntervalInstructions: F.testBudget.hookIntervalInstructions)
         let text = "return function(f) local n = 0 for _, node in ipairs(f.nodes) do if node.labels.zone and node.wal ~= f.candidate then n = n + 1 end end return tostring(n) end"
         let run = F.run(text, facts: F.facts(nodes: 1_000), budget: budget)

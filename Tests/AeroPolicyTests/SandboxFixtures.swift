@@ -55,7 +55,7 @@ enum SandboxFixtures {
     static let testBudget = LuaBudget(
         instructionsMax: PolicySandbox.defaultBudget.instructionsMax,
         memoryBytesMax: PolicySandbox.defaultBudget.memoryBytesMax,
-        wallTimeMsMax: 60_000,
+        cpuTimeMsMax: 60_000,
         hookIntervalInstructions: PolicySandbox.defaultBudget.hookIntervalInstructions)
 
     static func policy(_ text: String, name: String = "p") -> PolicySource {

@@ -16,7 +16,7 @@
 //   3. Functions that Lua calls (the budget hook, the allocator, the print sink) are C.
 //      When one must fail it raises from C, never from a Swift callback.
 //
-// Budgets (instructions, memory, wall-clock deadline) live in one aero_budget that is the
+// Budgets (instructions, memory, CPU time) live in one aero_budget that is the
 // allocator's user data, so every coroutine (lua_State thread) of one state shares it.
 // Exceeding a budget is sticky: once tripped the hook fires on every instruction and raises
 // again, so a policy's own pcall cannot swallow it for long, and the host checks the flags.
@@ -51,8 +51,16 @@ typedef struct aero_budget {
     int hook_interval;
     int instructions_exceeded;
 
-    // Wall clock: an absolute CLOCK_MONOTONIC deadline in ns; 0 means none.
+    // Time: CPU time of the thread running the state, at most cpu_limit_ns since
+    // cpu_start_ns (CLOCK_THREAD_CPUTIME_ID). The hook compares a cheap CLOCK_MONOTONIC
+    // deadline first and reads the thread's CPU clock only once that wall deadline passed:
+    // CPU time never runs faster than wall time, so the check costs nothing while the run
+    // is within its budget, and a thread that was preempted (a loaded host) is not charged
+    // for time it did not run. deadline_ns == 0 means no time budget. Set by
+    // aero_start_time_budget.
     uint64_t deadline_ns;
+    uint64_t cpu_start_ns;
+    uint64_t cpu_limit_ns;
     int time_exceeded;
 
     // Where the last error was raised: first Lua frame's source and line (filled by the
@@ -92,6 +100,17 @@ void aero_install_budget_hook(lua_State *L);
 
 /// CLOCK_MONOTONIC now, in nanoseconds.
 uint64_t aero_monotonic_ns(void);
+
+/// CPU time used by the calling thread, in nanoseconds (CLOCK_THREAD_CPUTIME_ID).
+uint64_t aero_thread_cpu_ns(void);
+
+/// Starts the time budget: at most limit_ms of the calling thread's CPU time from now.
+void aero_start_time_budget(aero_budget *budget, uint64_t limit_ms);
+
+/// Whether the time budget is spent at wall time now_ns (the budget hook's check): false
+/// while now_ns is within the wall deadline; past it, true only when the thread's CPU time is
+/// spent too, else the deadline moves to the earliest moment it could be.
+int aero_time_budget_spent(aero_budget *budget, uint64_t now_ns);
 
 /// The message handler used by aero_pcall: records where the error was raised into the
 /// budget and returns the error object unchanged.
