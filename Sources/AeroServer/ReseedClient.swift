@@ -99,6 +99,41 @@ public enum Reseed {
         throw ReseedError("re-seeding from \(source) failed \(attemptsMax) times; last: \(lastError)")
     }
 
+    /// What a verified transfer brings: the image and the authority the node adopts with it.
+    struct Transfer {
+        var primary: NodeID
+        var lsn: LSN
+        var bytes: [UInt8]
+        var authority: Authority
+        var attempt: Int
+    }
+
+    /// Steps 1–3 of `run` for a running node (`ReseedInPlace`): the source's facts (a primary at
+    /// an epoch not below `localEpoch`), its checkpoint, its facts again, the image verified
+    /// against its history. Restarted from scratch at most `attemptsMax` times.
+    static func transfer(source: HostPort, nodeID: NodeID, localEpoch: Epoch) async throws -> Transfer {
+        var lastError = "no attempt made"
+        for attempt in 1...attemptsMax {
+            do {
+                let before = try await primaryFacts(source)
+                guard before.epoch >= localEpoch else {
+                    throw ReseedError("REPL-STALE-EPOCH: \(before.id) at \(source) is at epoch \(before.epoch), below this node's epoch \(localEpoch); never follow a lower epoch")
+                }
+                let (lsn, bytes) = try await fetchCheckpoint(source, epoch: before.epoch)
+                let after = try await primaryFacts(source)
+                guard after == before else { throw Retry("the primary's epoch or history changed during the transfer") }
+                let facts = try ReseedInstall.verify(bytes, history: before.history)
+                precondition(facts.lsn == lsn, "checkpoint header and file name agree")
+                return Transfer(primary: before.id, lsn: lsn, bytes: bytes,
+                                authority: Authority(nodeID: nodeID, role: .replica, epoch: before.epoch, following: before.id, history: before.history),
+                                attempt: attempt)
+            } catch let retry as Retry {
+                lastError = retry.message
+            }
+        }
+        throw ReseedError("re-seeding from \(source) failed \(attemptsMax) times; last: \(lastError)")
+    }
+
     /// A condition under which the transfer starts over.
     struct Retry: Error { let message: String; init(_ message: String) { self.message = message } }
 

@@ -11,8 +11,8 @@
 //      discards nothing that is not in the checkpoint. A diverged node is refused
 //      (REPL-DIVERGED) and is never re-seeded without an operator's `aerodb reseed`.
 //   3. Any other answer, or no answer within `probeTimeoutMs`, and the node starts as usual.
-// A replica told `mustReseed` while it runs journals `reseed_required` and re-seeds at its
-// next start.
+// A replica told `mustReseed` while it runs journals `reseed_required` and re-seeds in place
+// (ReseedInPlace.swift).
 
 import AeroCore
 import AeroReplication

@@ -10,7 +10,8 @@
 // sync mode each write waits in CommitWaiters for every sync replica's durable acknowledgement.
 // Replica: a follow loop connects to the primary's peer address, runs one session, and after
 // the session ends waits `reconnectDelayMs` (or `refusedReconnectDelayMs` after a refusal,
-// which is journaled) and connects again, until the node stops.
+// which is journaled) and connects again, until the node stops. A session ended by the
+// primary's `mustReseed` re-seeds the running node in place first (ReseedInPlace.swift).
 //
 // Stop (SIGTERM/SIGINT through swift-service-lifecycle): Hummingbird stops accepting,
 // in-flight requests finish — a commit in flight is either answered after it is durable (and,
@@ -145,6 +146,12 @@ public enum ServerNode {
                     delayMs = refusedReconnectDelayMs
                     _ = try? journal.append("reseed_required", fields: ["reason": .string(reseed.reason),
                                                                        "checkpoint_lsn": .integer(Int64(reseed.checkpointLSN.rawValue))], durability: .sync)
+                    // The session's appends settled above: re-seed in place (ReseedInPlace.swift),
+                    // then the next session streams from the checkpoint.
+                    if await ReseedInPlace.run(engine: engine, config: config, primary: primary,
+                                               reason: "mustReseed from \(primary.id): \(reseed.reason)", journal: journal, logger: logger) {
+                        delayMs = 0
+                    }
                 case .follow?, .connectionClosed?, nil:
                     break
                 }

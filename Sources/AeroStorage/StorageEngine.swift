@@ -39,6 +39,15 @@
 //      Completions run after the flush that made their records durable, in LSN order (waiters
 //      are kept in LSN order). The caller alone orders its batches: the engine never reorders,
 //      it refuses a record that is not the next LSN (E4). (`enqueueReplicated`, `flushLocked`)
+//   E8 A re-seed in place (`reseedInPlace`) replaces a running replica's state by a checkpoint
+//      image strictly ahead of its durable LSN, never behind it (no WAL is cut back here). It
+//      holds the flush slot (`flushInProgress`) with nothing pending, so no record is written
+//      meanwhile and it alone touches the active segment; checkpoints wait for it. On disk it is
+//      `ReseedInstall.install` (RS1–RS4: all or nothing, rolled forward at the next open if
+//      interrupted); a failure there fails the WAL (E2). In memory the version store, positions,
+//      segment list and read cursor are replaced in one step under the lock. Snapshots taken
+//      before keep reading the store they were taken from (retired with its generation until
+//      the last of them is released), so a reader never sees a mix of old and new state.
 //   E7 Durable listeners hear the new durable LSN after every successful flush, once per
 //      flush, before its waiters resume, on the flushing thread with the lock released; they
 //      must not block. Only durable LSNs are announced; two flushes led by different threads
@@ -77,6 +86,12 @@ public final class StorageEngine: @unchecked Sendable {
     /// A batch is being written and synced (by the flusher thread or a leading committer).
     private var flushInProgress = false
     private var snapshotCounts: [UInt64: Int] = [:]
+    /// Bumped by a re-seed in place (E8); snapshots remember the generation they read.
+    private var generation: UInt64 = 0
+    /// Stores replaced by a re-seed in place, kept while snapshots of their generation live.
+    private var retiredStores: [UInt64: (store: VersionStore, snapshots: Int)] = [:]
+    /// A re-seed in place is running (E8).
+    private var reseeding = false
     private var counters = StorageCounters()
     private var segments: [(name: String, firstLSN: LSN)] = []
     private var checkpointLSN = LSN.zero
@@ -262,11 +277,11 @@ public final class StorageEngine: @unchecked Sendable {
     /// A consistent read view as of the current durable LSN. It never changes; release it by
     /// dropping the reference (versions it needs are kept until then).
     public func snapshot() -> Snapshot {
-        let lsn: LSN = locked {
+        let (lsn, generation): (LSN, UInt64) = locked {
             snapshotCounts[durable.rawValue, default: 0] += 1
-            return durable
+            return (durable, self.generation)
         }
-        return Snapshot(engine: self, lsn: lsn)
+        return Snapshot(engine: self, lsn: lsn, generation: generation)
     }
 
     /// Reads `key` at the current durable LSN.
@@ -274,16 +289,29 @@ public final class StorageEngine: @unchecked Sendable {
         locked { store.get(key, at: durable) }
     }
 
-    fileprivate func read(_ key: String, at lsn: LSN) -> [UInt8]? {
-        locked { store.get(key, at: lsn) }
-    }
-
-    fileprivate func scan(prefix: String, at lsn: LSN, limit: Int, after: String?) -> [(key: String, value: [UInt8])] {
-        locked { store.scan(prefix: prefix, at: lsn, limit: limit, after: after) }
-    }
-
-    fileprivate func release(_ lsn: LSN) {
+    fileprivate func read(_ key: String, at lsn: LSN, generation: UInt64) -> [UInt8]? {
         locked {
+            if generation == self.generation { return store.get(key, at: lsn) }
+            guard let retired = retiredStores[generation] else { preconditionFailure("snapshot of a released store generation \(generation)") }
+            return retired.store.get(key, at: lsn)
+        }
+    }
+
+    fileprivate func scan(prefix: String, at lsn: LSN, limit: Int, after: String?, generation: UInt64) -> [(key: String, value: [UInt8])] {
+        locked {
+            if generation == self.generation { return store.scan(prefix: prefix, at: lsn, limit: limit, after: after) }
+            guard retiredStores[generation] != nil else { preconditionFailure("snapshot of a released store generation \(generation)") }
+            return retiredStores[generation]!.store.scan(prefix: prefix, at: lsn, limit: limit, after: after)
+        }
+    }
+
+    fileprivate func release(_ lsn: LSN, generation: UInt64) {
+        locked {
+            if generation != self.generation {
+                guard let retired = retiredStores[generation], retired.snapshots > 0 else { preconditionFailure("snapshot released twice") }
+                retiredStores[generation] = retired.snapshots == 1 ? nil : (retired.store, retired.snapshots - 1)
+                return
+            }
             let n = snapshotCounts[lsn.rawValue, default: 0]
             precondition(n > 0, "snapshot released twice")
             snapshotCounts[lsn.rawValue] = n == 1 ? nil : n - 1
@@ -368,7 +396,8 @@ public final class StorageEngine: @unchecked Sendable {
     }
 
     private func checkWritableLocked() throws {
-        while !closing && failure == nil && pending.count >= options.pendingBytesMax { condition.wait() }
+        // Back-pressure; and no record is taken while a re-seed in place replaces the log (E8).
+        while !closing && failure == nil && (pending.count >= options.pendingBytesMax || reseeding) { condition.wait() }
         if closing { throw StorageError.closed }
         if let failure { throw StorageError.walFailed(failure) }
     }
@@ -493,6 +522,7 @@ public final class StorageEngine: @unchecked Sendable {
     public func updateAuthority(_ change: (Authority) throws -> Authority) throws -> Authority {
         condition.lock()
         defer { condition.unlock() }
+        while reseeding && !closing { condition.wait() }  // E8: the re-seed writes the authority file
         if closing { throw StorageError.closed }
         let next = try change(authorityState)
         if let problem = authorityState.successorProblem(next) { throw StorageError.authority(problem) }
@@ -728,12 +758,12 @@ public final class StorageEngine: @unchecked Sendable {
 
     public func checkpointBlocking() throws -> LSN {
         let (snapshot, epoch): (Snapshot, Epoch) = try locked {
-            while checkpointRunning && !closing { condition.wait() }
+            while (checkpointRunning || reseeding) && !closing { condition.wait() }
             if closing { throw StorageError.closed }
             if let failure { throw StorageError.walFailed(failure) }
             checkpointRunning = true
             snapshotCounts[durable.rawValue, default: 0] += 1
-            return (Snapshot(engine: self, lsn: durable), durableEpoch)
+            return (Snapshot(engine: self, lsn: durable, generation: generation), durableEpoch)
         }
         defer {
             locked {
@@ -847,6 +877,94 @@ public final class StorageEngine: @unchecked Sendable {
         }
     }
 
+    // MARK: Re-seeding in place (E8)
+
+    /// Replaces this running replica's state by a checkpoint image (`bytes`) and adopts
+    /// `authority` (a replica of this node, at an epoch not below the current one, whose history
+    /// extends the current one). The image must be strictly ahead of the durable LSN, and nothing
+    /// may be pending: the caller has stopped handing replicated records over and let them
+    /// settle. Refusals change nothing; a failure while installing fails the WAL (E2), and the
+    /// next open finishes or discards the install (RS1). Runs its I/O on a separate thread.
+    public func reseedInPlace(_ bytes: [UInt8], authority next: Authority) async throws -> ReseedInstall.ImageFacts {
+        try await runOnThread { try self.reseedInPlaceBlocking(bytes, authority: next) }
+    }
+
+    func reseedInPlaceBlocking(_ bytes: [UInt8], authority next: Authority) throws -> ReseedInstall.ImageFacts {
+        let facts = try ReseedInstall.verify(bytes, history: next.history)  // RS2, before anything
+        guard case .success(let image) = CheckpointFormat.decode(bytes) else { preconditionFailure("verified image does not decode") }
+        var fresh = VersionStore()
+        for (key, value) in image.entries { fresh.load(key, value: value, lsn: image.lsn) }
+
+        condition.lock()
+        while (reseeding || checkpointRunning || flushInProgress) && !closing { condition.wait() }
+        do {
+            if closing { throw StorageError.closed }
+            if let failure { throw StorageError.walFailed(failure) }
+            let current = authorityState
+            guard current.role == .replica else {
+                throw StorageError.notWritable(role: current.role, following: current.following, epoch: current.epoch)
+            }
+            guard next.role == .replica, next.nodeID == current.nodeID, next.epoch >= current.epoch,
+                  next.history.starts(with: current.history)
+            else {
+                throw StorageError.authority("a re-seed in place adopts a replica authority of \(current.nodeID) at an epoch not below \(current.epoch) "
+                    + "whose history extends the local one; got \(next.nodeID) at epoch \(next.epoch)")
+            }
+            guard pending.isEmpty && lastAssigned == durable else {
+                throw StorageError.authority("a re-seed in place needs nothing pending (records through \(lastAssigned) assigned, \(durable) durable)")
+            }
+            guard image.lsn > durable else {
+                throw StorageError.authority("checkpoint image at LSN \(image.lsn) is not ahead of the durable LSN \(durable); "
+                    + "re-seeding in place never cuts the WAL back")
+            }
+        } catch {
+            condition.unlock()
+            throw error
+        }
+        reseeding = true
+        flushInProgress = true  // the flush slot: no record is written, the active segment is ours
+        condition.unlock()
+
+        active?.close()
+        active = nil
+        var installError: (any Error)?
+        do {
+            try ReseedInstall.install(bytes, authority: next, directory: directory, io: io)
+        } catch {
+            installError = error
+        }
+
+        condition.lock()
+        defer {
+            reseeding = false
+            flushInProgress = false
+            condition.broadcast()
+            condition.unlock()
+        }
+        if let installError {
+            // E2: the directory may be half applied; nothing more is written or acknowledged.
+            if failure == nil { failure = "re-seed in place failed: \(installError)" }
+            throw installError
+        }
+        let live = snapshotCounts.values.reduce(0, +)
+        if live > 0 { retiredStores[generation] = (store, live) }
+        generation += 1
+        snapshotCounts = [:]
+        store = fresh
+        authorityState = next
+        lastAssigned = image.lsn
+        lastAssignedEpoch = image.epoch
+        durable = image.lsn
+        durableEpoch = image.epoch
+        checkpointLSN = image.lsn
+        segments = []
+        readCursor = nil
+        walBytesSinceCheckpoint = 0
+        activeBytes = 0
+        activeAllocatedBytes = 0
+        return facts
+    }
+
     // MARK: Streaming the WAL
 
     /// Durable records from `lsn` on, at most about `bytesMax` bytes (at least one record when
@@ -922,19 +1040,22 @@ public final class StorageEngine: @unchecked Sendable {
 public final class Snapshot: @unchecked Sendable {
     public let lsn: LSN
     private let engine: StorageEngine
+    /// The store generation it reads (E8: a re-seed in place starts a new one).
+    private let generation: UInt64
 
-    fileprivate init(engine: StorageEngine, lsn: LSN) {
+    fileprivate init(engine: StorageEngine, lsn: LSN, generation: UInt64) {
         self.engine = engine
         self.lsn = lsn
+        self.generation = generation
     }
 
-    deinit { engine.release(lsn) }
+    deinit { engine.release(lsn, generation: generation) }
 
-    public func get(_ key: String) -> [UInt8]? { engine.read(key, at: lsn) }
+    public func get(_ key: String) -> [UInt8]? { engine.read(key, at: lsn, generation: generation) }
 
     /// Keys starting with `prefix`, ascending, at most `limit`, after `after` when given.
     public func scan(prefix: String, limit: Int = Int.max, after: String? = nil) -> [(key: String, value: [UInt8])] {
-        engine.scan(prefix: prefix, at: lsn, limit: limit, after: after)
+        engine.scan(prefix: prefix, at: lsn, limit: limit, after: after, generation: generation)
     }
 }
 

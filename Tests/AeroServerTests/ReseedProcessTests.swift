@@ -5,7 +5,8 @@ import Testing
 import AeroTestSupport
 
 /// Re-seeding with real processes: a replica whose WAL is gone from its primary re-seeds itself
-/// at start; an operator re-seeds a node of another history with `aerodb reseed`.
+/// at start, or in place while it runs; an operator re-seeds a node of another history with
+/// `aerodb reseed`.
 @Suite("Re-seeding from the primary's checkpoint, real processes", .serialized)
 struct ReseedProcessTests {
     static func durableLSN(_ node: ServeProcess) async throws -> Int64 {
@@ -97,6 +98,64 @@ struct ReseedProcessTests {
         // The replica's state now starts at the checkpoint: no segment of its old WAL is left.
         let scan = try StorageEngine.inspect(directory: cluster.root + "/n2")
         #expect((scan.report.checkpoint?.lsn ?? 0) > UInt64(before))
+        #expect(scan.authority?.role == .replica && scan.authority?.following == NodeID("n1"))
+    }
+
+    @Test("a running replica whose primary dropped the WAL it needs re-seeds in place, without a restart, and ends equal to it")
+    func reseedInPlaceWhileRunning() async throws {
+        let cluster = try TwoNodeCluster(commitMode: "async", syncTimeoutMs: 1000)
+        defer { cluster.stopAll() }
+        var n1 = try cluster.start(0)
+        let n2 = try cluster.start(1)
+        let pid = n2.process.processIdentifier
+        for i in 0..<50 {
+            #expect(try await n1.request("PUT", "/v1/kv/a\(i)", body: Data("first \(i)".utf8)).status == 200)
+        }
+        let before = try await Self.catchUp(n2, to: n1)
+        #expect(try await Self.durableLSN(n2) == before)
+        #expect(n1.stop() == 0)
+        // n2 keeps running (and reconnecting) while the primary's engine writes on with small
+        // segments, checkpoints and removes the segments the checkpoint covers.
+        do {
+            var options = StorageOptions()
+            options.segmentBytesMax = 4096
+            let engine = try StorageEngine.open(directory: cluster.root + "/n1", options: options)
+            defer { engine.close() }
+            for i in 0..<300 {
+                var txn = Transaction()
+                if i % 7 == 0 { txn.delete("a\(i % 50)") } else { txn.put("c\(i % 120)", Array("third \(i) ".utf8) + [0, 255, UInt8(i % 256)]) }
+                _ = try engine.commitBlocking(txn)
+            }
+            let checkpoint = try engine.checkpointBlocking()
+            guard case .walGone = try engine.readWAL(from: LSN(UInt64(before) + 1), bytesMax: 1) else {
+                Issue.record("the primary still holds LSN \(before + 1); the test would not exercise re-seeding")
+                return
+            }
+            #expect(checkpoint > LSN(UInt64(before)))
+        }
+        n1 = try cluster.start(0)
+        #expect(try await n1.request("PUT", "/v1/kv/after", body: Data("streamed after the checkpoint".utf8)).status == 200)
+        let target = try await Self.catchUp(n2, to: n1)
+        #expect(try await Self.durableLSN(n2) == target)
+        #expect(n2.process.isRunning && n2.process.processIdentifier == pid, "the same replica process, never restarted")
+        let onPrimary = try await Self.entries(n1, minLSN: 0)
+        let onReplica = try await Self.entries(n2, minLSN: target)
+        #expect(onPrimary != nil && onPrimary == onReplica, "the replica's data equals the primary's")
+        #expect((onPrimary?.arrayValue?.count ?? 0) > 100)
+
+        let events = try Self.journalEvents(cluster.root + "/n2")
+        #expect(events.contains { $0["event"] == .string("reseed_required") })
+        let reseed = events.first { $0["event"] == .string("reseed") }
+        #expect(reseed?["fields"]?["in_place"] == .bool(true))
+        #expect(reseed?["fields"]?["discarded_durable_lsn"]?.integerValue == before)
+        #expect(reseed?["fields"]?["primary"] == .string("n1"))
+        #expect(events.contains { $0["event"] == .string("reseed_installed") && $0["fields"]?["in_place"] == .bool(true) })
+        #expect(!events.contains { $0["event"] == .string("reseed_failed") })
+        // No segment of the old WAL is left; a restart opens the re-seeded state.
+        #expect(n2.stop() == 0)
+        let scan = try StorageEngine.inspect(directory: cluster.root + "/n2")
+        #expect((scan.report.checkpoint?.lsn ?? 0) > UInt64(before))
+        #expect(scan.report.lastLSN == UInt64(target))
         #expect(scan.authority?.role == .replica && scan.authority?.following == NodeID("n1"))
     }
 
