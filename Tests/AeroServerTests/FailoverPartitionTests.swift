@@ -20,8 +20,9 @@
 // every node at the end), one writer per epoch, n1 acknowledges nothing sent after the new
 // epoch existed, every refusal carries a rule id, every recorded decision replays offline.
 //
-// Quick mode (CI): 2 rounds, one per partition mode. AERODB_FAILOVER_LONG=1: 10 rounds, one
-// in three of rounds 3-10 quiet (writers paused over the partition: n1 must then follow).
+// Quick mode (CI): 2 rounds, one per partition mode. AERODB_FAILOVER_LONG=1: 10 rounds; in
+// rounds 3-10 the mode is seeded, n1's proxied links get a seeded delay of 0-5 ms per chunk,
+// and one round in three is quiet (writers paused over the partition: n1 must then follow).
 // AERODB_FAILOVER_SEED=<seed> replays a run (the seed is printed).
 import AeroCore
 import Foundation
@@ -51,6 +52,8 @@ struct FailoverPartitionTests {
                             partitionedMs: Int.random(in: 0...300, using: &random))
             // Long mode, after the first two rounds: one in three is quiet (see Plan.quiet).
             plan.quiet = round >= modes.count && Int.random(in: 0..<3, using: &random) == 0
+            // Long mode, after the first two rounds: n1's links are slow before the cut too.
+            plan.linkDelayMs = round >= modes.count ? Int.random(in: 0...5, using: &random) : 0
             try await partitionRound(round: round, plan: plan, totals: &totals)
         }
         print("partitionAndFailOver: seed \(seed), \(rounds) rounds, faults: \(totals.partitions) partitions (\(totals.cut) connections cut, "
@@ -67,8 +70,10 @@ struct FailoverPartitionTests {
         /// is on all three nodes, and nothing is written to n1 after (no probe writes that
         /// would land in its WAL): its rejoin must then follow, not be refused as diverged.
         var quiet = false
+        /// Each chunk through the proxies waits this long (FaultProxy.setDelay) from the start.
+        var linkDelayMs = 0
         var description: String {
-            "\(mode)\(quiet ? " quiet" : ""), \(writers) writers, partition after \(beforePartitionMs) ms, failover \(partitionedMs) ms later"
+            "\(mode)\(quiet ? " quiet" : "")\(linkDelayMs > 0 ? ", links +\(linkDelayMs) ms" : ""), \(writers) writers, partition after \(beforePartitionMs) ms, failover \(partitionedMs) ms later"
         }
     }
 
@@ -93,6 +98,7 @@ struct FailoverPartitionTests {
         // fsync'd promise answer too late (PROMOTE-CLAIM-1, docs/reliability.md).
         let cluster = try PromoCluster(syncTimeoutMs: 1_000, factsGatherTimeoutMs: 2_000, proxyPrimary: true)
         defer { cluster.stopAll() }
+        for proxy in cluster.primaryProxies { proxy.setDelay(ms: plan.linkDelayMs) }
         try cluster.startAll()
         // Replication through the proxies runs before the clock of the plan starts.
         let warm = await cluster.put(0, "warm-up", "r\(round)")
