@@ -141,6 +141,8 @@ struct FailoverPartitionTests {
                 }
             }
         }
+        // A round that ends early (a failed #require) still stops its writers.
+        defer { stop.value = 1 }
         try await Task.sleep(for: .milliseconds(plan.beforePartitionMs))
         if plan.quiet {
             pause.value = 1

@@ -97,6 +97,8 @@ struct PromotionProcessTests {
                 }
             }
         }
+        // A round that ends early (a thrown error) still stops its writers.
+        defer { stop.value = 1 }
         try await Task.sleep(for: .milliseconds(delayMs))
         cluster.kill9(0)
         // The operator asks n2; when n3 holds more of the log, DUR-2 refuses and names n3,
