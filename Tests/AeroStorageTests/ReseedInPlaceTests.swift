@@ -17,13 +17,14 @@ import Testing
 
     /// A primary with `count` commits over keys k0..k9, and a replica that adopted its
     /// authority and appended its first `replicated` records.
-    static func pair(_ dirs: Dirs, count: Int, replicated: Int) async throws -> (primary: StorageEngine, replica: StorageEngine) {
+    static func pair(_ dirs: Dirs, count: Int, replicated: Int, replicaIO: any StorageIO = PosixIO()) async throws -> (primary: StorageEngine, replica: StorageEngine) {
         var po = StorageOptions()
         po.initialAuthority = .standalonePrimary("n1")
         let primary = try StorageEngine.open(directory: dirs.root + "/p", options: po)
         for i in 0..<count { _ = try await primary.commit(put(("k\(i % 10)", "v\(i)"))) }
         var ro = StorageOptions()
         ro.initialAuthority = .newReplica("n2", following: "n1")
+        ro.io = replicaIO
         let replica = try StorageEngine.open(directory: dirs.root + "/r", options: ro)
         try adopt(replica, primary.authority)
         if replicated > 0 {
@@ -91,5 +92,41 @@ import Testing
         #expect(replica.durableLSN == LSN(20) && replica.failureReason == nil)
         #expect(replica.authority.history == primary.authority.history)
         #expect(try await replica.appendReplicated(records(try primary.readWAL(from: LSN(21)))) == LSN(21), "it still streams")
+    }
+
+    /// PosixIO whose rename of the staged re-seed into place (the install's commit point) fails.
+    struct FailingCommitIO: StorageIO {
+        let posix = PosixIO()
+        func open(_ path: String, create: Bool) throws -> any StorageFile { try posix.open(path, create: create) }
+        func exists(_ path: String) -> Bool { posix.exists(path) }
+        func list(_ directory: String) throws -> [String] { try posix.list(directory) }
+        func createDirectory(_ path: String) throws { try posix.createDirectory(path) }
+        func rename(_ from: String, to: String) throws {
+            if to.hasSuffix("/reseed.ready") { throw StorageIOError(operation: "rename", path: to, errno: EIO) }
+            try posix.rename(from, to: to)
+        }
+        func remove(_ path: String) throws { try posix.remove(path) }
+        func syncDirectory(_ directory: String) throws { try posix.syncDirectory(directory) }
+        func lockDirectory(_ directory: String) throws -> any DirectoryLock { try posix.lockDirectory(directory) }
+    }
+
+    @Test func aFailedInstallFailsTheWALAndTheOldStateSurvivesForTheNextStart() async throws {
+        let dirs = try Dirs()
+        let (primary, replica) = try await Self.pair(dirs, count: 30, replicated: 5, replicaIO: FailingCommitIO())
+        defer { primary.close() }
+        let image = try primary.checkpointImage()
+        await #expect(throws: StorageError.self) { _ = try await replica.reseedInPlace(image.bytes, authority: Self.adopted(primary)) }
+        #expect(replica.failureReason?.contains("re-seed in place failed") == true, "E2: the WAL failed")
+        let next = records(try primary.readWAL(from: LSN(6)))
+        await #expect(throws: StorageError.self, "nothing more is appended") { _ = try await replica.appendReplicated(next) }
+        #expect(replica.durableLSN == LSN(5) && text(replica.get("k4")) == "v4", "the in-memory state was not replaced")
+        replica.close()
+        // The next start (ServerNode: finishPending, then open) discards the uncommitted install.
+        try ReseedInstall.finishPending(directory: dirs.root + "/r")
+        var ro = StorageOptions()
+        ro.initialAuthority = .newReplica("n2", following: "n1")
+        let reopened = try StorageEngine.open(directory: dirs.root + "/r", options: ro)
+        defer { reopened.close() }
+        #expect(reopened.durableLSN == LSN(5) && text(reopened.get("k4")) == "v4" && reopened.get("k7") == nil)
     }
 }
