@@ -32,7 +32,9 @@
 //    `onDurable` is called once per flush, with strictly increasing LSNs, each durable and
 //    applied (storage E1: applied == durable), never above what was handed over.
 // 4. The queue never waits for a WAL fsync: only for the engine's back-pressure (its pending
-//    buffer bound) and for authority writes.
+//    buffer bound) and for authority writes. What waits in it is bounded by the primary's
+//    in-flight window (PrimaryReplicaSession invariant 4: at most `inFlightLSNMax` LSNs sent
+//    and not acknowledged durable), so a slow disk stalls the stream, not memory.
 // 5. After a failure (a refused record, a failed WAL, a refused authority change) nothing more
 //    is handed to the engine and `onFailure` is called once.
 // 6. `work` is entered for every operation until the queue has handed it to the engine, so
