@@ -163,6 +163,18 @@ final class PromoCluster: @unchecked Sendable {
         return await request(index, "POST", "/v1/admin/promote", body: body + "}", timeoutMs: 30_000)
     }
 
+    /// A failover as the operator runs it with n1 gone: ask n2; when n3 holds more of the log,
+    /// DUR-2 refuses and names n3, and the operator asks n3, as the explanation says.
+    /// Returns the candidate's index and its answer.
+    func failOverAsOperator() async -> (candidate: Int, reply: Reply) {
+        let first = await promote(1, kind: "failover")
+        if first.json?["outcome"]?.stringValue == "refused",
+           first.json?["decision"]?["reasons"]?.arrayValue?.first?["source"]?.stringValue == "rule:DUR-2" {
+            return (2, await promote(2, kind: "failover"))
+        }
+        return (1, first)
+    }
+
     func put(_ index: Int, _ key: String, _ value: String, headers: [String: String] = [:]) async -> Reply {
         await request(index, "PUT", "/v1/kv/\(key)", body: value, headers: headers, timeoutMs: 10_000)
     }

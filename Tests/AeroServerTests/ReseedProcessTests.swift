@@ -14,6 +14,28 @@ struct ReseedProcessTests {
     }
 
     /// Waits (bounded polls of 10 ms) until `replica` is durable through `primary`'s durable LSN.
+    /// Opens the stopped primary's engine with small segments, writes on (overwrites and deletes
+    /// too), checkpoints, and checks the WAL after `after` is gone. False (an issue recorded)
+    /// when it is not, so the test would not exercise re-seeding.
+    static func writeOnAndDropWAL(primaryDir: String, after before: Int64) throws -> Bool {
+        var options = StorageOptions()
+        options.segmentBytesMax = 4096
+        let engine = try StorageEngine.open(directory: primaryDir, options: options)
+        defer { engine.close() }
+        for i in 0..<300 {
+            var txn = Transaction()
+            if i % 7 == 0 { txn.delete("a\(i % 50)") } else { txn.put("c\(i % 120)", Array("third \(i) ".utf8) + [0, 255, UInt8(i % 256)]) }
+            _ = try engine.commitBlocking(txn)
+        }
+        let checkpoint = try engine.checkpointBlocking()
+        guard case .walGone = try engine.readWAL(from: LSN(UInt64(before) + 1), bytesMax: 1) else {
+            Issue.record("the primary still holds LSN \(before + 1); the test would not exercise re-seeding")
+            return false
+        }
+        #expect(checkpoint > LSN(UInt64(before)))
+        return true
+    }
+
     static func catchUp(_ replica: ServeProcess, to primary: ServeProcess) async throws -> Int64 {
         let target = try await durableLSN(primary)
         for _ in 0..<ClusterProcessTests.catchUpPollsMax where try await durableLSN(replica) < target {
@@ -63,23 +85,7 @@ struct ReseedProcessTests {
         #expect(n1.stop() == 0)
         // The primary's engine, with small segments, writes on (overwrites and deletes too),
         // checkpoints, and removes the segments the checkpoint covers: the WAL n2 needs is gone.
-        do {
-            var options = StorageOptions()
-            options.segmentBytesMax = 4096
-            let engine = try StorageEngine.open(directory: cluster.root + "/n1", options: options)
-            defer { engine.close() }
-            for i in 0..<300 {
-                var txn = Transaction()
-                if i % 7 == 0 { txn.delete("a\(i % 50)") } else { txn.put("c\(i % 120)", Array("third \(i) ".utf8) + [0, 255, UInt8(i % 256)]) }
-                _ = try engine.commitBlocking(txn)
-            }
-            let checkpoint = try engine.checkpointBlocking()
-            guard case .walGone = try engine.readWAL(from: LSN(UInt64(before) + 1), bytesMax: 1) else {
-                Issue.record("the primary still holds LSN \(before + 1); the test would not exercise re-seeding")
-                return
-            }
-            #expect(checkpoint > LSN(UInt64(before)))
-        }
+        guard try Self.writeOnAndDropWAL(primaryDir: cluster.root + "/n1", after: before) else { return }
         n1 = try cluster.start(0)
         n2 = try cluster.start(1)
         #expect(try await n1.request("PUT", "/v1/kv/after", body: Data("streamed after the checkpoint".utf8)).status == 200)
@@ -116,23 +122,7 @@ struct ReseedProcessTests {
         #expect(n1.stop() == 0)
         // n2 keeps running (and reconnecting) while the primary's engine writes on with small
         // segments, checkpoints and removes the segments the checkpoint covers.
-        do {
-            var options = StorageOptions()
-            options.segmentBytesMax = 4096
-            let engine = try StorageEngine.open(directory: cluster.root + "/n1", options: options)
-            defer { engine.close() }
-            for i in 0..<300 {
-                var txn = Transaction()
-                if i % 7 == 0 { txn.delete("a\(i % 50)") } else { txn.put("c\(i % 120)", Array("third \(i) ".utf8) + [0, 255, UInt8(i % 256)]) }
-                _ = try engine.commitBlocking(txn)
-            }
-            let checkpoint = try engine.checkpointBlocking()
-            guard case .walGone = try engine.readWAL(from: LSN(UInt64(before) + 1), bytesMax: 1) else {
-                Issue.record("the primary still holds LSN \(before + 1); the test would not exercise re-seeding")
-                return
-            }
-            #expect(checkpoint > LSN(UInt64(before)))
-        }
+        guard try Self.writeOnAndDropWAL(primaryDir: cluster.root + "/n1", after: before) else { return }
         n1 = try cluster.start(0)
         #expect(try await n1.request("PUT", "/v1/kv/after", body: Data("streamed after the checkpoint".utf8)).status == 200)
         let target = try await Self.catchUp(n2, to: n1)
