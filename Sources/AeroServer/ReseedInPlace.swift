@@ -31,7 +31,9 @@ public enum ReseedInPlace {
                     journal: EventJournal, logger: Logger) async -> Bool {
         let before = (durable: engine.durableLSN, epoch: engine.currentEpoch)
         do {
+            try refuseEarly(engine)
             let transfer = try await Reseed.transfer(source: primary.http, nodeID: config.id, localEpoch: before.epoch)
+            try refuseEarly(engine)
             try journal.append("reseed", fields: [
                 "reason": .string(reason), "in_place": .bool(true), "source": .string(primary.http.description),
                 "primary": .string(transfer.primary.rawValue), "epoch": .integer(Int64(transfer.authority.epoch.rawValue)),
@@ -50,6 +52,16 @@ public enum ReseedInPlace {
             logger.error("re-seeding in place failed", metadata: ["primary": "\(primary.id)", "error": "\(error)"])
             _ = try? journal.append("reseed_failed", fields: ["in_place": .bool(true), "error": .string("\(error)")], durability: .sync)
             return false
+        }
+    }
+
+    /// Nothing is transferred or installed by a stopped follow loop (`stopFollowing` cancelled
+    /// it: a promotion or a re-pointing checked this node's position before) or into a failed
+    /// WAL (E2: the engine refuses until a restart, so each round would transfer in vain).
+    private static func refuseEarly(_ engine: StorageEngine) throws {
+        try Task.checkCancellation()
+        if let failure = engine.failureReason {
+            throw ReseedError("the WAL failed (\(failure)); a re-seed in place needs a restart first")
         }
     }
 }
