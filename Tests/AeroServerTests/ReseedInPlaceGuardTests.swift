@@ -9,7 +9,7 @@ import Testing
 /// The primary's HTTP address is 127.0.0.1:1 (nothing listens there): a transfer attempt fails
 /// with a connection error after `Reseed.attemptsMax` tries, so the journaled reason tells
 /// whether the run refused before transferring.
-@Suite struct ReviewReseedInPlaceTests {
+@Suite struct ReseedInPlaceGuardTests {
     final class Dir {
         let root: String
         init() throws {
