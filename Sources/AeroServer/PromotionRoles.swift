@@ -74,6 +74,7 @@ public final class NodeRoles: Sendable {
             : nil
         syncWaiters?.start()
         let lagClock = LagClock()
+        let sessionEndRepeats = NIOLockedValueBox(RepeatedEventFilter())
         let source = ReplicationSource(
             engine: engine, nodeID: config.id, members: Set(config.members.map(\.id)), group: MultiThreadedEventLoopGroup.singleton,
             heartbeatIntervalMs: Int64(config.timeouts.heartbeatIntervalMs),
@@ -92,7 +93,7 @@ public final class NodeRoles: Sendable {
                     let service = serviceBox.withLockedValue { $0 }
                     Task { await service?.learnedHigherEpoch(epoch, from: replica.rawValue) }
                 },
-                sessionEnded: { end in ServerNode.journalSessionEnd(end, journal: journal) }))
+                sessionEnded: { end in ServerNode.journalSessionEnd(end, journal: journal, repeats: sessionEndRepeats) }))
         let port: Int
         do {
             port = try await source.start(host: peer.host, port: peer.port)

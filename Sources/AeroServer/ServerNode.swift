@@ -122,6 +122,9 @@ public enum ServerNode {
     /// Connects to the primary, runs a session, and reconnects after it ends, until cancelled.
     static func followLoop(engine: StorageEngine, primary: MemberConfig, group: MultiThreadedEventLoopGroup, config: ServerConfig,
                            observer: ReplicationFollower.Observer, journal: EventJournal, logger: Logger) async {
+        // A refusal repeats on every reconnect until an operator acts: journaled once, then
+        // every RepeatedEventFilter.journalEvery-th time; forgotten once a session streams.
+        var repeats = RepeatedEventFilter()
         while !Task.isCancelled {
             observer.beginSession()
             var delayMs = reconnectDelayMs
@@ -140,12 +143,18 @@ public enum ServerNode {
                 switch observer.end {
                 case .refusedByPeer(let refuse)?, .refusedPeer(let refuse)?:
                     delayMs = refusedReconnectDelayMs
-                    _ = try? journal.append("replication_refused", fields: ["rule": .string(refuse.ruleID), "message": .string(refuse.message),
-                                                                           "primary": .string(primary.id.rawValue)], durability: .sync)
+                    if let occurrence = repeats.occurrence(of: "refused \(refuse.ruleID) \(refuse.message)") {
+                        _ = try? journal.append("replication_refused", fields: ["rule": .string(refuse.ruleID), "message": .string(refuse.message),
+                                                                               "primary": .string(primary.id.rawValue),
+                                                                               "occurrence": .integer(Int64(occurrence))], durability: .sync)
+                    }
                 case .mustReseed(let reseed)?:
                     delayMs = refusedReconnectDelayMs
-                    _ = try? journal.append("reseed_required", fields: ["reason": .string(reseed.reason),
-                                                                       "checkpoint_lsn": .integer(Int64(reseed.checkpointLSN.rawValue))], durability: .sync)
+                    if let occurrence = repeats.occurrence(of: "reseed \(reseed.reason)") {
+                        _ = try? journal.append("reseed_required", fields: ["reason": .string(reseed.reason),
+                                                                           "checkpoint_lsn": .integer(Int64(reseed.checkpointLSN.rawValue)),
+                                                                           "occurrence": .integer(Int64(occurrence))], durability: .sync)
+                    }
                     // The session's appends settled above: re-seed in place (ReseedInPlace.swift),
                     // then the next session streams from the checkpoint.
                     if await ReseedInPlace.run(engine: engine, config: config, primary: primary,
@@ -153,7 +162,7 @@ public enum ServerNode {
                         delayMs = 0
                     }
                 case .follow?, .connectionClosed?, nil:
-                    break
+                    repeats.reset()
                 }
                 if let storageError = observer.storageError {
                     logger.error("replicated append refused by storage", metadata: ["error": "\(storageError)"])
@@ -166,12 +175,18 @@ public enum ServerNode {
         }
     }
 
-    static func journalSessionEnd(_ end: PrimarySessionEnd, journal: EventJournal) {
+    /// The primary's side: `repeats` is shared by all replica sessions (a refused replica
+    /// reconnects every 2 s; see RepeatedEventFilter).
+    static func journalSessionEnd(_ end: PrimarySessionEnd, journal: EventJournal, repeats: NIOLockedValueBox<RepeatedEventFilter>) {
         switch end {
         case .refusedPeer(let refuse), .refusedByPeer(let refuse):
-            _ = try? journal.append("replication_refused", fields: ["rule": .string(refuse.ruleID), "message": .string(refuse.message)], durability: .sync)
+            guard let occurrence = repeats.withLockedValue({ $0.occurrence(of: "refused \(refuse.ruleID) \(refuse.message)") }) else { return }
+            _ = try? journal.append("replication_refused", fields: ["rule": .string(refuse.ruleID), "message": .string(refuse.message),
+                                                                   "occurrence": .integer(Int64(occurrence))], durability: .sync)
         case .mustReseed(let reseed):
-            _ = try? journal.append("reseed_required", fields: ["reason": .string(reseed.reason)], durability: .sync)
+            guard let occurrence = repeats.withLockedValue({ $0.occurrence(of: "reseed \(reseed.reason)") }) else { return }
+            _ = try? journal.append("reseed_required", fields: ["reason": .string(reseed.reason), "occurrence": .integer(Int64(occurrence))],
+                                    durability: .sync)
         case .connectionClosed:
             break
         }
