@@ -188,7 +188,8 @@ public enum ServerNode {
             _ = try? journal.append("reseed_required", fields: ["reason": .string(reseed.reason), "occurrence": .integer(Int64(occurrence))],
                                     durability: .sync)
         case .connectionClosed:
-            break
+            // A session ended without a refusal: a refusal after it counts as a first again.
+            repeats.withLockedValue { $0.reset() }
         }
     }
 }
