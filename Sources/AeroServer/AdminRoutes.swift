@@ -14,6 +14,7 @@ enum AdminRoutes {
         router.get("/v1/admin/decisions/:id") { _, context -> Response in
             HTTPServer.render(admin.decision(id: context.parameters.get("id") ?? ""))
         }
+        router.get("/v1/admin/promotion") { _, _ -> Response in HTTPServer.render(admin.promotionState()) }
         router.post("/v1/admin/fence") { request, _ -> Response in HTTPServer.render(await admin.fence(body: try await body(request))) }
         router.post("/v1/admin/unfence") { request, _ -> Response in HTTPServer.render(await admin.unfence(body: try await body(request))) }
         router.post("/v1/admin/claim") { request, _ -> Response in HTTPServer.render(admin.claim(body: try await body(request))) }

@@ -24,11 +24,16 @@
 //
 // Unfence rules (`aerodb unfence`; the candidate's own unfence after PROMOTE-CATCHUP-1):
 //   U1. Only the primary of epoch E lifts a fence of epoch E (PROMOTE-FENCE-1 otherwise).
-//   U2. If it promised E+1 to a candidate, that candidate must answer its status at E or below:
-//       a candidate at a newer epoch committed it (refused, and the newer epoch is learned), a
-//       candidate that does not answer may have (refused). Both are PROMOTE-UNFENCE-1. The
-//       operator may assert the candidate is lost for good (`candidate_lost`); that is journaled.
+//   U2. If it promised E+1 to a candidate, that candidate must answer (`GET /v1/admin/promotion`)
+//       at E or below with no promotion running: a candidate at a newer epoch committed it
+//       (refused, and the newer epoch is learned), one whose attempt still runs may commit it
+//       right after answering (it holds this node's promise from the fence), a candidate that
+//       does not answer may have. All are PROMOTE-UNFENCE-1. The operator may assert the
+//       candidate is lost for good (`candidate_lost`); the candidate itself lifts the fence after
+//       its attempt failed (`candidate_gave_up`). Both skip the question and are journaled.
 //   U3. Lifting withdraws the promise of E+1 to that candidate, so another may be promoted.
+//   U4. Fence and unfence of this node run one at a time, in the busy slot of role changes
+//       (PROMOTE-BUSY-1 otherwise): a fence cannot land between U2's answer and the lifting.
 
 import AeroCore
 import AeroStorage
@@ -115,6 +120,11 @@ public final class AdminService: Sendable {
         guard authority.role == .primary, authority.epoch == Epoch(epoch) else {
             return refuse("PROMOTE-FENCE-1", "\(config.id) is \(authority.role.rawValue) of epoch \(authority.epoch), not the primary of epoch \(epoch): nothing to fence")
         }
+        let acquired = coordinator?.tryAcquire()
+        guard acquired != false else {
+            return refuse("PROMOTE-BUSY-1", "\(config.id) is changing its role or its fence already; ask again once that ended")
+        }
+        defer { if acquired == true { coordinator?.releaseBusy() } }
         if let why = claims?.promise(Epoch(toEpoch), to: NodeID(candidate), nodeEpoch: authority.epoch) {
             return refuse("PROMOTE-CLAIM-1", "\(config.id) will not be fenced for \(candidate): \(why)")
         }
@@ -129,14 +139,20 @@ public final class AdminService: Sendable {
         }
     }
 
-    /// U1–U3: lifts the fence of epoch E. `candidate` names whose promise of E+1 is withdrawn;
+    /// U1–U4: lifts the fence of epoch E. `candidate` names whose promise of E+1 is withdrawn;
     /// left out, it is the candidate this node promised E+1 to (when it was fenced).
     func unfence(body: [UInt8]) async -> APIResponse {
         guard let json = parse(body), let epoch = json["epoch"]?.uint64Value,
               json["candidate"] == nil || json["candidate"]?.stringValue != nil,
-              json["candidate_lost"] == nil || json["candidate_lost"]?.boolValue != nil else {
-            return badRequest("expected {\"epoch\":E} with optional \"candidate\":\"id\" and \"candidate_lost\":true")
+              json["candidate_lost"] == nil || json["candidate_lost"]?.boolValue != nil,
+              json["candidate_gave_up"] == nil || json["candidate_gave_up"]?.boolValue != nil else {
+            return badRequest("expected {\"epoch\":E} with optional \"candidate\":\"id\", \"candidate_lost\":true and \"candidate_gave_up\":true")
         }
+        let acquired = coordinator?.tryAcquire()
+        guard acquired != false else {
+            return refuse("PROMOTE-BUSY-1", "\(config.id) is changing its role or its fence already; ask again once that ended")
+        }
+        defer { if acquired == true { coordinator?.releaseBusy() } }
         let authority = engine.authority
         guard authority.role == .primary, authority.epoch == Epoch(epoch) else {
             return refuse("PROMOTE-FENCE-1", "\(config.id) is \(authority.role.rawValue) of epoch \(authority.epoch); the fence of epoch \(epoch) is not lifted")
@@ -144,7 +160,8 @@ public final class AdminService: Sendable {
         let next = Epoch(epoch).successor
         let candidate = json["candidate"]?.stringValue.map { NodeID($0) } ?? claims?.promise.flatMap { $0.epoch == next ? $0.candidate : nil }
         let candidateLost = json["candidate_lost"]?.boolValue ?? false
-        if let candidate, candidate != config.id, !candidateLost, let why = await newerEpochPossible(candidate, epoch: Epoch(epoch)) {
+        let candidateGaveUp = json["candidate_gave_up"]?.boolValue ?? false
+        if let candidate, candidate != config.id, !candidateLost, !candidateGaveUp, let why = await newerEpochPossible(candidate, epoch: Epoch(epoch)) {
             return refuse("PROMOTE-UNFENCE-1", "\(config.id) stays fenced at epoch \(epoch): \(why)")
         }
         let wasFenced = engine.isFenced
@@ -152,7 +169,7 @@ public final class AdminService: Sendable {
         engine.unfence()
         _ = try? service.journal.append("unfenced", fields: [
             "epoch": .integer(Int64(epoch)), "candidate": candidate.map { .string($0.rawValue) } ?? .null, "was_fenced": .bool(wasFenced),
-            "candidate_lost": .bool(candidateLost),
+            "candidate_lost": .bool(candidateLost), "candidate_gave_up": .bool(candidateGaveUp),
         ], durability: .sync)
         return .json(.object([
             "node": .string(config.id.rawValue), "epoch": .integer(Int64(epoch)), "fenced": .bool(false), "was_fenced": .bool(wasFenced),
@@ -161,22 +178,40 @@ public final class AdminService: Sendable {
     }
 
     /// U2: why `candidate` (which this node promised epoch+1 to) may be, or is, primary of a
-    /// newer epoch; nil when it answers at `epoch` or below. A candidate at a newer epoch is
-    /// learned (F4: this node then refuses writes for good).
+    /// newer epoch; nil when it answers at `epoch` or below with no promotion running. A
+    /// candidate at a newer epoch is learned (F4: this node then refuses writes for good).
     private func newerEpochPossible(_ candidate: NodeID, epoch: Epoch) async -> String? {
         guard let member = config.members.first(where: { $0.id == candidate }) else {
             return "\(candidate) is not a configured member; name the candidate whose promise is withdrawn"
         }
-        let reply = try? await PeerHTTP.send("GET", member.http, "/v1/status", timeoutMs: config.timeouts.factsGatherTimeoutMs)
-        guard let reply, reply.status == 200, let node = reply.json?["node"], node["id"]?.stringValue == candidate.rawValue,
-              let theirs = node["epoch"]?.uint64Value else {
+        let reply = try? await PeerHTTP.send("GET", member.http, "/v1/admin/promotion", timeoutMs: config.timeouts.factsGatherTimeoutMs)
+        guard let reply, reply.status == 200, let node = reply.json, node["node"]?.stringValue == candidate.rawValue,
+              let theirs = node["epoch"]?.uint64Value, let running = node["running"]?.boolValue else {
             return "it promised epoch \(epoch.successor) to \(candidate), which may have become its primary, and \(candidate) does not answer at \(member.http) within \(config.timeouts.factsGatherTimeoutMs) ms. Start \(candidate) (it reports its authority) and ask again; only if \(candidate) is lost for good, ask with candidate_lost (`aerodb unfence --candidate-lost`)"
         }
         guard Epoch(theirs) <= epoch else {
             await service.learnedHigherEpoch(Epoch(theirs), from: candidate.rawValue)
             return "\(candidate) is \(node["role"]?.stringValue ?? "?") of epoch \(theirs): a newer epoch exists, so this node must rejoin (`aerodb rejoin`), not take writes again"
         }
+        if running {
+            return "\(candidate) is running a promotion or a re-pointing, which may commit epoch \(epoch.successor) with the promise this node made when it was fenced; ask again once it ended"
+        }
         return nil
+    }
+
+    /// U2's question, answered by a candidate: its authority, read while no promotion or
+    /// re-pointing runs here (`running: true` otherwise). An attempt holds the busy slot from
+    /// before it fences a primary until after its commit, so `running: false` at epoch E means
+    /// no attempt of this node can still commit E+1 without fencing that primary again (U4).
+    func promotionState() -> APIResponse {
+        guard let coordinator else { return refuse("PROMOTE-RECORD-1", unavailable ?? "", status: 500) }
+        let running = !coordinator.tryAcquire()
+        let authority = engine.authority
+        if !running { coordinator.releaseBusy() }
+        return .json(.object([
+            "node": .string(config.id.rawValue), "role": .string(authority.role.rawValue),
+            "epoch": .integer(Int64(authority.epoch.rawValue)), "running": .bool(running),
+        ]))
     }
 
     func claim(body: [UInt8]) -> APIResponse {

@@ -280,9 +280,12 @@ final class PromotionCoordinator: Sendable {
         }
     }
 
+    /// Lifts the fence after this attempt failed; `candidate_gave_up` tells the primary not to
+    /// ask this node (still busy with this attempt) whether it runs a promotion (U2).
     private func unfence(_ primary: NodeID, epoch: Epoch) async {
         guard let member = config.members.first(where: { $0.id == primary }) else { return }
-        let body = JSONValue.object(["epoch": .integer(Int64(epoch.rawValue)), "candidate": .string(config.id.rawValue)])
+        let body = JSONValue.object(["epoch": .integer(Int64(epoch.rawValue)), "candidate": .string(config.id.rawValue),
+                                     "candidate_gave_up": .bool(true)])
         _ = try? await PeerHTTP.send("POST", member.http, "/v1/admin/unfence", body: body, timeoutMs: config.timeouts.factsGatherTimeoutMs)
     }
 

@@ -6,8 +6,8 @@
 // Without --epoch the node's current epoch is read from its status first, and the request is
 // for that epoch: the node refuses (PROMOTE-FENCE-1) if it is no longer the primary of it.
 // The node asks the candidate it promised the next epoch to, and stays fenced
-// (PROMOTE-UNFENCE-1) if that candidate is at a newer epoch or does not answer, unless the
-// operator asserts --candidate-lost (AdminService.swift, U1–U3).
+// (PROMOTE-UNFENCE-1) if that candidate is at a newer epoch, still runs a promotion, or does
+// not answer, unless the operator asserts --candidate-lost (AdminService.swift, U1–U4).
 // Exit codes as the other remote commands: 0 done (the node takes writes again), 1 refused
 // (the rule and its message are printed), 2 no answer or an unusable request.
 import AeroCore
@@ -23,8 +23,9 @@ struct UnfenceCommand: AsyncParsableCommand {
             crashed or failed after the fence, the old primary stays fenced (REPL-FENCED on
             writes) until an operator lifts the fence or promotes again. The node first asks
             the candidate it promised the next epoch to: if the candidate is primary of a newer
-            epoch, or does not answer, the fence stays (PROMOTE-UNFENCE-1) — restart the
-            candidate and ask again, or rejoin the old primary to the new one.
+            epoch, still runs a promotion, or does not answer, the fence stays
+            (PROMOTE-UNFENCE-1) — let the promotion end or restart the candidate and ask
+            again, or rejoin the old primary to the new one.
             --candidate-lost asserts the candidate is gone for good and never became primary.
 
             Examples:
@@ -32,8 +33,8 @@ struct UnfenceCommand: AsyncParsableCommand {
               aerodb unfence --addr 127.0.0.1:7301 --epoch 1 --candidate n2 --format json
 
             Exit codes: 0 the fence is lifted; 1 refused (PROMOTE-FENCE-1: not the primary of
-            that epoch; PROMOTE-UNFENCE-1: the candidate is at a newer epoch or does not
-            answer); 2 no answer or unusable request.
+            that epoch; PROMOTE-UNFENCE-1: the candidate is at a newer epoch, still runs a
+            promotion, or does not answer); 2 no answer or unusable request.
             """)
 
     @OptionGroup var remote: RemoteOptions
