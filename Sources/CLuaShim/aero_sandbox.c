@@ -707,12 +707,14 @@ static size_t class_end(const char *p, size_t m, size_t i) {
 }
 
 // Counts the pattern items that can backtrack: quantified classes (* + - ?), %b and back
-// references. Mirrors the grammar of Lua's matcher (lstrlib.c: do_match).
-static int count_quantifiers(const char *p, size_t m, int *anchored) {
+// references. Mirrors the grammar of Lua's matcher (lstrlib.c: do_match). A leading '^' is
+// an anchor only where the caller says so: gmatch has no anchor, its '^' is a plain
+// character that a quantifier may follow ('^*').
+static int count_quantifiers(const char *p, size_t m, int caret_anchors, int *anchored) {
     size_t i = 0;
     int quantifiers = 0;
     *anchored = 0;
-    if (m > 0 && p[0] == '^') {
+    if (caret_anchors && m > 0 && p[0] == '^') {
         *anchored = 1;
         i = 1;
     }
@@ -760,8 +762,7 @@ static void check_pattern(lua_State *L, int kind) {
     }
     int plain = (kind == PATTERN_FIND && lua_toboolean(L, 4)) || (kind == PATTERN_FIND && !has_specials(p, m));
     int anchored = 0;
-    int quantifiers = plain ? 0 : count_quantifiers(p, m, &anchored);
-    if (kind == PATTERN_GMATCH) anchored = 0;
+    int quantifiers = plain ? 0 : count_quantifiers(p, m, kind != PATTERN_GMATCH, &anchored);
     if (quantifiers > AERO_PATTERN_QUANTIFIERS_MAX) {
         luaL_error(L, "string.%s: pattern has %d quantifiers; the sandbox allows %d",
                           name, quantifiers, AERO_PATTERN_QUANTIFIERS_MAX);
@@ -940,8 +941,11 @@ static size_t rep_length_of(lua_State *L, int idx) {
 // string.rep copies once per repetition inside one VM instruction, even for an empty string
 // (rep("", 2^62) never returns): the count and the result are bounded before it runs.
 static int sandbox_rep(lua_State *L) {
-    if (lua_type(L, 2) == LUA_TNUMBER) {
-        lua_Number count = lua_tonumber(L, 2);
+    // The count as the original's luaL_checkinteger sees it: a numeric string counts too
+    // ((''):rep('1e18') would loop forever). Converted into a copy; the argument is unchanged.
+    int is_number = 0;
+    lua_Number count = lua_tonumberx(L, 2, &is_number);
+    if (is_number) {
         if (count > 0) {
             if (count > AERO_REP_COUNT_MAX) {
                 return luaL_error(L, "bad argument #2 to 'rep' (more than %d repetitions; the sandbox bound)", AERO_REP_COUNT_MAX);
