@@ -849,7 +849,7 @@ static int capture_status = -1;  // -1: not yet; 0: ok; 1: failed
 static pthread_once_t capture_once = PTHREAD_ONCE_INIT;
 
 // The originals the wrappers call (set once by capture_libraries).
-static lua_CFunction original_load, original_setmetatable, original_getmetatable, original_next,
+static lua_CFunction original_load, original_setmetatable, original_getmetatable, original_next, original_pairs,
     original_xpcall, original_select, original_error, original_find, original_match, original_gmatch,
     original_gsub, original_rep, original_math_type, original_coclose, original_coresume, original_costatus;
 
@@ -1024,6 +1024,17 @@ static int sandbox_next(lua_State *L) {
     return original_next(L);
 }
 
+// pairs() of a table without __pairs hands out the original next, which would see a library
+// table still empty: it hands out the wrapper instead.
+static int sandbox_pairs(lua_State *L) {
+    int results = original_pairs(L);
+    if (results == 3 && lua_tocfunction(L, -3) == original_next) {
+        lua_pushcfunction(L, sandbox_next);
+        lua_replace(L, -4);
+    }
+    return results;
+}
+
 // An error raised by the budget hook leaves hooks disabled in its thread until a pcall
 // boundary restores them (Lua 5.4 ldo.c). Lua code that runs before that point — an xpcall
 // message handler, or __close run by coroutine.close/wrap on the dead thread — would run
@@ -1094,6 +1105,7 @@ static const struct {
     lua_CFunction wrapper;
 } wrappers[] = {
     {LIB_BASE, "getmetatable", sandbox_getmetatable}, {LIB_BASE, "next", sandbox_next},
+    {LIB_BASE, "pairs", sandbox_pairs},
     {LIB_BASE, "xpcall", sandbox_xpcall}, {LIB_STRING, "find", bounded_find},
     {LIB_STRING, "match", bounded_match}, {LIB_STRING, "gmatch", bounded_gmatch},
     {LIB_STRING, "gsub", bounded_gsub}, {LIB_STRING, "rep", sandbox_rep},
@@ -1186,6 +1198,7 @@ static int capture_cfunction(lua_State *L) {
     original_setmetatable = captured_function(LIB_ORIGINAL, "setmetatable");
     original_getmetatable = captured_function(LIB_BASE, "getmetatable");
     original_next = captured_function(LIB_BASE, "next");
+    original_pairs = captured_function(LIB_BASE, "pairs");
     original_xpcall = captured_function(LIB_BASE, "xpcall");
     original_select = captured_function(LIB_BASE, "select");
     original_error = captured_function(LIB_BASE, "error");
@@ -1198,7 +1211,7 @@ static int capture_cfunction(lua_State *L) {
     original_coclose = captured_function(LIB_COROUTINE, "close");
     original_coresume = captured_function(LIB_COROUTINE, "resume");
     original_costatus = captured_function(LIB_COROUTINE, "status");
-    if (!original_load || !original_setmetatable || !original_getmetatable || !original_next || !original_xpcall ||
+    if (!original_load || !original_setmetatable || !original_getmetatable || !original_next || !original_pairs || !original_xpcall ||
         !original_select || !original_error || !original_find || !original_match || !original_gmatch ||
         !original_gsub || !original_rep || !original_math_type || !original_coclose || !original_coresume ||
         !original_costatus) {
@@ -1319,7 +1332,7 @@ static int library_newindex(lua_State *L) {
 
 static int library_pairs(lua_State *L) {
     populate_if_library(L, 1);
-    lua_pushcfunction(L, original_next);
+    lua_pushcfunction(L, sandbox_next);
     lua_pushvalue(L, 1);
     lua_pushnil(L);
     return 3;
