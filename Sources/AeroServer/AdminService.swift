@@ -46,6 +46,8 @@ public final class AdminService: Sendable {
     let coordinator: PromotionCoordinator?
     let decisions: DecisionLog?
     let claims: PromotionClaimFile?
+    /// Refusals are counted even when the coordinator could not be set up (`unavailable`).
+    let metrics: PromotionMetrics
     let logger: Logger
     /// Why the admin API could not be set up (a data dir that cannot hold decisions); every
     /// admin call then answers this instead of acting.
@@ -55,13 +57,15 @@ public final class AdminService: Sendable {
         self.service = service
         self.roles = roles
         self.logger = logger
+        let metrics = PromotionMetrics(registry: service.metrics.registry)
+        self.metrics = metrics
         do {
             let decisions = try DecisionLog(dataDir: service.config.dataDir, node: service.config.id)
             let claims = try PromotionClaimFile(directory: service.config.dataDir)
             self.decisions = decisions
             self.claims = claims
             coordinator = PromotionCoordinator(service: service, roles: roles, decisions: decisions, claims: claims,
-                                               metrics: PromotionMetrics(registry: service.metrics.registry), logger: logger)
+                                               metrics: metrics, logger: logger)
             unavailable = nil
         } catch {
             decisions = nil
@@ -125,7 +129,9 @@ public final class AdminService: Sendable {
             return refuse("PROMOTE-BUSY-1", "\(config.id) is changing its role or its fence already; ask again once that ended")
         }
         defer { if acquired == true { coordinator?.releaseBusy() } }
-        if let why = claims?.promise(Epoch(toEpoch), to: NodeID(candidate), nodeEpoch: authority.epoch) {
+        // C3: the candidate counts this fence as a promise of `toEpoch`; without a claim file
+        // (`unavailable`) none can be made, so no fence either.
+        if let why = claims?.promise(Epoch(toEpoch), to: NodeID(candidate), nodeEpoch: authority.epoch) ?? unavailable {
             return refuse("PROMOTE-CLAIM-1", "\(config.id) will not be fenced for \(candidate): \(why)")
         }
         do {
@@ -251,7 +257,10 @@ public final class AdminService: Sendable {
         guard history.last?.epoch == epoch, history.last?.primary == primary, config.members.contains(where: { $0.id == primary }) else {
             return badRequest("the history's last entry must be epoch \(epoch) of \(primary), a configured member")
         }
-        guard let coordinator, coordinator.tryAcquire() else {
+        guard let coordinator else {
+            return refuse("PROMOTE-RECORD-1", "\(config.id) cannot check its promises, so it follows no one: \(unavailable ?? "")", status: 500)
+        }
+        guard coordinator.tryAcquire() else {
             return refuse("PROMOTE-BUSY-1", "\(config.id) is changing its role already; ask again once that ended")
         }
         defer { coordinator.releaseBusy() }
@@ -320,7 +329,7 @@ public final class AdminService: Sendable {
     /// A PROMOTE-* refusal: journaled, answered with its rule and message.
     private func refuse(_ rule: String, _ message: String, status: Int = 409, extra: [String: JSONValue] = [:]) -> APIResponse {
         _ = try? service.journal.append("admin_refused", fields: ["rule": .string(rule), "message": .string(message)], durability: .sync)
-        coordinator?.metrics.refused(rule: rule)
+        metrics.refused(rule: rule)
         let body: [String: JSONValue] = ["rule": .string(rule), "message": .string(message), "node": .string(config.id.rawValue)]
         return .json(.object(body.merging(extra) { a, _ in a }), status: status)
     }
