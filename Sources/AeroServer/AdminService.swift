@@ -31,6 +31,8 @@
 //       does not answer may have. All are PROMOTE-UNFENCE-1. The operator may assert the
 //       candidate is lost for good (`candidate_lost`); the candidate itself lifts the fence after
 //       its attempt failed (`candidate_gave_up`). Both skip the question and are journaled.
+//       A request naming another candidate than the one promised E+1 is refused (it would
+//       ask, and withdraw the promise of, the wrong node).
 //   U3. Lifting withdraws the promise of E+1 to that candidate, so another may be promoted.
 //   U4. Fence and unfence of this node run one at a time, in the busy slot of role changes
 //       (PROMOTE-BUSY-1 otherwise): a fence cannot land between U2's answer and the lifting.
@@ -164,7 +166,12 @@ public final class AdminService: Sendable {
             return refuse("PROMOTE-FENCE-1", "\(config.id) is \(authority.role.rawValue) of epoch \(authority.epoch); the fence of epoch \(epoch) is not lifted")
         }
         let next = Epoch(epoch).successor
-        let candidate = json["candidate"]?.stringValue.map { NodeID($0) } ?? claims?.promise.flatMap { $0.epoch == next ? $0.candidate : nil }
+        let promised = claims?.promise.flatMap { $0.epoch == next ? $0.candidate : nil }
+        let named = json["candidate"]?.stringValue.map { NodeID($0) }
+        if let named, let promised, named != promised {
+            return refuse("PROMOTE-UNFENCE-1", "\(config.id) stays fenced at epoch \(epoch): it promised epoch \(next) to \(promised), not to \(named); that is the candidate to ask about (leave candidate out)")
+        }
+        let candidate = named ?? promised
         let candidateLost = json["candidate_lost"]?.boolValue ?? false
         let candidateGaveUp = json["candidate_gave_up"]?.boolValue ?? false
         if let candidate, candidate != config.id, !candidateLost, !candidateGaveUp, let why = await newerEpochPossible(candidate, epoch: Epoch(epoch)) {

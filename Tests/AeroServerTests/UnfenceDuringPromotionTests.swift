@@ -2,7 +2,8 @@
 // running: it answers its status at the old epoch E, but it holds the fenced primary's promise
 // and commits E+1 as soon as it caught up. Lifting the fence in that window would leave the old
 // primary taking writes at E while a primary of E+1 exists. The old primary must stay fenced
-// (PROMOTE-UNFENCE-1) until the candidate's attempt ended.
+// (PROMOTE-UNFENCE-1) until the candidate's attempt ended, and an unfence that names another
+// candidate than the one promised E+1 is refused (it would ask the wrong node).
 //
 // The window is made wide, not timed: n1's replication link to n2 and n3 (a FaultProxy) is cut,
 // so the candidate n2 waits for the fenced primary's final LSN (catch-up bound raised to 20 s)
@@ -37,6 +38,11 @@ struct UnfenceDuringPromotionTests {
             waitedMs += Self.pollMs
         }
         try #require(cluster.journal(0).contains("\"fenced\""), "n2 did not fence n1")
+
+        // Naming a candidate other than the one n1 promised epoch 2 to asks the wrong node.
+        let wrong = try RemoteCommandTests.aerodb(["unfence", "--addr", "127.0.0.1:\(cluster.http[0])", "--candidate", "n3"])
+        #expect(wrong.status == 1, "\(wrong.stdout) \(wrong.stderr)")
+        #expect(wrong.stdout.hasPrefix("refused: PROMOTE-UNFENCE-1\nn1 stays fenced at epoch 1: it promised epoch 2 to n2, not to n3"), "\(wrong.stdout)")
 
         // n2 answers at epoch 1 but its attempt runs: the fence stays.
         let unfence = try RemoteCommandTests.aerodb(["unfence", "--addr", "127.0.0.1:\(cluster.http[0])"])
