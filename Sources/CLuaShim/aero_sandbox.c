@@ -41,6 +41,8 @@
 //                       root.nodes[p] (0: none)
 #include "aero_lua.h"
 
+#include <limits.h>
+
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1098,6 +1100,86 @@ static int sandbox_cowrap(lua_State *L) {
     return 1;
 }
 
+// table.sort without Lua's randomized pivot: after an unbalanced partition of more than 100
+// elements, ltablib.c picks its pivot from clock() and time() (l_randomizePivot), so the order
+// of equal elements and the instructions a policy uses could differ between two runs of one
+// decision. This is a stable bottom-up merge sort instead: the same input gives the same
+// output and the same comparator calls, always. Elements are read and written with
+// lua_geti/lua_seti (metamethods respected, as the original does); the two work arrays are Lua
+// tables, charged to the memory budget. Comparator calls fire the call hook; comparisons
+// without a comparator check the time budget every AERO_SORT_CHECK_EVERY, since no hook fires
+// inside this loop.
+#define AERO_SORT_CHECK_EVERY 4096
+
+static void sort_check_budget(lua_State *L, lua_Integer *comparisons) {
+    if (++*comparisons % AERO_SORT_CHECK_EVERY != 0) return;
+    void *ud = NULL;
+    lua_getallocf(L, &ud);
+    aero_budget *budget = (aero_budget *)ud;
+    if (budget != NULL && aero_time_budget_spent(budget, aero_monotonic_ns())) {
+        budget->time_exceeded = 1;
+        luaL_error(L, "time budget exceeded");
+    }
+}
+
+// Whether b < a (the element from the right run goes first only when strictly less: stable).
+static int sort_less(lua_State *L, int has_comparator, int right, int left, lua_Integer *comparisons) {
+    sort_check_budget(L, comparisons);
+    if (!has_comparator) return lua_compare(L, right, left, LUA_OPLT);
+    lua_pushvalue(L, 2);
+    lua_pushvalue(L, right);
+    lua_pushvalue(L, left);
+    lua_call(L, 2, 1);
+    int less = lua_toboolean(L, -1);
+    lua_pop(L, 1);
+    return less;
+}
+
+static int sandbox_sort(lua_State *L) {
+    luaL_checktype(L, 1, LUA_TTABLE);
+    lua_Integer n = luaL_len(L, 1);
+    int has_comparator = !lua_isnoneornil(L, 2);
+    if (has_comparator) luaL_checktype(L, 2, LUA_TFUNCTION);
+    lua_settop(L, 2);
+    if (n < 2) return 0;
+    luaL_argcheck(L, n < INT_MAX, 1, "array too big");
+    lua_createtable(L, (int)n, 0);  // 3: from
+    lua_createtable(L, (int)n, 0);  // 4: to
+    for (lua_Integer i = 1; i <= n; i++) {
+        lua_geti(L, 1, i);
+        lua_rawseti(L, 3, i);
+    }
+    lua_Integer comparisons = 0;
+    for (lua_Integer width = 1; width < n; width *= 2) {
+        for (lua_Integer low = 1; low <= n; low += 2 * width) {
+            lua_Integer middle = low + width - 1 < n ? low + width - 1 : n;
+            lua_Integer high = low + 2 * width - 1 < n ? low + 2 * width - 1 : n;
+            lua_Integer left = low, right = middle + 1, out = low;
+            while (left <= middle && right <= high) {
+                lua_rawgeti(L, 3, left);   // 5
+                lua_rawgeti(L, 3, right);  // 6
+                if (sort_less(L, has_comparator, 6, 5, &comparisons)) {
+                    lua_rawseti(L, 4, out++);  // right
+                    lua_pop(L, 1);
+                    right++;
+                } else {
+                    lua_pop(L, 1);
+                    lua_rawseti(L, 4, out++);  // left
+                    left++;
+                }
+            }
+            for (; left <= middle; left++) { lua_rawgeti(L, 3, left); lua_rawseti(L, 4, out++); }
+            for (; right <= high; right++) { lua_rawgeti(L, 3, right); lua_rawseti(L, 4, out++); }
+        }
+        lua_rotate(L, 3, 1);  // swap from and to
+    }
+    for (lua_Integer i = 1; i <= n; i++) {
+        lua_rawgeti(L, 3, i);
+        lua_seti(L, 1, i);
+    }
+    return 0;
+}
+
 // The wrappers, by library and name, recorded in captured[].wrapper.
 static const struct {
     int lib;
@@ -1109,7 +1191,8 @@ static const struct {
     {LIB_BASE, "xpcall", sandbox_xpcall}, {LIB_STRING, "find", bounded_find},
     {LIB_STRING, "match", bounded_match}, {LIB_STRING, "gmatch", bounded_gmatch},
     {LIB_STRING, "gsub", bounded_gsub}, {LIB_STRING, "rep", sandbox_rep},
-    {LIB_COROUTINE, "close", sandbox_coclose}, {LIB_COROUTINE, "wrap", sandbox_cowrap}};
+    {LIB_COROUTINE, "close", sandbox_coclose}, {LIB_COROUTINE, "wrap", sandbox_cowrap},
+    {LIB_TABLE, "sort", sandbox_sort}};
 
 // ---- Capturing, once per process ----
 
