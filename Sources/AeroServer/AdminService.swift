@@ -126,6 +126,11 @@ public final class AdminService: Sendable {
         guard authority.role == .primary, authority.epoch == Epoch(epoch) else {
             return refuse("PROMOTE-FENCE-1", "\(config.id) is \(authority.role.rawValue) of epoch \(authority.epoch), not the primary of epoch \(epoch): nothing to fence")
         }
+        // The fence promises the next epoch and nothing else: unfence (U2) asks the candidate
+        // promised E+1, so a fence for a later epoch would let an unfence skip that question.
+        guard toEpoch == epoch + 1 else {
+            return refuse("PROMOTE-FENCE-1", "\(config.id) is fenced only for epoch \(epoch + 1), the successor of its epoch \(epoch); asked for epoch \(toEpoch)")
+        }
         let acquired = coordinator?.tryAcquire()
         guard acquired != false else {
             return refuse("PROMOTE-BUSY-1", "\(config.id) is changing its role or its fence already; ask again once that ended")

@@ -71,6 +71,10 @@ struct PromotionRefusalTests {
         let fence = await cluster.request(1, "POST", "/v1/admin/fence", body: #"{"epoch":1,"to_epoch":2,"candidate":"n3"}"#)
         #expect(fence.status == 409 && fence.json?["rule"]?.stringValue == "PROMOTE-FENCE-1", "\(fence.text)")
         #expect(await cluster.put(0, "still", "writable").status == 200)
+        // The primary is fenced only for the successor of its epoch (U2 asks that candidate).
+        let skipping = await cluster.request(0, "POST", "/v1/admin/fence", body: #"{"epoch":1,"to_epoch":3,"candidate":"n3"}"#)
+        #expect(skipping.status == 409 && skipping.json?["rule"]?.stringValue == "PROMOTE-FENCE-1", "\(skipping.text)")
+        #expect(await cluster.put(0, "still", "writable after a fence for a later epoch").status == 200)
 
         #expect(await cluster.promote(1, kind: "switchover").json?["outcome"]?.stringValue == "promoted")
         let old = await cluster.request(2, "POST", "/v1/admin/follow",
