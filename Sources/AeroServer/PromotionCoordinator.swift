@@ -289,15 +289,17 @@ final class PromotionCoordinator: Sendable {
         _ = try? await PeerHTTP.send("POST", member.http, "/v1/admin/unfence", body: body, timeoutMs: config.timeouts.factsGatherTimeoutMs)
     }
 
-    /// Waits (bounded) until this node is durable to `lsn`; nil on timeout.
+    /// Waits (bounded) until this node is durable to `lsn`; nil on timeout. The bound is a
+    /// monotonic deadline, not a count of polls: on a loaded host each poll sleeps longer than
+    /// asked, and the old primary stays fenced (no writes) for as long as this waits.
     private func awaitDurable(_ lsn: LSN) async -> LSN? {
-        let polls = config.timeouts.switchoverCatchUpTimeoutMs / Self.catchUpPollMs
-        for _ in 0...polls {
+        let deadlineMs = CommitWaiters.monotonicMs() + config.timeouts.switchoverCatchUpTimeoutMs
+        while true {
             let durable = engine.durableLSN
             if durable >= lsn && !PromotionFaults.fails(.catchUp) { return durable }
+            if CommitWaiters.monotonicMs() >= deadlineMs { return nil }
             try? await Task.sleep(for: .milliseconds(Self.catchUpPollMs))
         }
-        return nil
     }
 
     /// C3: this node, the fenced primary (it promised when fenced) and enough others promise
