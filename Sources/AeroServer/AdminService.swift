@@ -36,6 +36,8 @@
 //   U3. Lifting withdraws the promise of E+1 to that candidate, so another may be promoted.
 //   U4. Fence and unfence of this node run one at a time, in the busy slot of role changes
 //       (PROMOTE-BUSY-1 otherwise): a fence cannot land between U2's answer and the lifting.
+//   U5. A node that has seen a newer epoch (F4) is not unfenced (PROMOTE-UNFENCE-1): it never
+//       takes writes again, and an answer saying it does would mislead the operator.
 
 import AeroCore
 import AeroStorage
@@ -169,6 +171,11 @@ public final class AdminService: Sendable {
         let authority = engine.authority
         guard authority.role == .primary, authority.epoch == Epoch(epoch) else {
             return refuse("PROMOTE-FENCE-1", "\(config.id) is \(authority.role.rawValue) of epoch \(authority.epoch); the fence of epoch \(epoch) is not lifted")
+        }
+        // F4: a node that saw a newer epoch never takes writes again; lifting its fence would
+        // only claim it does.
+        if let seen = service.learnedEpoch {
+            return refuse("PROMOTE-UNFENCE-1", "\(config.id) stays fenced at epoch \(epoch): it has seen epoch \(seen.epoch) (from \(seen.from)), so a newer primary exists; this node must rejoin (`aerodb rejoin`), not take writes again")
         }
         let next = Epoch(epoch).successor
         let promised = claims?.promise.flatMap { $0.epoch == next ? $0.candidate : nil }

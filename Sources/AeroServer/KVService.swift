@@ -157,6 +157,12 @@ public final class KVService: Sendable {
         return .staleEpoch(node: config.id, nodeEpoch: engine.currentEpoch, seenEpoch: seen.epoch, seenFrom: seen.from)
     }
 
+    /// The highest epoch above this node's that a peer or client showed (rule 8), if any.
+    var learnedEpoch: (epoch: Epoch, from: String)? {
+        guard let seen = higherEpoch.withLockedValue({ $0 }), seen.epoch > engine.currentEpoch else { return nil }
+        return seen
+    }
+
     /// A peer showed an epoch above this node's: stop accepting writes (rule 8).
     public func learnedHigherEpoch(_ epoch: Epoch, from peer: String) async {
         guard epoch > engine.currentEpoch else { return }

@@ -75,6 +75,12 @@ struct PromotionRefusalTests {
         let skipping = await cluster.request(0, "POST", "/v1/admin/fence", body: #"{"epoch":1,"to_epoch":3,"candidate":"n3"}"#)
         #expect(skipping.status == 409 && skipping.json?["rule"]?.stringValue == "PROMOTE-FENCE-1", "\(skipping.text)")
         #expect(await cluster.put(0, "still", "writable after a fence for a later epoch").status == 200)
+        // A client shows n1 a newer epoch: it stops writes (F4), and an unfence cannot undo that.
+        let stale = await cluster.put(0, "from-the-future", "x", headers: ["X-AeroDB-Epoch": "7"])
+        #expect(stale.status != 200, "\(stale.text)")
+        let unfence = await cluster.request(0, "POST", "/v1/admin/unfence", body: #"{"epoch":1}"#)
+        #expect(unfence.status == 409 && unfence.json?["rule"]?.stringValue == "PROMOTE-UNFENCE-1", "\(unfence.text)")
+        #expect(PromoCluster.errorCode(await cluster.put(0, "after", "unfence")) == "REPL-STALE-EPOCH")
 
         #expect(await cluster.promote(1, kind: "switchover").json?["outcome"]?.stringValue == "promoted")
         let old = await cluster.request(2, "POST", "/v1/admin/follow",
