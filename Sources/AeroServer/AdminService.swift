@@ -38,11 +38,16 @@
 //       (PROMOTE-BUSY-1 otherwise): a fence cannot land between U2's answer and the lifting.
 //   U5. A node that has seen a newer epoch (F4) is not unfenced (PROMOTE-UNFENCE-1): it never
 //       takes writes again, and an answer saying it does would mislead the operator.
+//   U6. A candidate's own unfence (`candidate_gave_up`) names the attempt that fenced (`attempt`,
+//       its decision id, sent with the fence) and lifts only that attempt's fence: a late
+//       answer of an earlier, failed attempt (delayed past its timeout) never lifts the fence of
+//       the same candidate's next attempt, which may still commit E+1 (PROMOTE-UNFENCE-1).
 
 import AeroCore
 import AeroStorage
 import Foundation
 import Logging
+import NIOConcurrencyHelpers
 
 public final class AdminService: Sendable {
     let service: KVService
@@ -56,6 +61,9 @@ public final class AdminService: Sendable {
     /// Why the admin API could not be set up (a data dir that cannot hold decisions); every
     /// admin call then answers this instead of acting.
     let unavailable: String?
+    /// U6: the attempt (decision id) whose fence holds now; nil when not fenced, or fenced by a
+    /// request that named none.
+    private let fencingAttempt = NIOLockedValueBox<String?>(nil)
 
     init(service: KVService, roles: NodeRoles, logger: Logger) {
         self.service = service
@@ -145,6 +153,7 @@ public final class AdminService: Sendable {
         }
         do {
             let final = try await engine.fence()
+            fencingAttempt.withLockedValue { $0 = json["attempt"]?.stringValue }
             _ = try? service.journal.append("fenced", fields: [
                 "epoch": .integer(Int64(epoch)), "candidate": .string(candidate), "final_lsn": .integer(Int64(final.rawValue)),
             ], durability: .sync)
@@ -160,8 +169,9 @@ public final class AdminService: Sendable {
         guard let json = parse(body), let epoch = json["epoch"]?.uint64Value,
               json["candidate"] == nil || json["candidate"]?.stringValue != nil,
               json["candidate_lost"] == nil || json["candidate_lost"]?.boolValue != nil,
-              json["candidate_gave_up"] == nil || json["candidate_gave_up"]?.boolValue != nil else {
-            return badRequest("expected {\"epoch\":E} with optional \"candidate\":\"id\", \"candidate_lost\":true and \"candidate_gave_up\":true")
+              json["candidate_gave_up"] == nil || json["candidate_gave_up"]?.boolValue != nil,
+              json["attempt"] == nil || json["attempt"]?.stringValue != nil else {
+            return badRequest("expected {\"epoch\":E} with optional \"candidate\":\"id\", \"candidate_lost\":true, and (a candidate's own) \"candidate_gave_up\":true with \"attempt\":\"decision id\"")
         }
         let acquired = coordinator?.tryAcquire()
         guard acquired != false else {
@@ -186,12 +196,20 @@ public final class AdminService: Sendable {
         let candidate = named ?? promised
         let candidateLost = json["candidate_lost"]?.boolValue ?? false
         let candidateGaveUp = json["candidate_gave_up"]?.boolValue ?? false
+        if candidateGaveUp {
+            let attempt = json["attempt"]?.stringValue
+            let current = fencingAttempt.withLockedValue { $0 }
+            guard engine.isFenced, let attempt, attempt == current else {
+                return refuse("PROMOTE-UNFENCE-1", "\(config.id) stays as it is at epoch \(epoch): \(candidate.map { "\($0)" } ?? "the candidate") gave up attempt \(attempt ?? "(none named)"), but \(engine.isFenced ? "the fence is attempt \(current ?? "(none named)")'s" : "no fence holds"); a late answer of an earlier attempt lifts nothing")
+            }
+        }
         if let candidate, candidate != config.id, !candidateLost, !candidateGaveUp, let why = await newerEpochPossible(candidate, epoch: Epoch(epoch)) {
             return refuse("PROMOTE-UNFENCE-1", "\(config.id) stays fenced at epoch \(epoch): \(why)")
         }
         let wasFenced = engine.isFenced
         let released = candidate.map { claims?.release(next, candidate: $0) ?? false } ?? false
         engine.unfence()
+        fencingAttempt.withLockedValue { $0 = nil }
         _ = try? service.journal.append("unfenced", fields: [
             "epoch": .integer(Int64(epoch)), "candidate": candidate.map { .string($0.rawValue) } ?? .null, "was_fenced": .bool(wasFenced),
             "candidate_lost": .bool(candidateLost), "candidate_gave_up": .bool(candidateGaveUp),

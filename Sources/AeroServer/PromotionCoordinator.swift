@@ -163,7 +163,7 @@ final class PromotionCoordinator: Sendable {
                 journalOutcome("promotion_refused", id: id, rule: nil, message: decision.text)
                 return answer(outcome: "refused", rule: nil, message: decision.text, fields: fields)
             case .fencePrimary(let primary, let epoch):
-                switch await fence(primary, epoch: epoch, toEpoch: toEpoch) {
+                switch await fence(primary, epoch: epoch, toEpoch: toEpoch, attempt: id) {
                 case .success(let finalLSN):
                     fencedPrimary = primary
                     PromotionFaults.reached(.afterFence)
@@ -175,7 +175,7 @@ final class PromotionCoordinator: Sendable {
                 if let durable = await awaitDurable(lsn) {
                     if let why = await claimMajority(toEpoch, fencedPrimary: fencedPrimary, granted: &granted) {
                         await release(toEpoch, granted: granted)
-                        await unfence(oldPrimary, epoch: facts.cluster.epoch)
+                        await unfence(oldPrimary, epoch: facts.cluster.epoch, attempt: id)
                         fields["rule"] = .string("PROMOTE-CLAIM-1")
                         action = machine.stepFailed(why)
                     } else {
@@ -183,7 +183,7 @@ final class PromotionCoordinator: Sendable {
                         action = machine.candidateCaughtUp(durableLSN: durable)
                     }
                 } else {
-                    await unfence(oldPrimary, epoch: facts.cluster.epoch)
+                    await unfence(oldPrimary, epoch: facts.cluster.epoch, attempt: id)
                     fields["rule"] = .string("PROMOTE-CATCHUP-1")
                     action = machine.stepFailed(
                         "PROMOTE-CATCHUP-1: \(config.id) did not become durable to \(lsn) within switchover_catch_up_timeout_ms \(config.timeouts.switchoverCatchUpTimeoutMs) (durable to \(engine.durableLSN)); the fence of \(oldPrimary) was lifted")
@@ -260,7 +260,7 @@ final class PromotionCoordinator: Sendable {
         let description: String
     }
 
-    private func fence(_ primary: NodeID, epoch: Epoch, toEpoch: Epoch) async -> Result<LSN, StepError> {
+    private func fence(_ primary: NodeID, epoch: Epoch, toEpoch: Epoch, attempt: String) async -> Result<LSN, StepError> {
         guard let member = config.members.first(where: { $0.id == primary }) else {
             return .failure(StepError(description: "the primary \(primary) is not a configured member"))
         }
@@ -268,7 +268,7 @@ final class PromotionCoordinator: Sendable {
             return .failure(StepError(description: "\(primary) was not fenced: \(PromotionFaults.injected(.fence))"))
         }
         let body = JSONValue.object(["epoch": .integer(Int64(epoch.rawValue)), "to_epoch": .integer(Int64(toEpoch.rawValue)),
-                                     "candidate": .string(config.id.rawValue)])
+                                     "candidate": .string(config.id.rawValue), "attempt": .string(attempt)])
         do {
             let reply = try await PeerHTTP.send("POST", member.http, "/v1/admin/fence", body: body, timeoutMs: config.timeouts.factsGatherTimeoutMs + config.timeouts.syncCommitTimeoutMs)
             guard reply.status == 200, let final = reply.json?["final_lsn"]?.uint64Value else {
@@ -281,11 +281,12 @@ final class PromotionCoordinator: Sendable {
     }
 
     /// Lifts the fence after this attempt failed; `candidate_gave_up` tells the primary not to
-    /// ask this node (still busy with this attempt) whether it runs a promotion (U2).
-    private func unfence(_ primary: NodeID, epoch: Epoch) async {
+    /// ask this node (still busy with this attempt) whether it runs a promotion (U2), and
+    /// `attempt` makes it lift only this attempt's fence (U6).
+    private func unfence(_ primary: NodeID, epoch: Epoch, attempt: String) async {
         guard let member = config.members.first(where: { $0.id == primary }) else { return }
         let body = JSONValue.object(["epoch": .integer(Int64(epoch.rawValue)), "candidate": .string(config.id.rawValue),
-                                     "candidate_gave_up": .bool(true)])
+                                     "candidate_gave_up": .bool(true), "attempt": .string(attempt)])
         _ = try? await PeerHTTP.send("POST", member.http, "/v1/admin/unfence", body: body, timeoutMs: config.timeouts.factsGatherTimeoutMs)
     }
 

@@ -91,6 +91,33 @@ struct PromotionRefusalTests {
         #expect(metrics.contains("aerodb_promotion_refusals_total{rule=\"PROMOTE-FOLLOW-1\"} 1"))
     }
 
+    @Test("PROMOTE-UNFENCE-1 (U6): a candidate's late unfence of an earlier attempt does not lift the fence of its next one")
+    func aLateGaveUpLiftsOnlyItsOwnAttempt() async throws {
+        let cluster = try PromoCluster()
+        defer { cluster.stopAll() }
+        try cluster.startAll()
+        // Attempt B of n2 fences n1 (as the coordinator does, naming its decision id) ...
+        let fence = await cluster.request(0, "POST", "/v1/admin/fence", body: #"{"epoch":1,"to_epoch":2,"candidate":"n2","attempt":"B"}"#)
+        #expect(fence.status == 200, "\(fence.text)")
+        #expect(await cluster.put(0, "fenced", "x").status != 200)
+        // ... when the gave-up unfence of n2's earlier attempt A arrives late: refused, still fenced.
+        let late = await cluster.request(0, "POST", "/v1/admin/unfence",
+                                         body: #"{"epoch":1,"candidate":"n2","candidate_gave_up":true,"attempt":"A"}"#)
+        #expect(late.status == 409 && late.json?["rule"]?.stringValue == "PROMOTE-UNFENCE-1", "\(late.text)")
+        let unnamed = await cluster.request(0, "POST", "/v1/admin/unfence", body: #"{"epoch":1,"candidate":"n2","candidate_gave_up":true}"#)
+        #expect(unnamed.status == 409 && unnamed.json?["rule"]?.stringValue == "PROMOTE-UNFENCE-1", "\(unnamed.text)")
+        #expect(await cluster.put(0, "still-fenced", "x").status != 200)
+        // Attempt B's own unfence lifts it (and withdraws the promise of epoch 2 to n2).
+        let own = await cluster.request(0, "POST", "/v1/admin/unfence",
+                                        body: #"{"epoch":1,"candidate":"n2","candidate_gave_up":true,"attempt":"B"}"#)
+        #expect(own.status == 200 && own.json?["was_fenced"] == .bool(true), "\(own.text)")
+        #expect(await cluster.put(0, "writable", "again").status == 200)
+        // Once lifted, a repeat of it finds no fence of that attempt.
+        let again = await cluster.request(0, "POST", "/v1/admin/unfence",
+                                          body: #"{"epoch":1,"candidate":"n2","candidate_gave_up":true,"attempt":"B"}"#)
+        #expect(again.status == 409 && again.json?["rule"]?.stringValue == "PROMOTE-UNFENCE-1", "\(again.text)")
+    }
+
     /// The cluster with n2 (the candidate) started with `AERODB_FAULT_PROMOTE_FAIL=step`.
     func clusterFailing(_ step: String) throws -> PromoCluster {
         let cluster = try PromoCluster()
