@@ -586,6 +586,10 @@ public final class StorageEngine: @unchecked Sendable {
     public func waitDurable(_ lsn: LSN) async throws -> LSN {
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<LSN, any Error>) in
             condition.lock()
+            // Waiters are kept in LSN order and resumed by the flush that covers them (E6): a
+            // wait for an LSN no record holds yet would break that order and could be skipped
+            // by a re-seed in place (E8). Every caller waits for an LSN it saw assigned.
+            precondition(lsn <= lastAssigned, "waitDurable(\(lsn)) past the last assigned LSN \(lastAssigned)")
             if durable >= lsn {
                 let d = durable
                 condition.unlock()
