@@ -128,6 +128,12 @@ enum WALScanner {
                                       detail: "WAL after \(baseLSN == .zero ? "the start" : "checkpoint \(baseLSN)") is missing: the first segment starts at LSN \(segments[start].1)")
             return report
         }
+        // LSNs start at 1: a file named for LSN 0 is damage (and would underflow below).
+        guard segments[start].1 > .zero else {
+            report.damage = WALDamage(kind: .lsnGap, segment: segments[start].0, offset: 0, lsn: baseLSN.next,
+                                      detail: "the segment's file name gives first LSN 0; LSNs start at 1")
+            return report
+        }
 
         var previousLSN = LSN(segments[start].1.rawValue - 1)
         var previousEpoch = Epoch.zero
