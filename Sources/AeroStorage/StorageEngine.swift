@@ -129,6 +129,10 @@ public final class StorageEngine: @unchecked Sendable {
         do {
             try io.createDirectory(directory)
             directoryLock = try io.lockDirectory(directory)
+            // E8/RS1: an interrupted re-seed is finished (or discarded) before anything is read,
+            // by every opener; else the old state (or, in a fresh directory, a default authority)
+            // would open beside the committed new one.
+            try ReseedInstall.finishPending(directory: directory, io: io)
             let names = try io.list(directory)
             let temporary = names.filter { $0.hasSuffix(".tmp") }.sorted()
             for name in temporary { try io.remove(directory + "/" + name) }
