@@ -16,7 +16,9 @@
 //
 // 6. Sync mode: after the local fsync a write waits for every sync replica (CommitWaiters); on
 //    timeout it is refused with REPL-SYNC-TIMEOUT, saying it is durable on the primary but not
-//    acknowledged. Only then is its LSN reported as acknowledged to replication.
+//    acknowledged. Only then is its LSN reported as acknowledged to replication. A cluster
+//    primary in sync mode without commit waiters (a promotion between its authority commit and
+//    `installRole`, or a primary role that failed to start) refuses every write the same way.
 // 7. On a replica, reads say how far behind the primary they may be (X-AeroDB-Staleness-LSN:
 //    the primary's durable LSN as last heard, minus the applied LSN).
 // 8. Once this node has seen a higher epoch than its own (`learnedHigherEpoch`, from a peer), it
@@ -238,7 +240,13 @@ public final class KVService: Sendable {
         do {
             let lsn = try await engine.commit(transaction)
             let epoch = engine.epochOfCommit(lsn)
-            if let hooks = primaryHooks {
+            let hooks = primaryHooks
+            if config.commitMode == .sync, config.members.count > 1, hooks?.waiters == nil {
+                // The engine took the write, but no sync replica's acknowledgement can be awaited (rule 6).
+                let missing = NodeRoles.syncSet(config: config, authority: engine.authority).sorted()
+                return respond(.syncTimeout(lsn: lsn, epoch: epoch, missing: missing, timeoutMs: 0), context: context)
+            }
+            if let hooks {
                 hooks.walDurable(lsn)
                 if let waiters = hooks.waiters {
                     waiters.localDurable(lsn)
