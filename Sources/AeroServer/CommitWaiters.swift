@@ -12,7 +12,7 @@ import AeroReplication
 import Foundation
 
 public final class CommitWaiters: @unchecked Sendable {
-    // @unchecked: `quorum`, `continuations` and `ticker` are guarded by `lock`.
+    // @unchecked: `quorum`, `continuations`, `ticker` and `stopped` are guarded by `lock`.
 
     /// How often deadlines are checked. A wait can overrun its timeout by at most this much.
     public static let expiryTickMs: UInt64 = 5
@@ -29,6 +29,9 @@ public final class CommitWaiters: @unchecked Sendable {
     private var quorum: CommitQuorum
     private var continuations: [CommitQuorum.WaiterID: CheckedContinuation<Outcome, Never>] = [:]
     private var ticker: Task<Void, Never>?
+    /// After `stop()` no tick expires a waiter, so a late `waitCommitted` (a commit that read the
+    /// hooks before the role stopped) is answered `.failed` at once instead of waiting forever.
+    private var stopped = false
 
     public init(mode: QuorumMode, localDurableLSN: LSN, timeoutMs: UInt64, waitersMax: Int) {
         precondition(timeoutMs > 0, "a commit wait needs a positive timeout")
@@ -49,6 +52,7 @@ public final class CommitWaiters: @unchecked Sendable {
 
     public func stop() {
         let (task, failed) = lock.withLock { () -> (Task<Void, Never>?, [CheckedContinuation<Outcome, Never>]) in
+            stopped = true
             let ids = quorum.failAll()
             let taken = ids.compactMap { continuations.removeValue(forKey: $0) }
             let task = ticker
@@ -69,6 +73,11 @@ public final class CommitWaiters: @unchecked Sendable {
     public func waitCommitted(_ lsn: LSN) async -> Outcome {
         await withCheckedContinuation { continuation in
             lock.lock()
+            if stopped {
+                lock.unlock()
+                continuation.resume(returning: .failed)
+                return
+            }
             switch quorum.enqueue(lsn: lsn, deadlineMs: Self.monotonicMs() + timeoutMs) {
             case .committed:
                 lock.unlock()
