@@ -82,6 +82,8 @@ public enum ReseedInstall {
         let facts = try verify(bytes, history: authority.history)
         precondition(authority.role == .replica, "a re-seeded node is a replica")
         if let problem = authority.wellFormedProblem() { throw StorageError.authority("re-seed authority: \(problem)") }
+        // An earlier committed re-seed is applied first: RS3 compares against its authority.
+        try finishPending(directory: directory, io: io)
         if let current = try readAuthority(directory: directory, io: io) {
             guard current.nodeID == authority.nodeID else {
                 throw StorageError.authority("\(directory) belongs to node \(current.nodeID), not \(authority.nodeID)")
@@ -90,7 +92,6 @@ public enum ReseedInstall {
                 throw StorageError.authority("re-seeding would move epoch \(current.epoch) back to \(authority.epoch)")
             }
         }
-        try finishPending(directory: directory, io: io)
         try wrap {
             let staging = directory + "/" + stagingName
             try io.createDirectory(staging)
