@@ -23,7 +23,8 @@
 //    the primary's durable LSN as last heard, minus the applied LSN).
 // 8. Once this node has seen a higher epoch than its own (`learnedHigherEpoch`, from a peer), it
 //    accepts no write: REPL-STALE-EPOCH before anything is written, and the engine is fenced so
-//    that no commit already in flight is acknowledged after it either.
+//    that no commit already in flight is acknowledged after it either; such a refusal names the
+//    write's LSN and says it may still be committed (it is on its sync replicas already).
 
 import AeroCore
 import AeroReplication
@@ -154,9 +155,10 @@ public final class KVService: Sendable {
         return await commit(parsed, started: started, context: ["op": .string("txn"), "ops": .integer(Int64(parsed.mutations.count))])
     }
 
-    private func staleEpochRefusal() -> Refusal? {
+    /// `writtenLSN`: the write was already made (the check after the commit wait).
+    private func staleEpochRefusal(writtenLSN: LSN? = nil) -> Refusal? {
         guard let seen = higherEpoch.withLockedValue({ $0 }), seen.epoch > engine.currentEpoch else { return nil }
-        return .staleEpoch(node: config.id, nodeEpoch: engine.currentEpoch, seenEpoch: seen.epoch, seenFrom: seen.from)
+        return .staleEpoch(node: config.id, nodeEpoch: engine.currentEpoch, seenEpoch: seen.epoch, seenFrom: seen.from, writtenLSN: writtenLSN)
     }
 
     /// The highest epoch above this node's that a peer or client showed (rule 8), if any.
@@ -260,7 +262,7 @@ public final class KVService: Sendable {
                         return respond(.syncTimeout(lsn: lsn, epoch: epoch, missing: [], timeoutMs: 0), context: context)
                     }
                 }
-                if let refusal = staleEpochRefusal() { return respond(refusal, context: context) }
+                if let refusal = staleEpochRefusal(writtenLSN: lsn) { return respond(refusal, context: context) }
                 hooks.acknowledged(lsn)
             }
             metrics.commits.increment()

@@ -121,15 +121,24 @@ extension Refusal {
                         "following": primary.map { .string($0.rawValue) } ?? .null]))
     }
 
-    public static func staleEpoch(node: NodeID, nodeEpoch: Epoch, seenEpoch: Epoch, seenFrom: String) -> Refusal {
-        Refusal(
+    /// `writtenLSN`: the write was already made (durable here, and in sync mode on its sync
+    /// replicas) when the newer epoch was learned, so its outcome is unknown, not refused.
+    public static func staleEpoch(node: NodeID, nodeEpoch: Epoch, seenEpoch: Epoch, seenFrom: String, writtenLSN: LSN? = nil) -> Refusal {
+        var facts: [String: JSONValue] = ["node": .string(node.rawValue), "node_epoch": .integer(Int64(nodeEpoch.rawValue)),
+                                          "seen_epoch": .integer(Int64(seenEpoch.rawValue)), "seen_from": .string(seenFrom)]
+        var message = "\(node) is at epoch \(nodeEpoch) but \(seenFrom) is at epoch \(seenEpoch); this node accepts no writes of an old epoch"
+        if let writtenLSN {
+            facts["lsn"] = .integer(Int64(writtenLSN.rawValue))
+            message += "; the write at LSN \(writtenLSN) was already made durable before that was learned: it is not acknowledged, "
+                + "but it may still be committed and become visible"
+        }
+        return Refusal(
             code: .staleEpoch,
-            message: "\(node) is at epoch \(nodeEpoch) but \(seenFrom) is at epoch \(seenEpoch); this node accepts no writes of an old epoch",
+            message: message,
             explanation: Explanation(
                 rule: ErrorCode.staleEpoch.rawValue,
                 summary: "a node never accepts writes or records of an epoch lower than the highest it has seen",
-                facts: ["node": .string(node.rawValue), "node_epoch": .integer(Int64(nodeEpoch.rawValue)),
-                        "seen_epoch": .integer(Int64(seenEpoch.rawValue)), "seen_from": .string(seenFrom)]))
+                facts: facts))
     }
 
     public static func syncTimeout(lsn: LSN, epoch: Epoch, missing: [NodeID], timeoutMs: UInt64) -> Refusal {
