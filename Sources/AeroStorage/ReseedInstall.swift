@@ -9,11 +9,13 @@
 //       `<dir>/reseed.staging/`, every file synced and the staging directory synced, then
 //       renamed to `<dir>/reseed.ready/` and `<dir>` synced: that rename is the commit point.
 //       A crash before it leaves the old state (the staging dir is discarded at the next
-//       `finishPending`); a crash after it is rolled forward by `finishPending` (idempotent).
+//       `finishPending`); a crash after it is rolled forward by `finishPending` (idempotent;
+//       every `StorageEngine.open` and every `install` runs it first).
 //   RS2 The image is verified (its CRC32C, its structure) before anything is staged, and its
 //       epoch is the epoch the adopted history gives its LSN.
 //   RS3 The adopted authority is a replica's, of this node's id, at an epoch not below the
-//       local one (the epoch on disk never goes backwards, storage A2); its history replaces the
+//       local one, read after a pending install is applied (the epoch on disk never goes
+//       backwards, storage A2); its history replaces the
 //       local history — the explicit, journaled rewind, never a silent one.
 //   RS4 Applying removes every WAL segment and checkpoint of the old state before the new
 //       checkpoint is moved in, then moves the authority file, then syncs the directory.
