@@ -526,6 +526,10 @@ public final class StorageEngine: @unchecked Sendable {
     public func updateAuthority(_ change: (Authority) throws -> Authority) throws -> Authority {
         condition.lock()
         defer { condition.unlock() }
+        return try updateAuthorityLocked(change)
+    }
+
+    private func updateAuthorityLocked(_ change: (Authority) throws -> Authority) throws -> Authority {
         while reseeding && !closing { condition.wait() }  // E8: the re-seed writes the authority file
         if closing { throw StorageError.closed }
         let next = try change(authorityState)
@@ -562,15 +566,19 @@ public final class StorageEngine: @unchecked Sendable {
     public func promote(to epoch: Epoch) async throws -> EpochHistoryEntry {
         let start = try await waitDurable(lastLSN).next
         let entry = EpochHistoryEntry(epoch: epoch, primary: authority.nodeID, startLSN: start)
-        try updateAuthority { current in
-            guard epoch > current.epoch else { throw StorageError.authority("promotion to epoch \(epoch) is not above the current epoch \(current.epoch)") }
-            guard start == self.lastAssigned.next else { throw StorageError.authority("the log moved during promotion") }
-            return Authority(nodeID: current.nodeID, role: .primary, epoch: epoch, following: nil, history: current.history + [entry])
-        }
+        // The authority file and the epoch-start record are made under one hold of the lock:
+        // once the role is primary a local commit could otherwise take LSN `start` first.
+        // checkWritableLocked may wait (releasing the lock), so it runs before the authority
+        // changes; from there on the lock is held until the record is appended.
         let lsn: LSN = try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<LSN, any Error>) in
             condition.lock()
             do {
                 try checkWritableLocked()
+                _ = try updateAuthorityLocked { current in
+                    guard epoch > current.epoch else { throw StorageError.authority("promotion to epoch \(epoch) is not above the current epoch \(current.epoch)") }
+                    guard start == self.lastAssigned.next else { throw StorageError.authority("the log moved during promotion") }
+                    return Authority(nodeID: current.nodeID, role: .primary, epoch: epoch, following: nil, history: current.history + [entry])
+                }
                 let record = WALRecord(kind: .epochStart, epoch: epoch, lsn: lastAssigned.next, payload: [])
                 precondition(record.lsn == start, "a record overtook the promotion")
                 appendLocked(record, mutations: [])
