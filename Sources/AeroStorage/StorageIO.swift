@@ -141,9 +141,21 @@ public struct PosixIO: StorageIO {
     }
 
     public func createDirectory(_ path: String) throws {
-        if mkdir(path, 0o755) != 0 && errno != EEXIST {
-            throw StorageIOError(operation: "mkdir", path: path, errno: errno)
+        if mkdir(path, 0o755) == 0 {
+            // A new directory's own name is durable only once its parent is synced (3): else a
+            // power loss could take a new data dir, and what was acknowledged in it, away.
+            try syncDirectory(Self.parentDirectory(of: path))
+            return
         }
+        if errno != EEXIST { throw StorageIOError(operation: "mkdir", path: path, errno: errno) }
+    }
+
+    /// "/a/b" -> "/a", "/a" -> "/", "a" -> ".", "a/b/" -> "a".
+    static func parentDirectory(of path: String) -> String {
+        var trimmed = Substring(path)
+        while trimmed.count > 1 && trimmed.hasSuffix("/") { trimmed = trimmed.dropLast() }
+        guard let slash = trimmed.lastIndex(of: "/") else { return "." }
+        return slash == trimmed.startIndex ? "/" : String(trimmed[..<slash])
     }
 
     public func rename(_ from: String, to: String) throws {
