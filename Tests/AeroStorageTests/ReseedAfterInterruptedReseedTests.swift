@@ -14,13 +14,7 @@ import Testing
             try? FileManager.default.removeItem(atPath: primaryDir)
             try? FileManager.default.removeItem(atPath: replicaDir)
         }
-        var options = StorageOptions()
-        options.initialAuthority = .standalonePrimary(NodeID("a"))
-        let primary = try StorageEngine.open(directory: primaryDir, options: options)
-        for i in 0..<3 { _ = try primary.commitBlocking(put(("k\(i)", "v\(i)"))) }
-        let image = try primary.checkpointImage()
-        let epochOne = primary.authority.history
-        primary.close()
+        let (image, epochOne) = try threeCommitPrimaryImage(directory: primaryDir)
 
         // Re-seed 1 adopts epoch 2 (a later epoch of the same primary) and is interrupted right
         // after its commit point.
