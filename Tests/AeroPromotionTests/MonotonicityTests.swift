@@ -1,26 +1,15 @@
+import AeroTestSupport
 import AeroCore
 import AeroPolicy
 import AeroPromotion
 import Foundation
 import Testing
 
-/// SplitMix64: small, fast, and the same on every platform, so a seed replays exactly.
-struct SeededGenerator: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
 
 /// Random facts documents around the interesting boundaries: about half start from a
 /// document that passes every rule and change one or two things.
 struct FactsGenerator {
-    var rng: SeededGenerator
+    var rng: SeededRandom
 
     mutating func chance(_ percent: UInt64) -> Bool { UInt64.random(in: 0..<100, using: &rng) < percent }
 
@@ -93,7 +82,7 @@ let policyPool: [PolicySource] = [
         let seed = environment["AERODB_PROMOTION_SEED"].flatMap { UInt64($0) } ?? UInt64.random(in: 0...UInt64.max)
         let cases = environment["AERODB_PROMOTION_CASES"].flatMap { Int($0) } ?? 200
         print("MonotonicityTests seed \(seed), \(cases) cases (replay: AERODB_PROMOTION_SEED=\(seed))")
-        var generator = FactsGenerator(rng: SeededGenerator(seed: seed))
+        var generator = FactsGenerator(rng: SeededRandom(seed: seed))
         let native = PromotionEngine(policies: [])
         var allowedNatively = 0
         var allowedWithPolicies = 0

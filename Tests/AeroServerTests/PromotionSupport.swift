@@ -200,18 +200,6 @@ func failoverSeed(_ test: String) -> UInt64 {
 /// `AERODB_FAILOVER_LONG=1` runs the long mode (more rounds, every crash point).
 var failoverLongMode: Bool { ProcessInfo.processInfo.environment["AERODB_FAILOVER_LONG"] == "1" }
 
-/// SplitMix64: a small seeded generator, so a run replays from its seed.
-struct SeededRandom: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
 
 /// Acknowledged writes, with who acknowledged them at which epoch: the checkers' input.
 final class AckLog: @unchecked Sendable {

@@ -1,3 +1,4 @@
+import AeroTestSupport
 import AeroCore
 @testable import AeroStorage
 import Foundation

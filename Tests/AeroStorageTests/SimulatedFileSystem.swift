@@ -15,6 +15,7 @@
 //   failSync(n)      sync n (of a file or a directory) fails with EIO; the data is not durable
 // After a crash every call throws, as the dead process would make none.
 
+import AeroTestSupport
 import AeroStorage
 import Foundation
 import Glibc
@@ -261,22 +262,6 @@ final class SimulatedFile: StorageFile {
     func close() {}
 }
 
-/// SplitMix64: small, seedable, the same on every platform.
-struct SeededRandom: RandomNumberGenerator {
-    private var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    mutating func next(below bound: Int) -> Int {
-        precondition(bound > 0)
-        return Int(next() % UInt64(bound))
-    }
-}
 
 /// The seed of a randomised test: AERODB_TEST_SEED if set, else a fresh one; always printed.
 func testSeed(_ name: String) -> UInt64 {
