@@ -61,12 +61,22 @@ public struct ClusterFacts: Sendable, Equatable {
     public var epoch: Epoch
     public var primary: NodeID
     public var commitMode: CommitMode
+    /// The members configured to acknowledge writes (the eligible set of EpochDurability).
     public var syncReplicas: [NodeID]
     public var labels: [String: String]
+    /// `sync_quorum` as configured; nil means "all of the epoch's set".
+    public var syncQuorum: Int?
+    /// What "acknowledged" means in the current epoch, as its history entry records it; nil
+    /// in async mode. A document without the field (aerodb.facts/1 as first written) gets the
+    /// value D1 derives from `sync_replicas` and `sync_quorum` for the current primary.
+    public var durability: EpochDurability?
+    /// The first LSN of the current epoch (its history entry), when known.
+    public var epochStartLSN: LSN?
 
     public init(
         name: String, epoch: Epoch, primary: NodeID, commitMode: CommitMode,
-        syncReplicas: [NodeID], labels: [String: String] = [:]
+        syncReplicas: [NodeID], labels: [String: String] = [:], syncQuorum: Int? = nil,
+        durability: EpochDurability? = nil, epochStartLSN: LSN? = nil
     ) {
         self.name = name
         self.epoch = epoch
@@ -74,6 +84,15 @@ public struct ClusterFacts: Sendable, Equatable {
         self.commitMode = commitMode
         self.syncReplicas = syncReplicas
         self.labels = labels
+        self.syncQuorum = syncQuorum
+        self.durability = durability
+        self.epochStartLSN = epochStartLSN
+    }
+
+    /// The durability a primary `candidate` of the next epoch would have (D1), or why none.
+    public func nextDurability(primary candidate: NodeID) -> Result<EpochDurability, DurabilityProblem>? {
+        guard commitMode == .sync else { return nil }
+        return EpochDurability.derive(eligible: syncReplicas, quorum: syncQuorum, primary: candidate)
     }
 }
 
@@ -222,9 +241,30 @@ public struct FactsDocument: Sendable, Equatable {
         let clusterEpoch = try clusterField.member("epoch").unsigned()
         let primaryID = try clusterField.member("primary").nodeID()
         let clusterLabels = try clusterField.optionalMember("labels")?.labels() ?? [:]
+        var syncQuorum: Int?
+        if let quorumField = try clusterField.optionalMember("sync_quorum"), quorumField.value != .null {
+            let k = try quorumField.unsigned()
+            guard k >= 1, k <= UInt64(max(syncReplicas.count, 1)) else {
+                throw quorumField.error("expected 1...\(syncReplicas.count) (the size of sync_replicas) or null, found \(k)")
+            }
+            syncQuorum = Int(k)
+        }
+        var durability: EpochDurability?
+        if let durabilityField = try clusterField.optionalMember("durability"), durabilityField.value != .null {
+            guard commitMode == .sync else { throw durabilityField.error("only a sync-mode epoch has a durability; expected null") }
+            guard let parsed = EpochDurability(json: durabilityField.value) else {
+                throw durabilityField.error("expected {\"quorum\": k, \"set\": [member ids]} with 1 <= k <= the set's size and no id twice")
+            }
+            durability = parsed
+        } else if commitMode == .sync, clusterField.value["durability"] == nil {
+            // aerodb.facts/1 as first written: the durability D1 gives the current primary.
+            durability = try? EpochDurability.derive(eligible: syncReplicas, quorum: syncQuorum, primary: NodeID(primaryID)).get()
+        }
+        let epochStartLSN = try clusterField.optionalMember("epoch_start_lsn")?.nullableUnsigned().map { LSN($0) }
         let cluster = ClusterFacts(
             name: clusterName, epoch: Epoch(clusterEpoch), primary: NodeID(primaryID),
-            commitMode: commitMode, syncReplicas: syncReplicas, labels: clusterLabels
+            commitMode: commitMode, syncReplicas: syncReplicas, labels: clusterLabels,
+            syncQuorum: syncQuorum, durability: durability, epochStartLSN: epochStartLSN
         )
 
         let nodesField = try root.member("nodes")
@@ -255,6 +295,17 @@ public struct FactsDocument: Sendable, Equatable {
             }
             guard seenSync.insert(id).inserted else {
                 throw FactsError(path: path, message: "\"\(id)\" is listed twice")
+            }
+        }
+
+        if let durability {
+            for (index, id) in durability.set.enumerated() {
+                guard indexByID[id] != nil else {
+                    throw FactsError(path: "$.cluster.durability.set[\(index)]", message: "\"\(id)\" is not among the nodes")
+                }
+                guard id != cluster.primary else {
+                    throw FactsError(path: "$.cluster.durability.set[\(index)]", message: "the primary \"\(id)\" never acknowledges for itself (Q2)")
+                }
             }
         }
 

@@ -7,7 +7,19 @@ enum FactsJSON {
     static func document(
         request: FactsRequest, cluster: ClusterFacts, nodes: [NodeFacts], capturedAt: String
     ) -> JSONValue {
-        .object([
+        var clusterJSON: [String: JSONValue] = [
+            "name": .string(cluster.name),
+            "epoch": unsigned(cluster.epoch.rawValue),
+            "primary": .string(cluster.primary.rawValue),
+            "commit_mode": .string(cluster.commitMode.rawValue),
+            "sync_replicas": .array(cluster.syncReplicas.map { .string($0.rawValue) }),
+            "sync_quorum": cluster.syncQuorum.map { .integer(Int64($0)) } ?? .null,
+            "epoch_start_lsn": optionalUnsigned(cluster.epochStartLSN?.rawValue),
+            "labels": labels(cluster.labels),
+        ]
+        // Left out when unknown, so that the reader derives it (D1) exactly as for a file.
+        if let durability = cluster.durability { clusterJSON["durability"] = durability.json }
+        return .object([
             "schema": .string(FactsDocument.schemaVersion),
             "captured_at": .string(capturedAt),
             "request": .object([
@@ -15,14 +27,7 @@ enum FactsJSON {
                 "candidate": request.candidate.map { .string($0.rawValue) } ?? .null,
                 "requested_by": request.requestedBy.map(JSONValue.string) ?? .null,
             ]),
-            "cluster": .object([
-                "name": .string(cluster.name),
-                "epoch": unsigned(cluster.epoch.rawValue),
-                "primary": .string(cluster.primary.rawValue),
-                "commit_mode": .string(cluster.commitMode.rawValue),
-                "sync_replicas": .array(cluster.syncReplicas.map { .string($0.rawValue) }),
-                "labels": labels(cluster.labels),
-            ]),
+            "cluster": .object(clusterJSON),
             "nodes": .array(nodes.map(node)),
         ])
     }

@@ -8,7 +8,8 @@ public enum FactsFixtures {
     public static let zones = ["eu-1a", "eu-1b", "eu-1c"]
 
     /// A failover of a cluster of `nodeCount` nodes (at least 2) that passes every native rule:
-    /// the primary `n0000` is unreachable, the candidate `n0001` is in `sync_replicas`, durable
+    /// the primary `n0000` is unreachable, the candidate `n0001` is the epoch's one acknowledging
+    /// member (`sync_replicas` [n0000, n0001]; the new epoch's set is {n0000}), durable
     /// ahead of every peer and of every acknowledged position; the other replicas trail it by
     /// different amounts and are spread over `zones`. Deterministic: the same count gives the
     /// same document (and digest).
@@ -31,7 +32,7 @@ public enum FactsFixtures {
         }
         let cluster = ClusterFacts(
             name: "generated-\(nodeCount)", epoch: epoch, primary: primary, commitMode: .sync,
-            syncReplicas: [NodeID(nodeName(1))], labels: ["tier": "production"])
+            syncReplicas: [primary, NodeID(nodeName(1))], labels: ["tier": "production"])
         let request = FactsRequest(kind: .failover, candidate: NodeID(nodeName(1)), requestedBy: "ops-oncall")
         do {
             return try FactsDocument(request: request, cluster: cluster, nodes: nodes, capturedAt: "2026-11-26T10:00:00Z")

@@ -7,8 +7,8 @@
 // refusal's reasons cite only the rule that failed on its own:
 //
 //   premise                                 established by   needed by
-//   a candidate is named and in `nodes`     REQ-1            LIVE-1 ROLE-1 EPOCH-1 WAL-1 DUR-1 DUR-2
-//   the candidate reported its state        LIVE-1           ROLE-1 EPOCH-1 WAL-1 DUR-1 DUR-2
+//   a candidate is named and in `nodes`     REQ-1            LIVE-1 ROLE-1 EPOCH-1 WAL-1 DUR-1 DUR-2 DUR-3
+//   the candidate reported its state        LIVE-1           ROLE-1 EPOCH-1 WAL-1 DUR-1 DUR-2 DUR-3
 //   the request kind is known               REQ-1            DUR-1 FENCE-1
 //
 // LIVE-1 is not in the issue's list; it is added because an unreachable candidate reported
@@ -19,18 +19,35 @@ import AeroCore
 
 public enum PromotionRules {
     /// Every native rule id, in evaluation and reporting order.
-    public static let allIDs = ["REQ-1", "LIVE-1", "ROLE-1", "EPOCH-1", "WAL-1", "DUR-1", "DUR-2", "FENCE-1"]
+    public static let allIDs = ["REQ-1", "LIVE-1", "ROLE-1", "EPOCH-1", "WAL-1", "DUR-1", "DUR-2", "DUR-3", "FENCE-1"]
 
     /// A message lists at most this many offending nodes, then "and N more": a 1,000-node
     /// document must not produce a 1,000-name message. The facts map still has them all.
     public static let messageNodesMax = 5
+
+    /// P6's bar for a failover: what the candidate must be durable to once detached — its own
+    /// durable position and every position DUR-1 compared it with (acknowledged positions,
+    /// the reporting members of the epoch's set, the end of the log before the epoch).
+    public static func failoverRequiredLSN(_ facts: FactsDocument) -> LSN {
+        var required = facts.candidate?.durableLSN ?? .zero
+        for node in facts.nodes where node.reachable {
+            for lsn in [node.ackedLSN, node.primaryAckedLSN].compactMap({ $0 }) where lsn > required { required = lsn }
+        }
+        for id in facts.cluster.durability?.set ?? [] {
+            if let node = facts.node(id), node.reachable, node.epoch == facts.cluster.epoch, let lsn = node.durableLSN, lsn > required {
+                required = lsn
+            }
+        }
+        if let start = facts.cluster.epochStartLSN, start.rawValue > 1, LSN(start.rawValue - 1) > required { required = LSN(start.rawValue - 1) }
+        return required
+    }
 
     /// Evaluates every native rule against `facts`, in `allIDs` order.
     public static func evaluate(_ facts: FactsDocument) -> [RuleResult] {
         let context = RuleContext(facts: facts)
         let results = [
             context.req1(), context.live1(), context.role1(), context.epoch1(), context.wal1(),
-            context.dur1(), context.dur2(), context.fence1(),
+            context.dur1(), context.dur2(), context.dur3(), context.fence1(),
         ]
         precondition(results.map(\.id) == allIDs, "rules must report in allIDs order")
         return results
@@ -267,15 +284,43 @@ struct RuleContext {
 
     func failoverDurability(index: Int, node: NodeFacts, durable: LSN, read initialRead: [String: JSONValue]) -> RuleResult {
         var read = initialRead
-        read.reserveCapacity(read.count + 2 + 2 * facts.nodes.count)  // no rehash while filling
+        read.reserveCapacity(read.count + 4 + 3 * facts.nodes.count)  // no rehash while filling
         let cluster = facts.cluster
         read["$.cluster.commit_mode"] = .string(cluster.commitMode.rawValue)
-        read["$.cluster.sync_replicas"] = .array(cluster.syncReplicas.map { .string($0.rawValue) })
+        read["$.cluster.durability"] = cluster.durability?.json ?? .null
         var problems: [String] = []
-        if cluster.commitMode != .sync {
-            problems.append("commit mode is \(cluster.commitMode.rawValue): the lost primary \(cluster.primary) may have acknowledged writes that no other node holds; a failover needs sync mode with the candidate in sync_replicas")
-        } else if !cluster.syncReplicas.contains(node.id) {
-            problems.append("\(node.id) is not in sync_replicas: the lost primary \(cluster.primary) may have acknowledged writes \(node.id) never stored")
+        var witnesses = ""
+        if cluster.commitMode != .sync || cluster.durability == nil {
+            problems.append("epoch \(cluster.epoch) runs in async mode: its primary \(cluster.primary) acknowledged writes that no other node may hold, so no failover can be proven safe; restart \(cluster.primary) (its data is intact if its disk is), or run the cluster in sync mode")
+        } else if let durability = cluster.durability {
+            // Quorum intersection: enough of the epoch's set reachable that one of them holds
+            // every acknowledged write, and the candidate at least as advanced as all of them.
+            var reachable: [(id: NodeID, durable: LSN)] = []
+            var missing: [String] = []
+            for id in durability.set {
+                guard let peerIndex = facts.index(of: id) else { continue }  // validated: present
+                let peer = facts.nodes[peerIndex]
+                read[Self.path(peerIndex, "reachable")] = .bool(peer.reachable)
+                guard peer.reachable, let epoch = peer.epoch, let peerDurable = peer.durableLSN else {
+                    missing.append("\(id) (unreachable)")
+                    continue
+                }
+                read[Self.path(peerIndex, "epoch")] = .integer(Int64(epoch.rawValue))
+                read[Self.path(peerIndex, "durable_lsn")] = .integer(Int64(peerDurable.rawValue))
+                guard epoch == cluster.epoch else {
+                    missing.append("\(id) (at epoch \(epoch), not \(cluster.epoch))")
+                    continue
+                }
+                reachable.append((id, peerDurable))
+            }
+            let needed = durability.failoverReachableMin
+            if reachable.count < needed {
+                problems.append("epoch \(cluster.epoch) acknowledges with \(durability): only \(reachable.count) of them reported at epoch \(cluster.epoch) (\(reachable.isEmpty ? "none" : Self.list(reachable.map(\.id.rawValue)))), but \(needed) must, so that one of them surely holds every acknowledged write; not reporting: \(Self.list(missing)); bring \(needed - reachable.count == 1 ? "one of them" : "\(needed - reachable.count) of them") back, then ask again")
+            } else if let best = reachable.max(by: { ($0.durable, $1.id) < ($1.durable, $0.id) }), best.durable > durable {
+                problems.append("\(best.id), of epoch \(cluster.epoch)'s set \(durability), is durable to \(best.durable), ahead of \(node.id) at \(durable): it may hold acknowledged writes \(node.id) lacks; name \(best.id) as the candidate")
+            } else {
+                witnesses = "; \(reachable.count) of \(durability) reported (\(needed) needed, so one of them holds every acknowledged write) and \(node.id) is at or above each"
+            }
         }
         // The highest acknowledged position any node knows of, and who knows it.
         var highest: (lsn: LSN, path: String)?
@@ -287,12 +332,18 @@ struct RuleContext {
             }
         }
         if let highest, highest.lsn > durable {
-            problems.append("\(node.id) is durable to \(durable), but position \(highest.lsn) was acknowledged (\(highest.path)): acknowledged writes would be lost")
+            problems.append("\(node.id) is durable to \(durable), but position \(highest.lsn) was acknowledged (\(highest.path)): acknowledged writes would be lost; name a node durable to at least \(highest.lsn)")
+        }
+        // Everything before the epoch began: its primary had it all when it wrote the epoch's
+        // first record, and writes acknowledged in earlier epochs are among it.
+        read["$.cluster.epoch_start_lsn"] = Self.integer(cluster.epochStartLSN?.rawValue)
+        if let start = cluster.epochStartLSN, start.rawValue > 1, durable.rawValue < start.rawValue - 1 {
+            problems.append("\(node.id) is durable to \(durable), below the end of the log before epoch \(cluster.epoch) began (\(start.rawValue - 1)): it lacks records acknowledged in earlier epochs; name a node durable to at least \(start.rawValue - 1)")
         }
         if problems.isEmpty {
-            let known = highest.map { "the highest acknowledged position known, \($0.lsn) (\($0.path))" } ?? "every acknowledged position (none is known; in sync mode each acknowledgement waited for \(node.id))"
+            let known = highest.map { "the highest acknowledged position known, \($0.lsn) (\($0.path))" } ?? "every acknowledged position known (none is reported)"
             return RuleResult(id: "DUR-1", passed: true,
-                              message: "sync mode with \(node.id) in sync_replicas; \(node.id) is durable to \(durable), at or above \(known)",
+                              message: "\(node.id) is durable to \(durable), at or above \(known)\(witnesses)",
                               facts: read)
         }
         return RuleResult(id: "DUR-1", passed: false, message: problems.joined(separator: "; "), facts: read)
@@ -312,6 +363,12 @@ struct RuleContext {
             "$.cluster.epoch": .integer(Int64(facts.cluster.epoch.rawValue)),
             Self.path(index, "durable_lsn"): .integer(Int64(durable.rawValue)),
         ]
+        if kind == .switchover {
+            read["$.request.kind"] = .string("switchover")
+            return RuleResult(id: "DUR-2", passed: true,
+                              message: "switchover: \(node.id) catches up to the fenced primary's final position, which is at or above every replica's",
+                              facts: read)
+        }
         read.reserveCapacity(read.count + facts.nodes.count)  // no rehash while filling
         var ahead: [NodeFacts] = []
         for (peerIndex, peer) in facts.nodes.enumerated()
@@ -325,14 +382,53 @@ struct RuleContext {
                               message: "no reachable replica of epoch \(facts.cluster.epoch) is ahead of \(node.id) (durable to \(durable))",
                               facts: read)
         }
-        // Most advanced first; ties by id so the message is deterministic.
+        // Most advanced first; ties by id so the message is deterministic. The first holds every
+        // record any reachable replica holds, so it passes this rule and DUR-1's comparison.
         ahead.sort { ($0.durableLSN!, $1.id) > ($1.durableLSN!, $0.id) }
         let best = ahead[0]
-        var message = "\(best.id) is ahead of the candidate \(node.id): durable to \(best.durableLSN!) against \(durable); name \(best.id) as the candidate, or wait until \(node.id) catches up"
+        var message = "\(best.id) is ahead of the candidate \(node.id): durable to \(best.durableLSN!) against \(durable); promoting \(node.id) would leave records \(best.id) holds on no primary (\(best.id) would need a re-seed); name \(best.id) as the candidate, which holds every record a reachable replica holds"
         if ahead.count > 1 {
             message += " (also ahead: \(Self.list(ahead.dropFirst().map { "\($0.id) at \($0.durableLSN!)" })))"
         }
         return RuleResult(id: "DUR-2", passed: false, message: message, facts: read)
+    }
+
+    // MARK: DUR-3 — the new epoch can have a durability.
+
+    func dur3() -> RuleResult {
+        let candidate: (index: Int, node: NodeFacts)
+        switch reachableCandidate("DUR-3") {
+        case .failure(let skipped): return skipped.result
+        case .success(let value): candidate = value
+        }
+        let cluster = facts.cluster
+        var read: [String: JSONValue] = [
+            "$.cluster.commit_mode": .string(cluster.commitMode.rawValue),
+            "$.cluster.sync_replicas": .array(cluster.syncReplicas.map { .string($0.rawValue) }),
+            "$.cluster.sync_quorum": cluster.syncQuorum.map { .integer(Int64($0)) } ?? .null,
+        ]
+        guard let next = cluster.nextDurability(primary: candidate.node.id) else {
+            return RuleResult(id: "DUR-3", passed: true,
+                              message: "async mode: epoch \(cluster.epoch.successor) acknowledges a write once \(candidate.node.id) stored it", facts: read)
+        }
+        switch next {
+        case .failure(let problem):
+            return RuleResult(id: "DUR-3", passed: false,
+                              message: "epoch \(cluster.epoch.successor) would have no durability: \(problem); add members to sync_replicas (or lower sync_quorum) in every node's configuration and restart them, or name another candidate",
+                              facts: read)
+        case .success(let durability):
+            var up: [String] = []
+            for id in durability.set {
+                guard let peerIndex = facts.index(of: id) else { continue }
+                read[Self.path(peerIndex, "reachable")] = .bool(facts.nodes[peerIndex].reachable)
+                if facts.nodes[peerIndex].reachable { up.append(id.rawValue) }
+            }
+            let now = up.count >= durability.quorum
+                ? "\(up.count) of them reachable now"
+                : "only \(up.count) of them reachable now, so writes are refused (REPL-QUORUM-1) until \(durability.quorum - up.count) more rejoin"
+            return RuleResult(id: "DUR-3", passed: true,
+                              message: "epoch \(cluster.epoch.successor) will acknowledge with \(durability) (\(now))", facts: read)
+        }
     }
 
     // MARK: FENCE-1 — the old primary cannot go on acknowledging writes.

@@ -2,10 +2,12 @@
 //
 // Terms
 //   commit mode     `async`: a write is committed once durable on the primary.
-//                   `sync(replicas)`: once durable on the primary AND on every replica named in
-//                   sync_replicas (all of them, not a majority: correctness over availability).
-//   committed LSN   the highest LSN that is committed: min(local durable, each sync replica's
-//                   durable). Writes are acknowledged in LSN order up to it.
+//                   `quorum(d)`: once durable on the primary AND on `d.quorum` members of the
+//                   epoch's acknowledging set `d.set` (EpochDurability: ANY k of the set;
+//                   k = |set| is "all of them").
+//   committed LSN   the highest LSN that is committed: min(local durable, the k-th highest
+//                   durable position among the set). Writes are acknowledged in LSN order up
+//                   to it.
 //   waiter          a client write waiting for its LSN to be committed, with a deadline on the
 //                   caller's monotonic clock (milliseconds; time comes in as an argument so the
 //                   machine runs under a deterministic harness).
@@ -27,8 +29,13 @@ import AeroCore
 
 public enum QuorumMode: Hashable, Sendable {
     case async
-    /// Every named replica must be durable. Empty is not allowed: that is `async`.
-    case sync(replicas: Set<NodeID>)
+    /// `quorum` members of the set must be durable (EpochDurability keeps 1 <= k <= |set|).
+    case quorum(EpochDurability)
+
+    /// Every named replica must be durable ("all of them").
+    public static func sync(replicas: Set<NodeID>) -> QuorumMode {
+        .quorum(EpochDurability(quorum: replicas.count, set: Array(replicas)))
+    }
 }
 
 public struct CommitQuorum: Sendable {
@@ -55,16 +62,13 @@ public struct CommitQuorum: Sendable {
     private var nextWaiter: UInt64 = 1
 
     public init(mode: QuorumMode, localDurableLSN: LSN, waitersMax: Int = CommitQuorum.waitersMaxDefault) {
-        if case .sync(let replicas) = mode {
-            precondition(!replicas.isEmpty, "sync mode needs at least one sync replica")
-        }
         precondition(waitersMax >= 1, "waitersMax must be positive")
         self.mode = mode
         self.waitersMax = waitersMax
         self.localDurableLSN = localDurableLSN
         // Until a replica acknowledges, nothing is known durable there.
         var positions: [NodeID: LSN] = [:]
-        if case .sync(let replicas) = mode { for id in replicas { positions[id] = .zero } }
+        if case .quorum(let durability) = mode { for id in durability.set { positions[id] = .zero } }
         self.replicaDurableLSN = positions
     }
 
@@ -74,14 +78,22 @@ public struct CommitQuorum: Sendable {
     public var committedLSN: LSN {
         switch mode {
         case .async: return localDurableLSN
-        case .sync:
-            return replicaDurableLSN.values.reduce(localDurableLSN) { min($0, $1) }
+        case .quorum(let durability):
+            // The k-th highest position: k members hold everything up to it.
+            let positions = replicaDurableLSN.values.sorted(by: >)
+            return min(localDurableLSN, positions[durability.quorum - 1])
         }
     }
 
-    /// The sync replicas that do not yet have `lsn` durably (empty in async mode).
+    /// The members of the set that do not yet have `lsn` durably (empty in async mode).
     public func missingReplicas(for lsn: LSN) -> [NodeID] {
         replicaDurableLSN.filter { $0.value < lsn }.map(\.key).sorted()
+    }
+
+    /// The quorum, or nil in async mode.
+    public var durability: EpochDurability? {
+        if case .quorum(let durability) = mode { return durability }
+        return nil
     }
 
     public enum Enqueued: Hashable, Sendable {

@@ -55,6 +55,9 @@ public final class ReplicationSource: Sendable {
     let ackedLSN = NIOLockedValueBox(LSN.zero)
     private let state = NIOLockedValueBox<(server: (any Channel)?, handlers: [ObjectIdentifier: PrimaryConnectionHandler],
                                            listener: StorageEngine.DurableListenerID?)>((nil, [:], nil))
+    /// The replica each connection streams to, once its session accepted it (hello and
+    /// streamFrom done): who could acknowledge a write now. Cleared when the connection closes.
+    private let streaming = NIOLockedValueBox<[ObjectIdentifier: NodeID]>([:])
 
     public init(engine: StorageEngine, nodeID: NodeID, members: Set<NodeID>, group: any EventLoopGroup,
                 heartbeatIntervalMs: Int64, inFlightLSNMax: UInt64 = PrimaryReplicaSession.inFlightLSNMaxDefault,
@@ -117,7 +120,15 @@ public final class ReplicationSource: Sendable {
 
     func forget(_ handler: PrimaryConnectionHandler) {
         _ = state.withLockedValue { $0.handlers.removeValue(forKey: ObjectIdentifier(handler)) }
+        _ = streaming.withLockedValue { $0.removeValue(forKey: ObjectIdentifier(handler)) }
     }
+
+    func markStreaming(_ handler: PrimaryConnectionHandler, replica: NodeID) {
+        streaming.withLockedValue { $0[ObjectIdentifier(handler)] = replica }
+    }
+
+    /// The replicas with a connection streaming from this primary now.
+    public var streamingReplicas: Set<NodeID> { Set(streaming.withLockedValue { $0.values }) }
 
     /// The primary's facts for a session decision. `replicaNext` is probed in the WAL, so that a
     /// replica needing truncated WAL is told to re-seed at the handshake.
@@ -146,6 +157,8 @@ final class PrimaryConnectionHandler: ChannelInboundHandler, @unchecked Sendable
     private var session: PrimaryReplicaSession
     private var context: ChannelHandlerContext?
     private var heartbeat: RepeatedTask?
+    /// The session reached streaming and the source was told (event loop only).
+    private var markedStreaming = false
     /// The channel's loop (set once the handler is added) and whether a shipping hop is
     /// scheduled on it; read from any thread by `walDurable`.
     private let shipping = NIOLockedValueBox<(loop: (any EventLoop)?, scheduled: Bool)>((nil, false))
@@ -185,6 +198,10 @@ final class PrimaryConnectionHandler: ChannelInboundHandler, @unchecked Sendable
         do {
             let view = try source.view(probing: probe)
             perform(session.received(message, view: view))
+            if !markedStreaming, case .streaming(let replica) = session.state {
+                markedStreaming = true
+                source.markStreaming(self, replica: replica)
+            }
         } catch {
             context.close(promise: nil)
         }

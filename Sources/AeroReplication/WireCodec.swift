@@ -97,6 +97,17 @@ public enum WireCodec {
                 b.writeInteger(entry.epoch.rawValue)
                 try w.node(entry.primary, "history.primary", &b)
                 b.writeInteger(entry.startLSN.rawValue)
+                // Durability: a set size (0: none), then the quorum and the members.
+                guard let durability = entry.durability else {
+                    b.writeInteger(UInt8(0))
+                    continue
+                }
+                guard durability.set.count <= WireProtocol.durabilitySetMax else {
+                    throw w.invalid("history.durability", "\(durability.set.count) members exceed \(WireProtocol.durabilitySetMax)")
+                }
+                b.writeInteger(UInt8(durability.set.count))
+                b.writeInteger(UInt8(durability.quorum))
+                for member in durability.set { try w.node(member, "history.durability.set", &b) }
             }
         case .streamFrom(let m):
             b.writeInteger(m.fromLSN.rawValue)
@@ -162,7 +173,19 @@ public enum WireCodec {
             for _ in 0..<count {
                 let entryEpoch = Epoch(try r.u64("history.epoch"))
                 let primary = try r.node("history.primary")
-                history.append(EpochHistoryEntry(epoch: entryEpoch, primary: primary, startLSN: LSN(try r.u64("history.startLSN"))))
+                let startLSN = LSN(try r.u64("history.startLSN"))
+                let setCount = Int(try r.u8("history.durability.count"))
+                var durability: EpochDurability?
+                if setCount > 0 {
+                    let quorum = Int(try r.u8("history.durability.quorum"))
+                    var set: [NodeID] = []
+                    for _ in 0..<setCount { set.append(try r.node("history.durability.set")) }
+                    guard quorum >= 1, quorum <= setCount, Set(set).count == setCount, !set.contains(primary) else {
+                        throw r.invalid("history.durability", "quorum \(quorum) of \(set.map(\.rawValue)) is not a durability")
+                    }
+                    durability = EpochDurability(quorum: quorum, set: set)
+                }
+                history.append(EpochHistoryEntry(epoch: entryEpoch, primary: primary, startLSN: startLSN, durability: durability))
             }
             return .hello(Hello(nodeID: node, epoch: epoch, lastDurableLSN: lsn, lastDurableEpoch: lastEpoch, history: history))
         case .streamFrom:

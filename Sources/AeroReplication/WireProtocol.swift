@@ -30,8 +30,12 @@ import AeroCore
 
 /// Limits and constants of the peer wire protocol.
 public enum WireProtocol {
-    /// The only protocol version this build speaks.
-    public static let version: UInt8 = 1
+    /// The only protocol version this build speaks. 2: hello's history entries carry the
+    /// epoch's durability (quorum and acknowledging set).
+    public static let version: UInt8 = 2
+
+    /// Members in one epoch's acknowledging set on the wire (a u8 count).
+    public static let durabilitySetMax = 255
 
     /// Bytes before the body: length (4) and checksum (4).
     public static let headerBytes = 8

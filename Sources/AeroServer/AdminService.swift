@@ -90,10 +90,7 @@ public final class AdminService: Sendable {
     var config: ServerConfig { service.config }
     var engine: StorageEngine { service.engine }
 
-    static func historyJSON(_ entry: EpochHistoryEntry) -> JSONValue {
-        .object(["epoch": .integer(Int64(entry.epoch.rawValue)), "primary": .string(entry.primary.rawValue),
-                 "start_lsn": .integer(Int64(entry.startLSN.rawValue))])
-    }
+    static func historyJSON(_ entry: EpochHistoryEntry) -> JSONValue { entry.json }
 
     // MARK: Promotion and decisions
 
@@ -227,16 +224,14 @@ public final class AdminService: Sendable {
         guard let member = config.members.first(where: { $0.id == candidate }) else {
             return "\(candidate) is not a configured member; name the candidate whose promise is withdrawn"
         }
-        let reply = try? await PeerHTTP.send("GET", member.http, "/v1/admin/promotion", timeoutMs: config.timeouts.factsGatherTimeoutMs)
-        guard let reply, reply.status == 200, let node = reply.json, node["node"]?.stringValue == candidate.rawValue,
-              let theirs = node["epoch"]?.uint64Value, let running = node["running"]?.boolValue else {
+        guard let state = await PeerAdminClient(config: config).promotionState(candidate) else {
             return "it promised epoch \(epoch.successor) to \(candidate), which may have become its primary, and \(candidate) does not answer at \(member.http) within \(config.timeouts.factsGatherTimeoutMs) ms. Start \(candidate) (it reports its authority) and ask again; only if \(candidate) is lost for good, ask with candidate_lost (`aerodb unfence --candidate-lost`)"
         }
-        guard Epoch(theirs) <= epoch else {
-            await service.learnedHigherEpoch(Epoch(theirs), from: candidate.rawValue)
-            return "\(candidate) is \(node["role"]?.stringValue ?? "?") of epoch \(theirs): a newer epoch exists, so this node must rejoin (`aerodb rejoin`), not take writes again"
+        guard state.epoch <= epoch else {
+            await service.learnedHigherEpoch(state.epoch, from: candidate.rawValue)
+            return "\(candidate) is \(state.role ?? "?") of epoch \(state.epoch): a newer epoch exists, so this node must rejoin (`aerodb rejoin`), not take writes again"
         }
-        if running {
+        if state.running {
             return "\(candidate) is running a promotion or a re-pointing, which may commit epoch \(epoch.successor) with the promise this node made when it was fenced; ask again once it ended"
         }
         return nil
@@ -285,10 +280,10 @@ public final class AdminService: Sendable {
         }
         var history: [EpochHistoryEntry] = []
         for (index, entry) in historyJSON.enumerated() {
-            guard let e = entry["epoch"]?.uint64Value, let p = entry["primary"]?.stringValue, let s = entry["start_lsn"]?.uint64Value else {
-                return badRequest("history[\(index)]: expected {\"epoch\":N,\"primary\":\"id\",\"start_lsn\":N}")
+            guard let parsed = EpochHistoryEntry(json: entry) else {
+                return badRequest("history[\(index)]: expected {\"epoch\":N,\"primary\":\"id\",\"start_lsn\":N,\"durability\":null or {\"quorum\":k,\"set\":[ids]}}")
             }
-            history.append(EpochHistoryEntry(epoch: Epoch(e), primary: NodeID(p), startLSN: LSN(s)))
+            history.append(parsed)
         }
         let primary = NodeID(primaryText), epoch = Epoch(epochValue)
         guard history.last?.epoch == epoch, history.last?.primary == primary, config.members.contains(where: { $0.id == primary }) else {

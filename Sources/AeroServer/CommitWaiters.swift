@@ -2,7 +2,7 @@
 // continuations of the requests waiting on it and the clock that expires them.
 //
 // A write's handler calls `waitCommitted(lsn)` after the local fsync. It resumes exactly once:
-// committed (every sync replica acknowledged the LSN durable), timed out (REPL-SYNC-TIMEOUT,
+// committed (the epoch's quorum of its set acknowledged the LSN durable), timed out (REPL-SYNC-TIMEOUT,
 // naming the missing replicas), backlog full (REPL-COMMIT-BACKLOG), or failed (shutdown).
 // Expiry runs on a tick of `expiryTickMs` on the monotonic clock; the bound on every wait is
 // `timeouts.sync_commit_timeout_ms` plus at most one tick.
@@ -36,6 +36,7 @@ public final class CommitWaiters: @unchecked Sendable {
     public init(mode: QuorumMode, localDurableLSN: LSN, timeoutMs: UInt64, waitersMax: Int) {
         precondition(timeoutMs > 0, "a commit wait needs a positive timeout")
         self.timeoutMs = timeoutMs
+        if case .quorum(let durability) = mode { self.durability = durability } else { self.durability = nil }
         self.quorum = CommitQuorum(mode: mode, localDurableLSN: localDurableLSN, waitersMax: waitersMax)
     }
 
@@ -64,6 +65,8 @@ public final class CommitWaiters: @unchecked Sendable {
     }
 
     public var committedLSN: LSN { lock.withLock { quorum.committedLSN } }
+    /// The epoch's quorum these waiters wait for (nil: async).
+    public let durability: EpochDurability?
     public var waiterCount: Int { lock.withLock { quorum.waiterCount } }
     public var waitersMax: Int { lock.withLock { quorum.waitersMax } }
     /// Checked before a write is made, so a write refused for backlog is not written at all.

@@ -38,13 +38,25 @@ public struct PrimaryHooks: Sendable {
     public var walDurable: @Sendable (LSN) -> Void
     /// An LSN acknowledged to a client (carried by heartbeats).
     public var acknowledged: @Sendable (LSN) -> Void
-    /// Sync mode: the waiters for sync replicas' acknowledgements. nil: async.
+    /// Sync mode: the waiters for the quorum's acknowledgements. nil: async.
     public var waiters: CommitWaiters?
+    /// The replicas streaming from this primary now (nil: not known, nothing is refused for it).
+    public var streamingReplicas: (@Sendable () -> Set<NodeID>)?
 
-    public init(walDurable: @escaping @Sendable (LSN) -> Void, acknowledged: @escaping @Sendable (LSN) -> Void, waiters: CommitWaiters?) {
+    public init(walDurable: @escaping @Sendable (LSN) -> Void, acknowledged: @escaping @Sendable (LSN) -> Void, waiters: CommitWaiters?,
+                streamingReplicas: (@Sendable () -> Set<NodeID>)? = nil) {
         self.walDurable = walDurable
         self.acknowledged = acknowledged
         self.waiters = waiters
+        self.streamingReplicas = streamingReplicas
+    }
+
+    /// REPL-QUORUM-1's question: fewer members of the set stream from this primary than the
+    /// quorum needs? Returns the connected members when so.
+    func quorumUnmet() -> (EpochDurability, Set<NodeID>)? {
+        guard let durability = waiters?.durability, let streamingReplicas else { return nil }
+        let connected = streamingReplicas().intersection(durability.set)
+        return connected.count < durability.quorum ? (durability, connected) : nil
     }
 }
 
@@ -208,10 +220,7 @@ public final class KVService: Sendable {
             "last_contact_ms": .null,
             "labels": labels,
         ])
-        let history: [JSONValue] = authority.history.map {
-            .object(["epoch": .integer(Int64($0.epoch.rawValue)), "primary": .string($0.primary.rawValue),
-                     "start_lsn": .integer(Int64($0.startLSN.rawValue))])
-        }
+        let history: [JSONValue] = authority.history.map(\.json)
         let members: [JSONValue] = config.members.map {
             .object(["id": .string($0.id.rawValue), "http": .string($0.http.description), "peer": .string($0.peer.description)])
         }
@@ -220,6 +229,10 @@ public final class KVService: Sendable {
             "cluster": .object([
                 "members": .array(members), "commit_mode": .string(config.commitMode.rawValue),
                 "sync_replicas": .array(config.syncReplicas.map { .string($0.rawValue) }),
+                "sync_quorum": config.syncQuorum.map { .integer(Int64($0)) } ?? .null,
+                // What "acknowledged" means in this node's current epoch (its history entry).
+                "durability": (try? NodeRoles.durability(config: config, authority: authority)?.get())?.json ?? .null,
+                "streaming_replicas": primaryHooks?.streamingReplicas.map { .array($0().sorted().map { .string($0.rawValue) }) } ?? .null,
             ]),
             "epoch_history": .array(history),
             "storage_failure": failure.map { .string($0) } ?? .null,
@@ -239,14 +252,17 @@ public final class KVService: Sendable {
         if let waiters = primaryHooks?.waiters, waiters.isFull {
             return respond(.commitBacklog(waiters: waiters.waiterCount, max: waiters.waitersMax), context: context)
         }
+        if let (durability, connected) = primaryHooks?.quorumUnmet() {
+            return respond(.quorumUnmet(node: config.id, epoch: engine.currentEpoch, durability: durability, connected: connected), context: context)
+        }
         do {
             let lsn = try await engine.commit(transaction)
             let epoch = engine.epochOfCommit(lsn)
             let hooks = primaryHooks
             if config.commitMode == .sync, config.members.count > 1, hooks?.waiters == nil {
                 // The engine took the write, but no sync replica's acknowledgement can be awaited (rule 6).
-                let missing = NodeRoles.syncSet(config: config, authority: engine.authority).sorted()
-                return respond(.syncTimeout(lsn: lsn, epoch: epoch, missing: missing, timeoutMs: 0), context: context)
+                let durability = try? NodeRoles.durability(config: config, authority: engine.authority)?.get()
+                return respond(.syncTimeout(lsn: lsn, epoch: epoch, missing: durability?.set ?? [], timeoutMs: 0, durability: durability), context: context)
             }
             if let hooks {
                 hooks.walDurable(lsn)
@@ -256,7 +272,8 @@ public final class KVService: Sendable {
                     case .committed:
                         break
                     case .timedOut(let missing):
-                        return respond(.syncTimeout(lsn: lsn, epoch: epoch, missing: missing, timeoutMs: waiters.timeoutMs), context: context)
+                        return respond(.syncTimeout(lsn: lsn, epoch: epoch, missing: missing, timeoutMs: waiters.timeoutMs,
+                                                    durability: waiters.durability), context: context)
                     case .backlogFull, .failed:
                         // Durable here, but its replicas' acknowledgement can no longer be awaited.
                         return respond(.syncTimeout(lsn: lsn, epoch: epoch, missing: [], timeoutMs: 0), context: context)
@@ -267,7 +284,8 @@ public final class KVService: Sendable {
             }
             metrics.commits.increment()
             metrics.commitLatency.record(ContinuousClock.now - started)
-            return .json(.object(["lsn": .integer(Int64(lsn.rawValue)), "epoch": .integer(Int64(epoch.rawValue))]))
+            return .json(.object(["lsn": .integer(Int64(lsn.rawValue)), "epoch": .integer(Int64(epoch.rawValue)),
+                                  "durability": hooks?.waiters?.durability?.json ?? .null]))
         } catch let error as StorageError {
             return respond(refusal(for: error), context: context)
         } catch {

@@ -67,6 +67,10 @@ enum PromotionFacts {
                 "name": .string(clusterName), "epoch": .integer(Int64(authority.epoch.rawValue)), "primary": .string(primary.rawValue),
                 "commit_mode": .string(config.commitMode.rawValue),
                 "sync_replicas": .array(config.syncReplicas.map { .string($0.rawValue) }), "labels": .object([:]),
+                "sync_quorum": config.syncQuorum.map { .integer(Int64($0)) } ?? .null,
+                // The current epoch's, as its history entry records it (this node's view).
+                "durability": (try? NodeRoles.durability(config: config, authority: authority)?.get())?.json ?? .null,
+                "epoch_start_lsn": authority.history.last.map { .integer(Int64($0.startLSN.rawValue)) } ?? .null,
             ]),
             "nodes": .array(nodes),
         ])

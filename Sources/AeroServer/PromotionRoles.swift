@@ -8,12 +8,11 @@
 //   1. `startPrimary` is called only when the authority file says primary (checked here).
 //   2. `startFollowing` is called only when the authority file says replica (checked here).
 //   3. At most one of the two runs at a time; switching stops the other first.
-// The sync set of a primary is `sync_replicas` less itself: every sync replica it does not
-// wait for could later be promoted by a failover (DUR-1 admits any sync replica) without the
-// writes it acknowledged. When that leaves nothing (a promoted sync replica of a two-node
-// cluster), the other members form the set, so that sync mode never acknowledges a write no
-// other node holds: such a primary waits for the old primary to rejoin as its replica
-// (REPL-SYNC-TIMEOUT until then).
+// What a primary waits for in sync mode is its epoch's durability (EpochDurability.swift): the
+// quorum and acknowledging set recorded in the epoch's history entry when the epoch began.
+// An entry written before durability was recorded gets what D1 derives from the
+// configuration for the epoch's primary. Never "every member" as a fallback: a configuration
+// that leaves the primary no member to acknowledge is a start error.
 
 import AeroCore
 import AeroReplication
@@ -50,11 +49,18 @@ public final class NodeRoles: Sendable {
     var observer: ReplicationFollower.Observer? { running.withLockedValue { $0.observer } }
     var isPrimaryRunning: Bool { running.withLockedValue { $0.source != nil } }
 
-    /// The replicas a primary of `authority` waits for in sync mode (see the design notes).
-    public static func syncSet(config: ServerConfig, authority: Authority) -> Set<NodeID> {
-        let set = Set(config.syncReplicas).subtracting([config.id])
-        if set.isEmpty && authority.history.count > 1 { return Set(config.members.map(\.id)).subtracting([config.id]) }
-        return set
+    /// The durability of the epoch `authority` is in (see the design notes); nil: async.
+    public static func durability(config: ServerConfig, authority: Authority) -> Result<EpochDurability, DurabilityProblem>? {
+        if let recorded = authority.history.last?.durability { return .success(recorded) }
+        guard config.commitMode == .sync, config.members.count > 1 else { return nil }
+        let primary = authority.history.last?.primary ?? config.id
+        return EpochDurability.derive(eligible: config.syncReplicas, quorum: config.syncQuorum, primary: primary)
+    }
+
+    /// The durability a new epoch with this node as primary gets (D1); nil: async.
+    static func nextDurability(config: ServerConfig) -> Result<EpochDurability, DurabilityProblem>? {
+        guard config.commitMode == .sync, config.members.count > 1 else { return nil }
+        return EpochDurability.derive(eligible: config.syncReplicas, quorum: config.syncQuorum, primary: config.id)
     }
 
     /// Starts the peer listener and commit waiters; returns the hooks the commit path uses.
@@ -62,16 +68,18 @@ public final class NodeRoles: Sendable {
         let authority = engine.authority
         precondition(authority.role == .primary, "startPrimary on a \(authority.role.rawValue)")
         precondition(!isPrimaryRunning && observer == nil, "a role is already running")
-        let syncSet = Self.syncSet(config: config, authority: authority)
-        if config.commitMode == .sync && syncSet.isEmpty {
-            throw StartupError(message: "commit_mode sync, but sync_replicas names no member other than this primary \(config.id)")
+        let durability: EpochDurability?
+        switch Self.durability(config: config, authority: authority) {
+        case nil: durability = nil
+        case .success(let value)?: durability = value
+        case .failure(let problem)?: throw StartupError(message: "commit_mode sync, but \(problem)")
         }
         guard let peer = config.peer else { throw StartupError(message: "a cluster primary needs a peer address") }
         let engine = engine, metrics = metrics, journal = journal, logger = logger, config = config, serviceBox = serviceBox
-        let syncWaiters: CommitWaiters? = config.commitMode == .sync
-            ? CommitWaiters(mode: .sync(replicas: syncSet), localDurableLSN: engine.durableLSN,
-                            timeoutMs: config.timeouts.syncCommitTimeoutMs, waitersMax: Int(config.budgets.commitWaitersMax))
-            : nil
+        let syncWaiters: CommitWaiters? = durability.map {
+            CommitWaiters(mode: .quorum($0), localDurableLSN: engine.durableLSN,
+                          timeoutMs: config.timeouts.syncCommitTimeoutMs, waitersMax: Int(config.budgets.commitWaitersMax))
+        }
         syncWaiters?.start()
         let lagClock = LagClock()
         let sessionEndRepeats = NIOLockedValueBox(RepeatedEventFilter())
@@ -101,7 +109,7 @@ public final class NodeRoles: Sendable {
             syncWaiters?.stop()
             throw error
         }
-        logger.info("peer listener", metadata: ["port": "\(port)", "sync_set": "\(syncSet.map(\.rawValue).sorted())"])
+        logger.info("peer listener", metadata: ["port": "\(port)", "durability": "\(durability.map(\.description) ?? "async")"])
         running.withLockedValue {
             $0.source = source
             $0.waiters = syncWaiters
@@ -112,7 +120,8 @@ public final class NodeRoles: Sendable {
                 source.walDurable(lsn)
             },
             acknowledged: { source.acknowledged(through: $0) },
-            waiters: syncWaiters)
+            waiters: syncWaiters,
+            streamingReplicas: { source.streamingReplicas })
     }
 
     /// Starts the follow loop towards the primary the authority file names, if it is a member.

@@ -25,6 +25,9 @@ public enum ErrorCode: String, CaseIterable, Sendable {
     /// A sync-mode write was not stored durably by every sync replica within
     /// `timeouts.sync_commit_timeout_ms`. It is durable on the primary but NOT acknowledged.
     case syncTimeout = "REPL-SYNC-TIMEOUT"
+    /// Fewer members of the epoch's acknowledging set are connected than its quorum needs: the
+    /// write cannot be acknowledged, so it is refused at once, before anything is written.
+    case quorumUnmet = "REPL-QUORUM-1"
     /// A replica read with `min_lsn` could not reach that LSN within `timeouts.min_lsn_wait_ms`.
     case staleRead = "REPL-STALE-READ"
     /// Too many writes are already waiting for their commit (`budgets.commit_waiters_max`).
@@ -55,7 +58,7 @@ public enum ErrorCode: String, CaseIterable, Sendable {
     public var httpStatus: Int {
         switch self {
         case .writeOnReplica, .staleEpoch: return 409
-        case .syncTimeout, .staleRead, .commitBacklog, .fenced, .shuttingDown: return 503
+        case .syncTimeout, .quorumUnmet, .staleRead, .commitBacklog, .fenced, .shuttingDown: return 503
         case .invalidKey, .badRequest, .txnTooLarge: return 400
         case .valueTooLarge: return 413
         case .preconditionFailed: return 412
@@ -141,18 +144,36 @@ extension Refusal {
                 facts: facts))
     }
 
-    public static func syncTimeout(lsn: LSN, epoch: Epoch, missing: [NodeID], timeoutMs: UInt64) -> Refusal {
+    public static func syncTimeout(lsn: LSN, epoch: Epoch, missing: [NodeID], timeoutMs: UInt64,
+                                   durability: EpochDurability? = nil) -> Refusal {
         let names = missing.map(\.rawValue).joined(separator: ", ")
+        let needed = durability.map { "epoch \(epoch) acknowledges with \($0); " } ?? ""
         return Refusal(
             code: .syncTimeout,
-            message: "write at LSN \(lsn) is durable on the primary but not acknowledged: sync replica(s) \(names) "
+            message: "write at LSN \(lsn) is durable on the primary but not acknowledged: \(needed)member(s) \(names) "
                 + "did not store it within \(timeoutMs) ms; it may still become visible",
             explanation: Explanation(
                 rule: ErrorCode.syncTimeout.rawValue,
-                summary: "commit_mode sync acknowledges a write only after every sync replica stored it durably",
+                summary: "commit_mode sync acknowledges a write only after the epoch's quorum of its acknowledging set stored it durably",
                 facts: ["lsn": .integer(Int64(lsn.rawValue)), "epoch": .integer(Int64(epoch.rawValue)),
                         "missing_replicas": .array(missing.map { .string($0.rawValue) }),
                         "timeout_ms": .integer(Int64(timeoutMs))]))
+    }
+
+    /// REPL-QUORUM-1: `connected` of the set stream from this primary, fewer than the quorum.
+    public static func quorumUnmet(node: NodeID, epoch: Epoch, durability: EpochDurability, connected: Set<NodeID>) -> Refusal {
+        let absent = durability.set.filter { !connected.contains($0) }.map(\.rawValue)
+        let have = connected.intersection(durability.set).map(\.rawValue).sorted()
+        return Refusal(
+            code: .quorumUnmet,
+            message: "\(node) cannot acknowledge writes: epoch \(epoch) acknowledges with \(durability), and only \(have.count) of them "
+                + "(\(have.isEmpty ? "none" : have.joined(separator: ", "))) replicate from it now; nothing was written. Restart or rejoin "
+                + "\(absent.joined(separator: " or ")) (`aerodb rejoin`, or `aerodb reseed` if it diverged) so that \(durability.quorum) can acknowledge",
+            explanation: Explanation(
+                rule: ErrorCode.quorumUnmet.rawValue,
+                summary: "a write is acknowledged only once the epoch's quorum of its acknowledging set stored it; with fewer of them connected than the quorum it could never be, so it is refused before it is written",
+                facts: ["epoch": .integer(Int64(epoch.rawValue)), "durability": durability.json,
+                        "connected": .array(have.map { .string($0) })]))
     }
 
     public static func staleRead(node: NodeID, minLSN: LSN, appliedLSN: LSN, waitedMs: UInt64) -> Refusal {

@@ -152,10 +152,9 @@ public enum Reseed {
         }
         var history: [EpochHistoryEntry] = []
         for entry in entries {
-            guard let e = entry["epoch"]?.integerValue, let p = entry["primary"]?.stringValue, let s = entry["start_lsn"]?.integerValue,
-                  e > 0, s >= 0
+            guard let parsed = EpochHistoryEntry(json: entry)
             else { throw ReseedError("\(source): malformed epoch_history entry \(entry.canonicalJSON)") }
-            history.append(EpochHistoryEntry(epoch: Epoch(UInt64(e)), primary: NodeID(p), startLSN: LSN(UInt64(s))))
+            history.append(parsed)
         }
         guard history.last?.epoch.rawValue == UInt64(epoch), history.last?.primary.rawValue == id else {
             throw ReseedError("\(source): the epoch history does not end with \(id)'s epoch \(epoch)")

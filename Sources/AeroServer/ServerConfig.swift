@@ -5,7 +5,8 @@
 //     { "id": "n1", "data_dir": "data/n1", "http": "127.0.0.1:7001", "peer": "127.0.0.1:7101",
 //       "members": [ { "id": "n1", "http": "127.0.0.1:7001", "peer": "127.0.0.1:7101",
 //                      "labels": { "zone": "a" } }, ... ],
-//       "commit_mode": "sync", "sync_replicas": ["n2"], "policy_dir": "policies",
+//       "commit_mode": "sync", "sync_replicas": ["n1", "n2", "n3"], "sync_quorum": 1,
+//       "policy_dir": "policies",
 //       "timeouts": { "sync_commit_timeout_ms": 5000, ... }, "budgets": { ... } }
 //
 // Rules
@@ -142,7 +143,10 @@ public struct ServerConfig: Hashable, Sendable {
     public var peer: HostPort?
     public var members: [MemberConfig]
     public var commitMode: CommitMode
+    /// The members that may acknowledge a write (an epoch's primary never counts itself).
     public var syncReplicas: [NodeID]
+    /// How many of them must (ANY k); nil: all of the epoch's set. EpochDurability.swift.
+    public var syncQuorum: Int? = nil
     public var policyDir: String?
     /// The member that starts as primary of epoch 1 when the cluster's data dirs are new. Read
     /// only when this node's data dir has no authority file yet; afterwards the authority file
@@ -169,10 +173,12 @@ public struct ServerConfig: Hashable, Sendable {
         public var peer: String?
         public var commitMode: String?
         public var syncReplicas: [String]?
+        public var syncQuorum: Int?
         public var policyDir: String?
 
         public init(id: NodeID? = nil, dataDir: String? = nil, http: String? = nil, peer: String? = nil,
-                    commitMode: String? = nil, syncReplicas: [String]? = nil, policyDir: String? = nil) {
+                    commitMode: String? = nil, syncReplicas: [String]? = nil, syncQuorum: Int? = nil, policyDir: String? = nil) {
+            self.syncQuorum = syncQuorum
             self.id = id
             self.dataDir = dataDir
             self.http = http
@@ -214,6 +220,7 @@ public struct ServerConfig: Hashable, Sendable {
             merged.commitMode = parsed
         }
         if let replicas = flags.syncReplicas { merged.syncReplicas = replicas.map { NodeID($0) } }
+        if let quorum = flags.syncQuorum { merged.syncQuorum = quorum }
         if let policyDir = flags.policyDir { merged.policyDir = policyDir }
         try merged.validate(source: source)
         return merged
@@ -243,6 +250,7 @@ public struct ServerConfig: Hashable, Sendable {
         switch commitMode {
         case .async:
             if !syncReplicas.isEmpty { throw fail("sync_replicas", "only allowed with commit_mode \"sync\"") }
+            if syncQuorum != nil { throw fail("sync_quorum", "only allowed with commit_mode \"sync\"") }
         case .sync:
             if syncReplicas.isEmpty { throw fail("sync_replicas", "commit_mode \"sync\" needs at least one sync replica") }
             var seen = Set<NodeID>()
@@ -250,6 +258,18 @@ public struct ServerConfig: Hashable, Sendable {
                 let key = "sync_replicas[\(index)]"
                 guard seen.insert(replica).inserted else { throw fail(key, "duplicate \"\(replica)\"") }
                 guard members.contains(where: { $0.id == replica }) else { throw fail(key, "\"\(replica)\" is not a member") }
+            }
+            if let quorum = syncQuorum {
+                guard quorum >= 1 else { throw fail("sync_quorum", "must be at least 1 (0 would acknowledge on the primary alone: that is commit_mode async)") }
+                guard quorum <= syncReplicas.count else {
+                    throw fail("sync_quorum", "\(quorum) is more than the \(syncReplicas.count) member(s) of sync_replicas")
+                }
+                // D1 for every member that may become primary: each must leave k others.
+                for member in members.map(\.id) {
+                    if case .failure(let problem) = EpochDurability.derive(eligible: syncReplicas, quorum: quorum, primary: member) {
+                        throw fail("sync_quorum", "cannot be met: \(problem); list more members in sync_replicas or lower sync_quorum")
+                    }
+                }
             }
         }
         if timeouts.heartbeatIntervalMs == 0 { throw fail("timeouts.heartbeat_interval_ms", "must be positive") }

@@ -8,7 +8,7 @@ extension ServerConfig {
     public static let fileBytesMax = 1 << 20
 
     static let topLevelKeys: Set<String> = [
-        "id", "data_dir", "http", "peer", "members", "commit_mode", "sync_replicas", "policy_dir", "initial_primary",
+        "id", "data_dir", "http", "peer", "members", "commit_mode", "sync_replicas", "sync_quorum", "policy_dir", "initial_primary",
         "timeouts", "budgets",
     ]
     static let memberKeys: Set<String> = ["id", "http", "peer", "labels"]
@@ -105,6 +105,13 @@ extension ServerConfig {
                 syncReplicas.append(NodeID(s))
             }
         }
+        var syncQuorum: Int?
+        if let value = object["sync_quorum"], value != .null {
+            guard let k = value.integerValue, k >= 0, k <= Int64(Int32.max) else {
+                throw fail("sync_quorum", "expected a whole number of members (ANY k of sync_replicas), got \(describe(value))")
+            }
+            syncQuorum = Int(k)
+        }
         let policyDir = try string(object["policy_dir"], "policy_dir", required: false).map(resolve)
         let initialPrimary = try string(object["initial_primary"], "initial_primary", required: false).map { NodeID($0) }
 
@@ -119,7 +126,8 @@ extension ServerConfig {
 
         let config = ServerConfig(
             id: id, dataDir: dataDir, http: http, peer: peer, members: members, commitMode: commitMode,
-            syncReplicas: syncReplicas, policyDir: policyDir, initialPrimary: initialPrimary, timeouts: timeouts, budgets: budgets)
+            syncReplicas: syncReplicas, syncQuorum: syncQuorum, policyDir: policyDir, initialPrimary: initialPrimary,
+            timeouts: timeouts, budgets: budgets)
         try config.validate(source: source)
         return config
     }

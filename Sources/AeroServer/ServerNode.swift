@@ -45,7 +45,8 @@ public enum ServerNode {
         if config.members.count > 1, let initial = config.initialPrimary, initial != config.id {
             options.initialAuthority = .newReplica(config.id, following: initial)
         } else {
-            options.initialAuthority = .standalonePrimary(config.id)
+            // Epoch 1's durability is fixed now, in its history entry (D1 for this primary).
+            options.initialAuthority = .standalonePrimary(config.id, durability: try? NodeRoles.nextDurability(config: config)?.get())
         }
         // A replica whose primary no longer holds the WAL it needs is re-seeded first (ReseedStartup.swift).
         try await ReseedStartup.prepare(config: config, logger: logger)

@@ -562,10 +562,11 @@ public final class StorageEngine: @unchecked Sendable {
 
     /// Makes this node the primary of `epoch` (> current): writes the authority file (role
     /// primary, the history entry starting at the next LSN) durably, then appends an
-    /// `.epochStart` record at that LSN. Returns the new history entry.
-    public func promote(to epoch: Epoch) async throws -> EpochHistoryEntry {
+    /// `.epochStart` record at that LSN. `durability` is recorded in the entry: what
+    /// "acknowledged" means in the new epoch. Returns the new history entry.
+    public func promote(to epoch: Epoch, durability: EpochDurability? = nil) async throws -> EpochHistoryEntry {
         let start = try await waitDurable(lastLSN).next
-        let entry = EpochHistoryEntry(epoch: epoch, primary: authority.nodeID, startLSN: start)
+        let entry = EpochHistoryEntry(epoch: epoch, primary: authority.nodeID, startLSN: start, durability: durability)
         // The authority file and the epoch-start record are made under one hold of the lock:
         // once the role is primary a local commit could otherwise take LSN `start` first.
         // checkWritableLocked may wait (releasing the lock), so it runs before the authority

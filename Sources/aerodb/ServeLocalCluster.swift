@@ -74,7 +74,8 @@ struct LocalClusterStart: ParsableCommand {
     @Option(name: .long, help: "Directory for configs, data, logs and pid files.") var dir: String
     @Option(name: .customLong("base-port"), help: "Node i serves HTTP on base+i and peers on base+100+i.") var basePort: Int
     @Option(name: .customLong("commit-mode"), help: "sync or async (default sync, async for one node).") var commitMode: String?
-    @Option(name: .customLong("sync-replica"), help: "A sync replica (repeatable; default n2).") var syncReplicas: [String] = []
+    @Option(name: .customLong("sync-replica"), help: "A member that may acknowledge writes (repeatable; default every member).") var syncReplicas: [String] = []
+    @Option(name: .customLong("sync-quorum"), help: "How many of them must acknowledge each write: ANY k (default 1).") var syncQuorum: Int?
     @Option(name: .customLong("policy-dir"), help: "Site promotion policies every node runs (default: none).") var policyDir: String?
 
     func validate() throws {
@@ -82,6 +83,7 @@ struct LocalClusterStart: ParsableCommand {
         guard basePort > 0, basePort + 100 + nodes <= 65535 else { throw ValidationError("--base-port leaves ports outside 1...65535") }
         if let commitMode, commitMode != "sync" && commitMode != "async" { throw ValidationError("--commit-mode: sync or async") }
         if nodes == 1 && commitMode == "sync" { throw ValidationError("a one-node cluster has no sync replica") }
+        if let syncQuorum, syncQuorum < 1 { throw ValidationError("--sync-quorum must be at least 1") }
     }
 
     func run() throws {
@@ -93,7 +95,10 @@ struct LocalClusterStart: ParsableCommand {
         }
         let ids = (1...nodes).map { "n\($0)" }
         let mode = commitMode ?? (nodes == 1 ? "async" : "sync")
-        let sync = mode == "sync" ? (syncReplicas.isEmpty ? ["n2"] : syncReplicas) : []
+        // Default durability: ANY 1 of the other members, whichever is primary (3 nodes: either
+        // replica acknowledges; 2 nodes: the one replica). EpochDurability.swift, rule D1.
+        let sync = mode == "sync" ? (syncReplicas.isEmpty ? ids : syncReplicas) : []
+        let quorum = mode == "sync" ? (syncQuorum ?? (syncReplicas.isEmpty ? 1 : nil)) : nil
         let members = ids.enumerated().map { i, id in
             // Each node in its own zone, so zone-aware policies have facts to read.
             JSONValue.object(["id": .string(id), "http": .string("127.0.0.1:\(basePort + i + 1)"), "peer": .string("127.0.0.1:\(basePort + 101 + i)"),
@@ -111,6 +116,7 @@ struct LocalClusterStart: ParsableCommand {
                 config["initial_primary"] = .string("n1")
             }
             if !sync.isEmpty { config["sync_replicas"] = .array(sync.map { .string($0) }) }
+            if let quorum { config["sync_quorum"] = .integer(Int64(quorum)) }
             if let policyDir {
                 let absolute = policyDir.hasPrefix("/") ? policyDir : FileManager.default.currentDirectoryPath + "/" + policyDir
                 config["policy_dir"] = .string(absolute)

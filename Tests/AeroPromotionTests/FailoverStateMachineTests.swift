@@ -36,11 +36,18 @@ struct MachineFixtures {
         case .awaitingCatchUp:
             _ = machine.decided(engine.decide(switchoverFacts), facts: switchoverFacts)
             _ = machine.primaryFenced(finalLSN: LSN(1212))
-        case .detachingCandidate, .committingAuthority, .promoted, .failed:
+        case .detachingCandidate, .claimingEpoch, .committingAuthority, .verifyingService, .promoted, .undoing, .failed:
             _ = machine.decided(engine.decide(failoverFacts), facts: failoverFacts)
-            if kind == .committingAuthority || kind == .promoted { _ = machine.candidateDetached(durableLSN: LSN(1200)) }
-            if kind == .promoted { _ = machine.authorityCommitted(epoch: Epoch(8)) }
-            if kind == .failed { _ = machine.stepFailed("detach timed out") }
+            if kind == .failed {
+                _ = machine.stepFailed(rule: "PROMOTE-STEP-1", "detach timed out")
+                break
+            }
+            if kind == .detachingCandidate { break }
+            _ = machine.candidateDetached(durableLSN: LSN(1200))
+            if kind == .undoing { _ = machine.claimRefused("c did not answer", granted: ["b"]) }
+            if [.committingAuthority, .verifyingService, .promoted].contains(kind) { _ = machine.epochClaimed(granted: ["b", "c"]) }
+            if [.verifyingService, .promoted].contains(kind) { _ = machine.authorityCommitted(epoch: Epoch(8)) }
+            if kind == .promoted { _ = machine.serviceVerified("acknowledged") }
         }
         #expect(machine.stateKind == kind)
         return machine
@@ -59,7 +66,10 @@ struct MachineFixtures {
         "fencingPrimary+primaryFenced", "fencingPrimary+stepFailed",
         "awaitingCatchUp+candidateCaughtUp", "awaitingCatchUp+stepFailed",
         "detachingCandidate+candidateDetached", "detachingCandidate+stepFailed",
+        "claimingEpoch+epochClaimed", "claimingEpoch+claimRefused", "claimingEpoch+stepFailed",
         "committingAuthority+authorityCommitted", "committingAuthority+stepFailed",
+        "verifyingService+serviceVerified", "verifyingService+serviceUnmet",
+        "undoing+undone",
     ]
 
     /// Every (state, event) pair: legal pairs are applied and their outcome checked; illegal
@@ -103,41 +113,101 @@ struct MachineFixtures {
             #expect(machine.stateKind == .awaitingCatchUp)
         case (.awaitingCatchUp, .candidateCaughtUp):
             var behind = machine
-            #expect(machine.apply(.candidateCaughtUp(durableLSN: LSN(1212))) == .commitAuthority(b, epoch: Epoch(8)))
-            #expect(machine.stateKind == .committingAuthority, "P5")
-            guard case .reportFailed(let failure) = behind.candidateCaughtUp(durableLSN: LSN(1211)) else {
+            // switchover-ok: the set is {b, c} with quorum 2, so a switchover needs 1 of it (P7).
+            #expect(machine.apply(.candidateCaughtUp(durableLSN: LSN(1212))) == .claimEpoch(epoch: Epoch(8), set: ["b", "c"], needed: 1, fencedPrimary: "a"))
+            #expect(machine.stateKind == .claimingEpoch, "P5")
+            // Short of the final position: the fence is lifted (undo), then the attempt fails.
+            #expect(behind.candidateCaughtUp(durableLSN: LSN(1211)) == .undo(.unfencePrimary("a", epoch: Epoch(7))))
+            guard case .reportFailed(let failure) = behind.undone() else {
                 Issue.record("a candidate short of the final position must not commit")
                 return
             }
-            #expect(failure.step == .awaitingCatchUp && !failure.authorityOutcomeUnknown)
+            #expect(failure.step == .awaitingCatchUp && failure.rule == "PROMOTE-CATCHUP-1" && !failure.authorityOutcomeUnknown)
             #expect(behind.stateKind == .failed)
         case (.detachingCandidate, .candidateDetached):
             var short = machine
-            #expect(machine.apply(.candidateDetached(durableLSN: LSN(1200))) == .commitAuthority(b, epoch: Epoch(8)))
-            #expect(machine.stateKind == .committingAuthority, "P6")
-            guard case .reportFailed(let failure) = short.candidateDetached(durableLSN: LSN(1199)) else {
+            // failover-ok: quorum 2 of {b, c}: a failover needs both promises (P7).
+            #expect(machine.apply(.candidateDetached(durableLSN: LSN(1200))) == .claimEpoch(epoch: Epoch(8), set: ["b", "c"], needed: 2, fencedPrimary: nil))
+            #expect(machine.stateKind == .claimingEpoch, "P6")
+            #expect(short.candidateDetached(durableLSN: LSN(1199)) == .undo(.resumeFollowing(primary: "a")))
+            guard case .reportFailed(let failure) = short.undone() else {
                 Issue.record("a candidate below the required position must not commit")
                 return
             }
             #expect(failure.message.contains("below 1200"))
             #expect(short.stateKind == .failed)
+        case (.claimingEpoch, .epochClaimed):
+            var few = machine
+            #expect(machine.apply(.epochClaimed(granted: ["c", "b"])) == .commitAuthority(b, epoch: Epoch(8)))
+            #expect(machine.stateKind == .committingAuthority, "P7")
+            // Reported won with fewer promises than P7 needs: a driver bug, failed and undone.
+            #expect(few.epochClaimed(granted: ["b"]) == .undo(.releasePromises(epoch: Epoch(8), granted: ["b"])))
+            #expect(few.undone() == .undo(.resumeFollowing(primary: "a")))
+            guard case .reportFailed(let failure) = few.undone() else {
+                Issue.record("a claim short of P7 must not commit")
+                return
+            }
+            #expect(failure.rule == "PROMOTE-CLAIM-1")
+        case (.claimingEpoch, .claimRefused):
+            // Undone newest first: the promises, then the detach (P3).
+            #expect(machine.apply(.claimRefused("c refused", granted: ["b"])) == .undo(.releasePromises(epoch: Epoch(8), granted: ["b"])))
+            #expect(machine.stateKind == .undoing)
+            #expect(machine.undone() == .undo(.resumeFollowing(primary: "a")))
+            guard case .reportFailed(let failure) = machine.undone() else {
+                Issue.record("a refused claim must fail")
+                return
+            }
+            #expect(failure.step == .claimingEpoch && failure.rule == "PROMOTE-CLAIM-1" && failure.message == "c refused")
         case (.committingAuthority, .authorityCommitted):
-            #expect(machine.apply(.authorityCommitted(epoch: Epoch(8))) == .reportPromoted(b, epoch: Epoch(8)))
-            guard case .promoted(let plan) = machine.state else {
+            #expect(machine.apply(.authorityCommitted(epoch: Epoch(8))) == .verifyService(b, epoch: Epoch(8)))
+            #expect(machine.stateKind == .verifyingService)
+        case (.verifyingService, .serviceVerified):
+            #expect(machine.apply(.serviceVerified("acked by c")) == .reportPromoted(b, epoch: Epoch(8), .verified("acked by c")))
+            guard case .promoted(let plan, _) = machine.state else {
                 Issue.record("not promoted")
                 return
             }
             #expect(plan.fromEpoch == Epoch(7) && plan.toEpoch == Epoch(8), "P4")
             #expect(plan.factsDigest == fixtures.failoverFacts.digest, "P1")
-        case (_, .stepFailed):
-            guard case .reportFailed(let failure) = machine.apply(.stepFailed("timed out")) else {
-                Issue.record("stepFailed must report a failure")
+        case (.verifyingService, .serviceUnmet):
+            #expect(machine.apply(.serviceUnmet(rule: "REPL-QUORUM-1", message: "c is down"))
+                    == .reportPromoted(b, epoch: Epoch(8), .unverified(rule: "REPL-QUORUM-1", message: "c is down")), "P8")
+            #expect(machine.stateKind == .promoted, "P3: past the commit point it is promoted, never failed")
+        case (.undoing, .undone):
+            #expect(machine.apply(.undone) == .undo(.resumeFollowing(primary: "a")))
+            guard case .reportFailed = machine.apply(.undone) else {
+                Issue.record("the last undo reports the failure")
                 return
             }
+            #expect(machine.stateKind == .failed)
+        case (_, .stepFailed):
+            let action = machine.apply(.stepFailed(rule: "PROMOTE-STEP-1", message: "timed out"))
+            // Every change made so far is undone before the failure is reported (P3).
+            var failure: PromotionFailure?
+            var next = action
+            var undone: [UndoAction] = []
+            while failure == nil {
+                switch next {
+                case .undo(let undo):
+                    undone.append(undo)
+                    next = machine.undone()
+                case .reportFailed(let reported):
+                    failure = reported
+                default:
+                    Issue.record("unexpected \(next)")
+                    return
+                }
+            }
+            let expected: [UndoAction] = switch stateKind {
+            case .awaitingCatchUp: [.unfencePrimary("a", epoch: Epoch(7))]
+            case .claimingEpoch: [.resumeFollowing(primary: "a")]
+            default: []  // fencing and detaching changed nothing yet; committing undoes nothing
+            }
+            #expect(undone == expected, "P3")
             #expect(machine.stateKind == .failed, "P3")
-            #expect(failure.step.rawValue == stateKind.rawValue)
-            #expect(failure.authorityOutcomeUnknown == (stateKind == .committingAuthority))
-            if stateKind == .committingAuthority { #expect(failure.message.contains("inspect its authority file")) }
+            #expect(failure!.step.rawValue == stateKind.rawValue)
+            #expect(failure!.authorityOutcomeUnknown == (stateKind == .committingAuthority))
+            if stateKind == .committingAuthority { #expect(failure!.message.contains("inspect its authority file")) }
         default:
             Issue.record("legal pair \(stateKind)+\(event) has no check")
         }
@@ -150,7 +220,7 @@ struct MachineFixtures {
         var machine = Machine(request: MachineFixtures.failoverRequest)
         _ = machine.validate()
         _ = machine.decided(fixtures.engine.decide(facts), facts: facts)
-        guard case .promoting(let plan, .detachingCandidate, _) = machine.state else {
+        guard case .promoting(let plan, .detachingCandidate, _, _) = machine.state else {
             Issue.record("not promoting")
             return
         }
@@ -163,7 +233,8 @@ struct MachineFixtures {
         #expect(machine.primaryFenced(finalLSN: LSN(1210)) == .awaitCatchUp("b", lsn: LSN(1210)))
         // The primary was durable to 1210 at decision: a lower final position is lost records.
         var shrunk = fixtures.machine(in: .fencingPrimary)
-        guard case .reportFailed(let failure) = shrunk.primaryFenced(finalLSN: LSN(1209)) else {
+        #expect(shrunk.primaryFenced(finalLSN: LSN(1209)) == .undo(.unfencePrimary("a", epoch: Epoch(7))), "P3: the fence is lifted")
+        guard case .reportFailed(let failure) = shrunk.undone() else {
             Issue.record("a final position below the decided one must fail the attempt")
             return
         }
@@ -185,7 +256,7 @@ struct MachineFixtures {
     @Test func stepFailedBeforeValidationTraps() async {
         await #expect(processExitsWith: .failure) {
             var machine = FailoverStateMachine(request: PromotionRequest(kind: .failover, candidate: "b", requestedBy: nil))
-            _ = machine.stepFailed("too early")
+            _ = machine.stepFailed(rule: "PROMOTE-STEP-1", "too early")
         }
     }
 

@@ -19,7 +19,7 @@ let broken = policy("broken", "  error('boom')")
             ("failover-ok", true, []),
             ("switchover-ok", true, []),
             ("failover-async-refused", false, ["rule:DUR-1"]),
-            ("failover-behind-peer", false, ["rule:DUR-2"]),
+            ("failover-behind-peer", false, ["rule:DUR-1", "rule:DUR-2"]),
             ("failover-primary-reachable", false, ["rule:FENCE-1"]),
         ]
         for (name, allowed, sources) in expected {
@@ -35,7 +35,7 @@ let broken = policy("broken", "  error('boom')")
         #expect(!decision.allowed)
         #expect(decision.policies.map(\.name) == ["freeze", "no-objection"])
         #expect(decision.policies.map(\.outcome) == [.refused(["change freeze in effect"]), .noObjection])
-        #expect(decision.reasons.map(\.source) == ["rule:DUR-2", "policy:freeze"], "native reasons first")
+        #expect(decision.reasons.map(\.source) == ["rule:DUR-1", "rule:DUR-2", "policy:freeze"], "native reasons first")
     }
 
     @Test func aPolicyCanRefuseWhatTheRulesAllow() throws {
@@ -74,7 +74,7 @@ let broken = policy("broken", "  error('boom')")
         #expect(json["decision"] == .string("refuse"))
         #expect(json["facts_digest"] == .string(facts.digest))
         #expect(json["engine_version"] == .string(AeroVersion.string))
-        #expect(json["reasons"]?.arrayValue?[0] == .object(["source": .string("rule:DUR-2"), "message": .string(decision.rules[6].message)]))
+        #expect(json["reasons"]?.arrayValue?[1] == .object(["source": .string("rule:DUR-2"), "message": .string(decision.rules[6].message)]))
         let rules = try #require(json["rules"]?.arrayValue)
         #expect(rules.map { $0["id"]!.stringValue! } == PromotionRules.allIDs)
         for rule in rules { #expect(Set(rule.objectValue!.keys) == ["id", "passed", "message", "facts"]) }
@@ -146,9 +146,10 @@ let broken = policy("broken", "  error('boom')")
     @Test func textsLeadWithTheDecision() throws {
         let refused = PromotionEngine(policies: [freeze]).decide(try exampleFacts("failover-behind-peer"))
         let lines = refused.text.split(separator: "\n")
-        #expect(lines[0] == "REFUSED: 2 reason(s)")
-        #expect(lines[1].hasPrefix("  rule:DUR-2: c is ahead of the candidate b"))
-        #expect(lines[2] == "  policy:freeze: change freeze in effect")
+        #expect(lines[0] == "REFUSED: 3 reason(s)")
+        #expect(lines[1].hasPrefix("  rule:DUR-1: c, of epoch 7's set ANY 2 (b, c), is durable to 1250"))
+        #expect(lines[2].hasPrefix("  rule:DUR-2: c is ahead of the candidate b"))
+        #expect(lines[3] == "  policy:freeze: change freeze in effect")
         let explained = refused.explainText
         #expect(explained.hasPrefix(refused.text))
         #expect(explained.contains("  [FAIL] DUR-2: "))

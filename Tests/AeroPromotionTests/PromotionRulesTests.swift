@@ -19,7 +19,7 @@ import AeroTestSupport
     }
 
     @Test func allIDsAreUniqueAndStable() {
-        #expect(PromotionRules.allIDs == ["REQ-1", "LIVE-1", "ROLE-1", "EPOCH-1", "WAL-1", "DUR-1", "DUR-2", "FENCE-1"])
+        #expect(PromotionRules.allIDs == ["REQ-1", "LIVE-1", "ROLE-1", "EPOCH-1", "WAL-1", "DUR-1", "DUR-2", "DUR-3", "FENCE-1"])
         #expect(Set(PromotionRules.allIDs).count == PromotionRules.allIDs.count)
     }
 
@@ -38,9 +38,9 @@ import AeroTestSupport
     @Test func req1RefusesAMissingCandidateAndSkipsTheCandidateRules() throws {
         for change: JSONValue? in [nil, .null] {
             let facts = try example("failover-ok", [("request.candidate", change)])
-            #expect(failedRules(facts) == ["REQ-1", "LIVE-1", "ROLE-1", "EPOCH-1", "WAL-1", "DUR-1", "DUR-2"])
+            #expect(failedRules(facts) == ["REQ-1", "LIVE-1", "ROLE-1", "EPOCH-1", "WAL-1", "DUR-1", "DUR-2", "DUR-3"])
             #expect(rule("REQ-1", facts).message == "the request names no candidate")
-            for id in ["LIVE-1", "ROLE-1", "EPOCH-1", "WAL-1", "DUR-1", "DUR-2"] {
+            for id in ["LIVE-1", "ROLE-1", "EPOCH-1", "WAL-1", "DUR-1", "DUR-2", "DUR-3"] {
                 let result = rule(id, facts)
                 #expect(!result.evaluated)
                 #expect(result.message == "not evaluated: no candidate present in the nodes (see REQ-1)")
@@ -52,7 +52,7 @@ import AeroTestSupport
 
     @Test func req1RefusesACandidateNotAmongTheNodes() throws {
         let facts = try example("failover-ok", [("request.candidate", .string("zz"))])
-        #expect(failedRules(facts) == ["REQ-1", "LIVE-1", "ROLE-1", "EPOCH-1", "WAL-1", "DUR-1", "DUR-2"])
+        #expect(failedRules(facts) == ["REQ-1", "LIVE-1", "ROLE-1", "EPOCH-1", "WAL-1", "DUR-1", "DUR-2", "DUR-3"])
         #expect(rule("REQ-1", facts).message == "candidate \"zz\" is not among the 5 nodes")
         #expect(rule("REQ-1", facts).facts["$.request.candidate"] == .string("zz"))
     }
@@ -61,7 +61,7 @@ import AeroTestSupport
 
     @Test func live1RefusesAnUnreachableCandidate() throws {
         let facts = try example("failover-ok", unreachableChanges(1))
-        #expect(failedRules(facts) == ["LIVE-1", "ROLE-1", "EPOCH-1", "WAL-1", "DUR-1", "DUR-2"])
+        #expect(failedRules(facts) == ["LIVE-1", "ROLE-1", "EPOCH-1", "WAL-1", "DUR-1", "DUR-2", "DUR-3"])
         #expect(rule("LIVE-1", facts).message == "candidate b was not reachable: nothing it would report is known")
         #expect(rule("WAL-1", facts).message == "not evaluated: candidate b is unreachable (see LIVE-1)")
         #expect(PromotionEngine(policies: []).decide(facts).reasons.map(\.source) == ["rule:LIVE-1"])
@@ -142,30 +142,60 @@ import AeroTestSupport
     @Test func dur1RefusesAFailoverInAsyncMode() throws {
         let facts = try exampleFacts("failover-async-refused")
         #expect(failedRules(facts) == ["DUR-1"])
-        #expect(rule("DUR-1", facts).message.hasPrefix("commit mode is async: the lost primary a may have acknowledged writes that no other node holds"))
+        #expect(rule("DUR-1", facts).message.hasPrefix("epoch 7 runs in async mode: its primary a acknowledged writes that no other node may hold, so no failover can be proven safe"))
         // Even a candidate ahead of every acknowledged position: async acknowledgements are unknowable.
         let ahead = try example("failover-async-refused", [("nodes.1.durable_lsn", .integer(5000))])
         #expect(failedRules(ahead) == ["DUR-1"])
     }
 
-    @Test func dur1RefusesACandidateOutsideSyncReplicas() throws {
-        let facts = try example("failover-ok", [("cluster.sync_replicas", .array([.string("c")]))])
+    @Test func dur1AdmitsACandidateOutsideTheSetWhenWitnessesSuffice() throws {
+        // The set is {c} (quorum 1): c holds every acknowledged write, and b is at or above c.
+        let facts = try example("failover-ok", [("cluster.sync_replicas", .array([.string("a"), .string("c")]))])
+        #expect(rule("DUR-1", facts).passed, "\(rule("DUR-1", facts).message)")
+        #expect(rule("DUR-1", facts).message.hasSuffix("1 of ANY 1 (c) reported (1 needed, so one of them holds every acknowledged write) and b is at or above each"))
+    }
+
+    @Test func dur1RefusesWhenTooFewOfTheSetReport() throws {
+        // ANY 1 of {b, c}: a write may be on c alone, so c must report.
+        let facts = try example("failover-ok", [("cluster.sync_quorum", .integer(1))] + unreachableChanges(2))
         #expect(failedRules(facts) == ["DUR-1"])
-        #expect(rule("DUR-1", facts).message == "b is not in sync_replicas: the lost primary a may have acknowledged writes b never stored")
+        #expect(rule("DUR-1", facts).message == "epoch 7 acknowledges with ANY 1 (b, c): only 1 of them reported at epoch 7 (b), but 2 must, so that one of them surely holds every acknowledged write; not reporting: c (unreachable); bring one of them back, then ask again")
+        // A member of the set at an older epoch never acknowledged in this one, but counts as not reporting.
+        let stale = try example("failover-ok", [("cluster.sync_quorum", .integer(1)), ("nodes.2.epoch", .integer(6))])
+        #expect(rule("DUR-1", stale).message.contains("not reporting: c (at epoch 6, not 7)"))
+        // Quorum 2 of {b, c} (all): either one holds every acknowledged write.
+        #expect(rule("DUR-1", try example("failover-ok", unreachableChanges(2))).passed)
+    }
+
+    @Test func dur1RefusesACandidateBehindAMemberOfTheSetAndNamesIt() throws {
+        let facts = try example("failover-ok", [("cluster.sync_quorum", .integer(1)), ("nodes.2.durable_lsn", .integer(1201)), ("nodes.2.applied_lsn", .integer(1201))])
+        #expect(failedRules(facts) == ["DUR-1", "DUR-2"])
+        #expect(rule("DUR-1", facts).message == "c, of epoch 7's set ANY 1 (b, c), is durable to 1201, ahead of b at 1200: it may hold acknowledged writes b lacks; name c as the candidate")
+        // The named candidate passes every rule: no dead end.
+        let named = try example("failover-ok", [("cluster.sync_quorum", .integer(1)), ("nodes.2.durable_lsn", .integer(1201)), ("nodes.2.applied_lsn", .integer(1201)),
+                                                ("request.candidate", .string("c"))])
+        #expect(failedRules(named).isEmpty, "\(failedRules(named))")
+    }
+
+    @Test func dur1RefusesACandidateBelowTheEpochsStart() throws {
+        let facts = try example("failover-ok", [("cluster.epoch_start_lsn", .integer(1202))])
+        #expect(failedRules(facts) == ["DUR-1"])
+        #expect(rule("DUR-1", facts).message == "b is durable to 1200, below the end of the log before epoch 7 began (1201): it lacks records acknowledged in earlier epochs; name a node durable to at least 1201")
+        #expect(rule("DUR-1", try example("failover-ok", [("cluster.epoch_start_lsn", .integer(1201))])).passed)
     }
 
     @Test func dur1RefusesACandidateBelowAnAcknowledgedPosition() throws {
         let facts = try example("failover-ok", [("nodes.3.primary_acked_lsn", .integer(1201))])
         #expect(failedRules(facts) == ["DUR-1"])
         let result = rule("DUR-1", facts)
-        #expect(result.message == "b is durable to 1200, but position 1201 was acknowledged ($.nodes[3].primary_acked_lsn): acknowledged writes would be lost")
+        #expect(result.message == "b is durable to 1200, but position 1201 was acknowledged ($.nodes[3].primary_acked_lsn): acknowledged writes would be lost; name a node durable to at least 1201")
         #expect(result.facts["$.nodes[3].primary_acked_lsn"] == .integer(1201))
     }
 
     @Test func dur1PassesAFailoverCitingTheHighestAcknowledgedPosition() throws {
         let result = rule("DUR-1", try exampleFacts("failover-ok"))
         #expect(result.passed)
-        #expect(result.message == "sync mode with b in sync_replicas; b is durable to 1200, at or above the highest acknowledged position known, 1198 ($.nodes[1].primary_acked_lsn)")
+        #expect(result.message == "b is durable to 1200, at or above the highest acknowledged position known, 1198 ($.nodes[1].primary_acked_lsn); 2 of ANY 2 (b, c) reported (1 needed, so one of them holds every acknowledged write) and b is at or above each")
     }
 
     @Test func dur1AllowsAndReportsSwitchoverLag() throws {
@@ -188,9 +218,14 @@ import AeroTestSupport
 
     @Test func dur2RefusesACandidateBehindAPeerAndNamesIt() throws {
         let facts = try exampleFacts("failover-behind-peer")
-        #expect(failedRules(facts) == ["DUR-2"])
+        // c is also in the epoch's set, so DUR-1 names it too.
+        #expect(failedRules(facts) == ["DUR-1", "DUR-2"])
         let result = rule("DUR-2", facts)
-        #expect(result.message == "c is ahead of the candidate b: durable to 1250 against 1200; name c as the candidate, or wait until b catches up")
+        #expect(result.message == "c is ahead of the candidate b: durable to 1250 against 1200; promoting b would leave records c holds on no primary (c would need a re-seed); name c as the candidate, which holds every record a reachable replica holds")
+        // d is not in the set: ahead of b, it is DUR-2's alone.
+        let async = try example("failover-behind-peer", [("nodes.2.durable_lsn", .integer(1199)), ("nodes.2.applied_lsn", .integer(1199)),
+                                                         ("nodes.3.durable_lsn", .integer(1230)), ("nodes.3.applied_lsn", .integer(1230))])
+        #expect(failedRules(async) == ["DUR-2"])
         #expect(result.facts["$.nodes[2].durable_lsn"] == .integer(1250))
     }
 
@@ -210,9 +245,32 @@ import AeroTestSupport
         #expect(rule("DUR-2", gone).passed)
     }
 
-    @Test func dur2AppliesToSwitchoversToo() throws {
+    @Test func dur2PassesSwitchoversWhichCatchUpToThePrimary() throws {
+        // The switchover candidate catches up to the fenced primary's final position, which is
+        // at or above every replica's: a replica ahead of it now loses nothing.
         let facts = try example("switchover-ok", [("nodes.2.durable_lsn", .integer(1207)), ("nodes.2.applied_lsn", .integer(1207))])
-        #expect(failedRules(facts) == ["DUR-2"])
+        #expect(failedRules(facts).isEmpty)
+        #expect(rule("DUR-2", facts).message.hasPrefix("switchover: b catches up to the fenced primary's final position"))
+    }
+
+    // MARK: DUR-3
+
+    @Test func dur3RefusesACandidateThatLeavesTheNewEpochNoAcknowledger() throws {
+        // sync_replicas [b]: with b as primary no member could acknowledge in epoch 8.
+        let facts = try example("failover-ok", [("cluster.sync_replicas", .array([.string("b")]))])
+        #expect(failedRules(facts).contains("DUR-3"))
+        #expect(rule("DUR-3", facts).message.hasPrefix("epoch 8 would have no durability: with b as primary, sync_replicas [b] leaves no other member to acknowledge writes"))
+        let tooMany = try example("failover-ok", [("cluster.sync_replicas", .array([.string("a"), .string("b"), .string("c")])), ("cluster.sync_quorum", .integer(3))])
+        #expect(rule("DUR-3", tooMany).message.contains("sync_quorum 3 is more than the 2 member(s) that can acknowledge (a, c)"))
+    }
+
+    @Test func dur3PassesAndSaysWhetherTheNewQuorumCanBeMetNow() throws {
+        let facts = try example("failover-ok", [("cluster.sync_replicas", .array([.string("a"), .string("b"), .string("c")])), ("cluster.sync_quorum", .integer(1))])
+        let result = rule("DUR-3", facts)
+        #expect(result.passed)
+        #expect(result.message == "epoch 8 will acknowledge with ANY 1 (a, c) (1 of them reachable now)")
+        let twoNode = try example("failover-ok", [("cluster.sync_replicas", .array([.string("a"), .string("b")])), ("cluster.sync_quorum", .integer(1))])
+        #expect(rule("DUR-3", twoNode).message == "epoch 8 will acknowledge with ANY 1 (a) (only 0 of them reachable now, so writes are refused (REPL-QUORUM-1) until 1 more rejoin)")
     }
 
     // MARK: FENCE-1
