@@ -49,11 +49,11 @@
 //   P6. Failover: the commit is requested only after the candidate stopped following the
 //       lost primary, reported itself durable at or above everything DUR-1 compared it with
 //       (`PromotionRules.failoverRequiredLSN`), and the epoch was claimed.
-//   P7. The commit is requested only after `promisesNeeded` members of the epoch's
+//   P13. The commit is requested only after `promisesNeeded` members of the epoch's
 //       acknowledging set (and, for a switchover, the fenced primary) promised the new epoch to
 //       this candidate (EpochDurability.swift, docs/failover.md C1–C6): two attempts for one
 //       epoch cannot both reach the commit.
-//   P8. PROMOTED says whether service was verified: `serviceVerified` (the epoch's first
+//   P14. PROMOTED says whether service was verified: `serviceVerified` (the epoch's first
 //       record acknowledged under the new epoch's durability) or `serviceUnmet` (the authority
 //       moved, but the quorum cannot be met yet — writes are refused with REPL-QUORUM-1 — or
 //       the record was not acknowledged in time, PROMOTE-VERIFY-1).
@@ -87,11 +87,11 @@ public struct PromotionPlan: Sendable, Equatable {
     /// fenced can only be at or above it; below it, fsynced records went missing.
     public let primaryDurableLSN: LSN?
     /// The current epoch's acknowledging set and quorum (nil in async mode): whose promises
-    /// the claim needs (P7).
+    /// the claim needs (P13).
     public let durability: EpochDurability?
     public let factsDigest: String
 
-    /// P7: the promises of the set's members this attempt needs (0 in async mode, where no
+    /// P13: the promises of the set's members this attempt needs (0 in async mode, where no
     /// failover is allowed and a switchover is exclusive through the fenced primary alone).
     public var promisesNeeded: Int { durability?.promisesNeeded(request.kind) ?? 0 }
 }
@@ -130,7 +130,7 @@ public struct PromotionFailure: Sendable, Equatable {
     public let authorityOutcomeUnknown: Bool
 }
 
-/// How a promoted attempt left service (P8).
+/// How a promoted attempt left service (P14).
 public enum PromotedService: Sendable, Equatable {
     /// The epoch's first record was acknowledged under its durability; the message says by whom.
     case verified(String)
@@ -362,7 +362,7 @@ public struct FailoverStateMachine: Sendable, Equatable {
         guard granted.contains(plan.request.candidate), fromSet >= plan.promisesNeeded,
               !needsPrimary || granted.contains(plan.oldPrimary) else {
             return fail(plan, .claimingEpoch, rule: "PROMOTE-CLAIM-1", undo: undoNow,
-                        "the claim of epoch \(plan.toEpoch) was reported won with promises from \(granted.map(\.rawValue).sorted().joined(separator: ", ")), fewer than P7 needs (\(plan.promisesNeeded) of the set\(needsPrimary ? " and \(plan.oldPrimary)" : ""))")
+                        "the claim of epoch \(plan.toEpoch) was reported won with promises from \(granted.map(\.rawValue).sorted().joined(separator: ", ")), fewer than P13 needs (\(plan.promisesNeeded) of the set\(needsPrimary ? " and \(plan.oldPrimary)" : ""))")
         }
         state = .promoting(plan, .committingAuthority, target: nil, undo: undoNow)
         checkInvariants()
@@ -454,7 +454,7 @@ public struct FailoverStateMachine: Sendable, Equatable {
         preconditionFailure("invalid event \(event) in state \(stateKind)")
     }
 
-    /// Asserts P1, P3 (shape of the undo list) and P4 on the current state (P2, P5–P8 hold by
+    /// Asserts P1, P3 (shape of the undo list) and P4 on the current state (P2, P5–P14 hold by
     /// the shape of the transitions above and are tested pair by pair).
     func checkInvariants() {
         switch state {

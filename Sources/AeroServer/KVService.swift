@@ -42,13 +42,33 @@ public struct PrimaryHooks: Sendable {
     public var waiters: CommitWaiters?
     /// The replicas streaming from this primary now (nil: not known, nothing is refused for it).
     public var streamingReplicas: (@Sendable () -> Set<NodeID>)?
+    /// Until this monotonic time (ms) a write whose quorum is not connected waits for it
+    /// (`timeouts.quorum_grace_ms` after the role started or a replica session ended).
+    public var quorumGraceUntilMs: (@Sendable () -> UInt64)?
 
     public init(walDurable: @escaping @Sendable (LSN) -> Void, acknowledged: @escaping @Sendable (LSN) -> Void, waiters: CommitWaiters?,
-                streamingReplicas: (@Sendable () -> Set<NodeID>)? = nil) {
+                streamingReplicas: (@Sendable () -> Set<NodeID>)? = nil, quorumGraceUntilMs: (@Sendable () -> UInt64)? = nil) {
         self.walDurable = walDurable
         self.acknowledged = acknowledged
         self.waiters = waiters
         self.streamingReplicas = streamingReplicas
+        self.quorumGraceUntilMs = quorumGraceUntilMs
+    }
+
+    /// Poll interval while a write waits, within the grace window, for its quorum to connect.
+    static let quorumPollMs: UInt64 = 2
+
+    /// REPL-QUORUM-1 with the grace window: nil when the quorum is connected (at once or within
+    /// the window), else the refusal's inputs. Bounded by the window's deadline.
+    func quorumUnmetAfterGrace() async -> (EpochDurability, Set<NodeID>)? {
+        guard var unmet = quorumUnmet() else { return nil }
+        let deadlineMs = quorumGraceUntilMs?() ?? 0
+        while CommitWaiters.monotonicMs() < deadlineMs {
+            try? await Task.sleep(for: .milliseconds(Self.quorumPollMs))
+            guard let still = quorumUnmet() else { return nil }
+            unmet = still
+        }
+        return unmet
     }
 
     /// REPL-QUORUM-1's question: fewer members of the set stream from this primary than the
@@ -252,7 +272,8 @@ public final class KVService: Sendable {
         if let waiters = primaryHooks?.waiters, waiters.isFull {
             return respond(.commitBacklog(waiters: waiters.waiterCount, max: waiters.waitersMax), context: context)
         }
-        if let (durability, connected) = primaryHooks?.quorumUnmet() {
+        // A fenced primary says so (REPL-FENCED, from the engine) before anything about its quorum.
+        if !engine.isFenced, let (durability, connected) = await primaryHooks?.quorumUnmetAfterGrace() {
             return respond(.quorumUnmet(node: config.id, epoch: engine.currentEpoch, durability: durability, connected: connected), context: context)
         }
         do {
@@ -284,8 +305,10 @@ public final class KVService: Sendable {
             }
             metrics.commits.increment()
             metrics.commitLatency.record(ContinuousClock.now - started)
-            return .json(.object(["lsn": .integer(Int64(lsn.rawValue)), "epoch": .integer(Int64(epoch.rawValue)),
-                                  "durability": hooks?.waiters?.durability?.json ?? .null]))
+            var answer: [String: JSONValue] = ["lsn": .integer(Int64(lsn.rawValue)), "epoch": .integer(Int64(epoch.rawValue))]
+            // What "acknowledged" meant for this write (sync epochs; async answers as before).
+            if let durability = hooks?.waiters?.durability { answer["durability"] = durability.json }
+            return .json(.object(answer))
         } catch let error as StorageError {
             return respond(refusal(for: error), context: context)
         } catch {

@@ -154,7 +154,7 @@ final class PromotionCoordinator: Sendable {
         var machine = FailoverStateMachine(request: PromotionRequest(kind: kind, candidate: config.id, requestedBy: request.requestedBy))
         _ = machine.validate()
         var action = machine.decided(decision, facts: facts)
-        let steps = PromotionSteps(coordinator: self, attempt: id, fromEpoch: facts.cluster.epoch)
+        let steps = PromotionSteps(coordinator: self, attempt: id, fromEpoch: facts.cluster.epoch, oldPrimary: facts.cluster.primary)
         if decision.allowed { writeAttemptFile(toEpoch: facts.cluster.epoch.successor, decisionID: id) }
         defer { removeAttemptFile() }
         PromotionFaults.reached(.afterDecision)

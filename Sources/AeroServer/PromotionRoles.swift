@@ -83,6 +83,9 @@ public final class NodeRoles: Sendable {
         syncWaiters?.start()
         let lagClock = LagClock()
         let sessionEndRepeats = NIOLockedValueBox(RepeatedEventFilter())
+        // REPL-QUORUM-1's grace window: open at the start and after every session end.
+        let graceMs = config.timeouts.quorumGraceMs
+        let graceUntilMs = NIOLockedValueBox(CommitWaiters.monotonicMs() + graceMs)
         let source = ReplicationSource(
             engine: engine, nodeID: config.id, members: Set(config.members.map(\.id)), group: MultiThreadedEventLoopGroup.singleton,
             heartbeatIntervalMs: Int64(config.timeouts.heartbeatIntervalMs),
@@ -101,7 +104,10 @@ public final class NodeRoles: Sendable {
                     let service = serviceBox.withLockedValue { $0 }
                     Task { await service?.learnedHigherEpoch(epoch, from: replica.rawValue) }
                 },
-                sessionEnded: { end in ServerNode.journalSessionEnd(end, journal: journal, repeats: sessionEndRepeats) }))
+                sessionEnded: { end in
+                    graceUntilMs.withLockedValue { $0 = CommitWaiters.monotonicMs() + graceMs }
+                    ServerNode.journalSessionEnd(end, journal: journal, repeats: sessionEndRepeats)
+                }))
         let port: Int
         do {
             port = try await source.start(host: peer.host, port: peer.port)
@@ -121,7 +127,8 @@ public final class NodeRoles: Sendable {
             },
             acknowledged: { source.acknowledged(through: $0) },
             waiters: syncWaiters,
-            streamingReplicas: { source.streamingReplicas })
+            streamingReplicas: { source.streamingReplicas },
+            quorumGraceUntilMs: { graceUntilMs.withLockedValue { $0 } })
     }
 
     /// Starts the follow loop towards the primary the authority file names, if it is a member.

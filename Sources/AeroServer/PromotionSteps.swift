@@ -13,6 +13,7 @@ struct PromotionSteps: Sendable {
     /// The decision id: names this attempt's fence (U6) and its journal events.
     let attempt: String
     let fromEpoch: Epoch
+    let oldPrimary: NodeID
 
     var config: ServerConfig { coordinator.config }
     var engine: StorageEngine { coordinator.engine }
@@ -43,7 +44,7 @@ struct PromotionSteps: Sendable {
             if durable >= lsn && !PromotionFaults.fails(.catchUp) { return machine.candidateCaughtUp(durableLSN: durable) }
             if CommitWaiters.monotonicMs() >= deadlineMs {
                 return machine.stepFailed(rule: "PROMOTE-CATCHUP-1",
-                    "PROMOTE-CATCHUP-1: \(config.id) did not become durable to \(lsn) within switchover_catch_up_timeout_ms \(config.timeouts.switchoverCatchUpTimeoutMs) (durable to \(engine.durableLSN))")
+                    "PROMOTE-CATCHUP-1: \(config.id) did not become durable to \(lsn) within switchover_catch_up_timeout_ms \(config.timeouts.switchoverCatchUpTimeoutMs) (durable to \(engine.durableLSN)); the fence of \(oldPrimary) was lifted")
             }
             try? await Task.sleep(for: .milliseconds(Self.catchUpPollMs))
         }
@@ -63,7 +64,7 @@ struct PromotionSteps: Sendable {
 
     // MARK: Both
 
-    /// C3/P7: this node's own promise, the fenced primary's (it promised when fenced), and the
+    /// C3/P13: this node's own promise, the fenced primary's (it promised when fenced), and the
     /// other members' (asked at once; only the set's count towards `needed`, the others are
     /// asked so that C4 keeps them from following another candidate at this epoch).
     func claim(_ epoch: Epoch, set: [NodeID], needed: Int, fencedPrimary: NodeID?,

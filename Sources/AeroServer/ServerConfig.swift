@@ -87,6 +87,10 @@ public struct TimeoutsConfig: Hashable, Sendable {
     public var peerConnectTimeoutMs: UInt64 = 1_000
     /// A promotion candidate waits this long for each member's facts (issue 6).
     public var factsGatherTimeoutMs: UInt64 = 2_000
+    /// After the primary role starts, or a replica session ends, a write whose quorum is not
+    /// connected waits up to this long for it (a replica connecting or reconnecting) before it
+    /// is refused with REPL-QUORUM-1; outside that window it is refused at once.
+    public var quorumGraceMs: UInt64 = 1_000
     /// A switchover waits this long for the candidate to reach the fenced primary's final LSN.
     public var switchoverCatchUpTimeoutMs: UInt64 = 5_000
     /// Graceful shutdown lets in-flight commits finish for this long, then fails them.
@@ -101,6 +105,7 @@ public struct TimeoutsConfig: Hashable, Sendable {
         ("peer_connect_timeout_ms", \.peerConnectTimeoutMs),
         ("facts_gather_timeout_ms", \.factsGatherTimeoutMs),
         ("switchover_catch_up_timeout_ms", \.switchoverCatchUpTimeoutMs),
+        ("quorum_grace_ms", \.quorumGraceMs),
         ("shutdown_grace_ms", \.shutdownGraceMs),
     ] }
 }

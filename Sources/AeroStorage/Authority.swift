@@ -55,13 +55,14 @@ public struct EpochHistoryEntry: Sendable, Codable, Hashable {
         }
     }
 
-    /// The JSON form used by status, `/v1/admin/follow` and the re-seed client.
+    /// The JSON form used by status, `/v1/admin/follow` and the re-seed client (`durability`
+    /// left out when there is none, as before it was recorded).
     public var json: JSONValue {
         var fields: [String: JSONValue] = [
             "epoch": .integer(Int64(epoch.rawValue)), "primary": .string(primary.rawValue),
             "start_lsn": .integer(Int64(startLSN.rawValue)),
         ]
-        fields["durability"] = durability?.json ?? .null
+        if let durability { fields["durability"] = durability.json }
         return .object(fields)
     }
 

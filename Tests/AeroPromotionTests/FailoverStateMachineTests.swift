@@ -113,7 +113,7 @@ struct MachineFixtures {
             #expect(machine.stateKind == .awaitingCatchUp)
         case (.awaitingCatchUp, .candidateCaughtUp):
             var behind = machine
-            // switchover-ok: the set is {b, c} with quorum 2, so a switchover needs 1 of it (P7).
+            // switchover-ok: the set is {b, c} with quorum 2, so a switchover needs 1 of it (P13).
             #expect(machine.apply(.candidateCaughtUp(durableLSN: LSN(1212))) == .claimEpoch(epoch: Epoch(8), set: ["b", "c"], needed: 1, fencedPrimary: "a"))
             #expect(machine.stateKind == .claimingEpoch, "P5")
             // Short of the final position: the fence is lifted (undo), then the attempt fails.
@@ -126,7 +126,7 @@ struct MachineFixtures {
             #expect(behind.stateKind == .failed)
         case (.detachingCandidate, .candidateDetached):
             var short = machine
-            // failover-ok: quorum 2 of {b, c}: a failover needs both promises (P7).
+            // failover-ok: quorum 2 of {b, c}: a failover needs both promises (P13).
             #expect(machine.apply(.candidateDetached(durableLSN: LSN(1200))) == .claimEpoch(epoch: Epoch(8), set: ["b", "c"], needed: 2, fencedPrimary: nil))
             #expect(machine.stateKind == .claimingEpoch, "P6")
             #expect(short.candidateDetached(durableLSN: LSN(1199)) == .undo(.resumeFollowing(primary: "a")))
@@ -139,12 +139,12 @@ struct MachineFixtures {
         case (.claimingEpoch, .epochClaimed):
             var few = machine
             #expect(machine.apply(.epochClaimed(granted: ["c", "b"])) == .commitAuthority(b, epoch: Epoch(8)))
-            #expect(machine.stateKind == .committingAuthority, "P7")
-            // Reported won with fewer promises than P7 needs: a driver bug, failed and undone.
+            #expect(machine.stateKind == .committingAuthority, "P13")
+            // Reported won with fewer promises than P13 needs: a driver bug, failed and undone.
             #expect(few.epochClaimed(granted: ["b"]) == .undo(.releasePromises(epoch: Epoch(8), granted: ["b"])))
             #expect(few.undone() == .undo(.resumeFollowing(primary: "a")))
             guard case .reportFailed(let failure) = few.undone() else {
-                Issue.record("a claim short of P7 must not commit")
+                Issue.record("a claim short of P13 must not commit")
                 return
             }
             #expect(failure.rule == "PROMOTE-CLAIM-1")
@@ -171,7 +171,7 @@ struct MachineFixtures {
             #expect(plan.factsDigest == fixtures.failoverFacts.digest, "P1")
         case (.verifyingService, .serviceUnmet):
             #expect(machine.apply(.serviceUnmet(rule: "REPL-QUORUM-1", message: "c is down"))
-                    == .reportPromoted(b, epoch: Epoch(8), .unverified(rule: "REPL-QUORUM-1", message: "c is down")), "P8")
+                    == .reportPromoted(b, epoch: Epoch(8), .unverified(rule: "REPL-QUORUM-1", message: "c is down")), "P14")
             #expect(machine.stateKind == .promoted, "P3: past the commit point it is promoted, never failed")
         case (.undoing, .undone):
             #expect(machine.apply(.undone) == .undo(.resumeFollowing(primary: "a")))

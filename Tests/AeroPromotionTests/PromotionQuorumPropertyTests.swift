@@ -81,7 +81,7 @@ import Testing
         #expect(allowed > Self.rounds / 20 && refused > Self.rounds / 20, "allowed \(allowed), refused \(refused)")
     }
 
-    /// P7: two attempts for one epoch cannot both gather their promises, for every set size and
+    /// P13: two attempts for one epoch cannot both gather their promises, for every set size and
     /// quorum up to 7 members — two failovers, a failover and a switchover (two switchovers
     /// both need the fenced primary).
     @Test func promiseQuorumsOfTwoAttemptsAlwaysMeet() {

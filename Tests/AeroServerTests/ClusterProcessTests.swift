@@ -89,12 +89,18 @@ struct ClusterProcessTests {
         #expect(refused.json?["error"]?["code"] == .string("REPL-WRITE-ON-REPLICA"))
         #expect(refused.text.contains("following primary n1"))
 
-        // n2 crashes: a sync write cannot be acknowledged; it fails with an explanation.
+        // n2 crashes: a sync write cannot be acknowledged. Once the quorum grace window after the
+        // session ended has passed it is refused at once, before it is written (REPL-QUORUM-1).
         n2.crash()
+        try await Task.sleep(for: .milliseconds(1_200))
+        let started = ContinuousClock.now
         let timedOut = try await n1.request("PUT", "/v1/kv/during", body: Data("outage".utf8))
+        #expect(ContinuousClock.now - started < .milliseconds(500), "refused at once, not after a timeout")
         #expect(timedOut.status == 503)
-        #expect(timedOut.json?["error"]?["code"] == .string("REPL-SYNC-TIMEOUT"))
-        #expect(timedOut.json?["error"]?["explanation"]?["facts"]?["missing_replicas"] == .array([.string("n2")]))
+        #expect(timedOut.json?["error"]?["code"] == .string("REPL-QUORUM-1"), "\(timedOut.text)")
+        #expect(timedOut.json?["error"]?["explanation"]?["facts"]?["connected"] == .array([]))
+        #expect(timedOut.json?["error"]?["explanation"]?["facts"]?["durability"] == .object(["quorum": .integer(1), "set": .array([.string("n2")])]))
+        #expect(try await n1.request("GET", "/v1/kv/during").status == 404, "nothing was written")
 
         // n2 returns and catches up; writes are acknowledged again (bounded attempts).
         n2 = try cluster.start(1)
@@ -108,14 +114,13 @@ struct ClusterProcessTests {
             let read = try await n2.request("GET", "/v1/kv/\(key)?min_lsn=\(lsn)")
             #expect(read.status == 200, "lost acknowledged \(key) on the replica")
         }
-        // The write that timed out was durable on n1 and reached n2 too: never acknowledged,
-        // but not lost either.
-        #expect(try await n2.request("GET", "/v1/kv/during").text == "outage")
+        // The refused write was never made: not on n1, not on n2.
+        #expect(try await n2.request("GET", "/v1/kv/during").status == 404)
 
         let status = try await n1.request("GET", "/v1/status")
         #expect(status.json?["cluster"]?["commit_mode"] == .string("sync"))
         let metrics = try await n1.request("GET", "/metrics")
-        #expect(metrics.text.contains("aerodb_refusals_total{rule=\"REPL-SYNC-TIMEOUT\"} 1"))
+        #expect(metrics.text.contains("aerodb_refusals_total{rule=\"REPL-QUORUM-1\"} 1"), "\(metrics.text)")
     }
 
     /// Writes of the async test: 10,000 by default (issue 5); AERODB_CLUSTER_WRITES changes it.

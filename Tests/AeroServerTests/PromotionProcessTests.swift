@@ -34,7 +34,9 @@ struct PromotionProcessTests {
         #expect(done.json?["outcome"]?.stringValue == "promoted")
         #expect(done.json?["epoch"]?.integerValue == 2)
         #expect(done.json?["repointed"] == .array([.string("n1"), .string("n3")]))
-        #expect(done.json?["verified_write"] == .null)
+        // Verified under the new epoch's durability: sync_replicas [n2, n3] less n2 is {n3}.
+        #expect(done.json?["verified_write"]?.stringValue?.contains("was acknowledged under ANY 1 (n3)") == true, "\(done.text)")
+        #expect(done.json?["durability"] == .object(["quorum": .integer(1), "set": .array([.string("n3")])]))
 
         let write = await cluster.put(1, "after", "switchover")
         #expect(write.status == 200)

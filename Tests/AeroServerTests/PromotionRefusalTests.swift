@@ -166,17 +166,19 @@ struct PromotionRefusalTests {
         #expect(cluster.journal(1).contains("\"promotion_failed\""))
     }
 
-    @Test("PROMOTE-VERIFY-1: the authority is committed but the new epoch's write is not verified: failed, and says so")
+    @Test("PROMOTE-VERIFY-1: the authority is committed but the new epoch's write is not verified: promoted without service, and says so")
     func verifyFailed() async throws {
         let cluster = try clusterFailing("verify")
         defer { cluster.stopAll() }
         #expect(await cluster.put(0, "k", "v").status == 200)
         let reply = await cluster.promote(1, kind: "switchover")
-        #expect(reply.json?["outcome"]?.stringValue == "failed", "\(reply.text)")
+        // The authority moved, service is not verified: promoted_without_service, exit 1.
+        #expect(reply.json?["outcome"]?.stringValue == "promoted_without_service", "\(reply.text)")
+        #expect(reply.json?["exit_code"]?.integerValue == 1, "\(reply.text)")
         #expect(reply.json?["rule"]?.stringValue == "PROMOTE-VERIFY-1", "\(reply.text)")
         #expect(reply.json?["epoch"]?.integerValue == 2, "\(reply.text)")
-        let verified = try #require(reply.json?["verified_write"]?.stringValue, "\(reply.text)")
-        #expect(verified.contains("not verified"), "\(verified)")
+        #expect(reply.json?["verified_write"] == .null, "\(reply.text)")
+        #expect(reply.json?["message"]?.stringValue?.contains("not verified") == true, "\(reply.text)")
         // As docs/failover.md says: the authority is committed; the operator inspects n2.
         #expect(await cluster.role(1).map { "\($0.role) \($0.epoch)" } == "primary 2")
         #expect(await cluster.put(0, "old", "primary").status == 409)

@@ -164,12 +164,13 @@ final class PromoCluster: @unchecked Sendable {
     }
 
     /// A failover as the operator runs it with n1 gone: ask n2; when n3 holds more of the log,
-    /// DUR-2 refuses and names n3, and the operator asks n3, as the explanation says.
+    /// DUR-1/DUR-2 refuse and name n3, and the operator asks n3, as the explanation says.
     /// Returns the candidate's index and its answer.
     func failOverAsOperator() async -> (candidate: Int, reply: Reply) {
         let first = await promote(1, kind: "failover")
-        if first.json?["outcome"]?.stringValue == "refused",
-           first.json?["decision"]?["reasons"]?.arrayValue?.first?["source"]?.stringValue == "rule:DUR-2" {
+        let sources = first.json?["decision"]?["reasons"]?.arrayValue?.compactMap { $0["source"]?.stringValue } ?? []
+        if first.json?["outcome"]?.stringValue == "refused", sources.contains("rule:DUR-1") || sources.contains("rule:DUR-2"),
+           first.text.contains("name n3 as the candidate") {
             return (2, await promote(2, kind: "failover"))
         }
         return (1, first)
