@@ -55,8 +55,6 @@ public struct PrimaryHooks: Sendable {
         self.quorumGraceUntilMs = quorumGraceUntilMs
     }
 
-    /// Poll interval while a write waits, within the grace window, for its quorum to connect.
-    static let quorumPollMs: UInt64 = 2
 
     /// REPL-QUORUM-1 with the grace window: nil when the quorum is connected (at once or within
     /// the window), else the refusal's inputs. Bounded by the window's deadline.
@@ -64,7 +62,7 @@ public struct PrimaryHooks: Sendable {
         guard var unmet = quorumUnmet() else { return nil }
         let deadlineMs = quorumGraceUntilMs?() ?? 0
         while CommitWaiters.monotonicMs() < deadlineMs {
-            try? await Task.sleep(for: .milliseconds(Self.quorumPollMs))
+            try? await Task.sleep(for: .milliseconds(KVService.quorumPollMs))
             guard let still = quorumUnmet() else { return nil }
             unmet = still
         }
@@ -214,6 +212,10 @@ public final class KVService: Sendable {
     func installRole(hooks: PrimaryHooks?, observer: ReplicationFollower.Observer?) {
         role.withLockedValue { $0 = (hooks, observer) }
     }
+
+    /// Poll interval while a write or a promotion waits, within the grace window, for the
+    /// epoch's quorum to connect.
+    static let quorumPollMs: UInt64 = 2
 
     // MARK: status and metrics
 

@@ -145,8 +145,15 @@ struct PromotionSteps: Sendable {
         guard let waiters = hooks.waiters, let durability = waiters.durability else {
             return machine.serviceVerified("async mode: its first record (LSN \(entry.startLSN)) is durable on \(config.id)")
         }
-        // Those re-pointed, or already streaming, are who can acknowledge now.
-        let able = Set(repointed).union(hooks.streamingReplicas?() ?? []).intersection(durability.set)
+        // Those re-pointed, or streaming, are who can acknowledge now. A member whose follow
+        // answer came late (a loaded host) may still connect: wait for it within the quorum
+        // grace window (`timeouts.quorum_grace_ms`), bounded, before saying the quorum is unmet.
+        var able = Set(repointed).union(hooks.streamingReplicas?() ?? []).intersection(durability.set)
+        let graceDeadlineMs = CommitWaiters.monotonicMs() + config.timeouts.quorumGraceMs
+        while able.count < durability.quorum && CommitWaiters.monotonicMs() < graceDeadlineMs {
+            try? await Task.sleep(for: .milliseconds(KVService.quorumPollMs))
+            able.formUnion((hooks.streamingReplicas?() ?? []).intersection(durability.set))
+        }
         guard able.count >= durability.quorum else {
             let absent = durability.set.filter { !able.contains($0) }
             let commands = absent.map { "`aerodb rejoin --addr \(client.member($0)?.http.description ?? $0.rawValue) --primary-addr \(config.http)`" }

@@ -2,7 +2,9 @@
 // client write accepted at the new epoch, over repeated live switchovers and failovers of
 // `aerodb serve` processes on loopback (policy evaluation included: --policy-dir).
 //
-// A three-node sync cluster (n1 primary; n2, n3 sync replicas; zones a, b, c). Switchovers
+// A three-node sync cluster (n1 primary; zones a, b, c). `--topology default` (the default) is
+// what `aerodb local-cluster start` writes: sync_replicas every member, sync_quorum 1 (ANY 1 of
+// the two replicas); `two-sync` makes n2 and n3 both acknowledge every write. Switchovers
 // alternate the primary between n2 and n1. Each failover round: kill -9 n1 (the primary),
 // promote n2 with kind failover, write; then restart n1, re-point it (`POST /v1/admin/follow`)
 // and switch over back to n1, ready for the next round. A sample is: request sent -> promote
@@ -31,15 +33,18 @@ struct PromoteBenchCommand: ParsableCommand {
     var switchovers = 50
     @Option(help: "Failovers to time.")
     var failovers = 10
+    @Option(help: "default (local-cluster's: ANY 1 of the other members) or two-sync (n2 and n3 both acknowledge).")
+    var topology = "default"
 
     func validate() throws {
         guard (1...10_000).contains(switchovers), (0...1_000).contains(failovers) else {
             throw ValidationError("--switchovers 1...10000, --failovers 0...1000")
         }
+        guard ["default", "two-sync"].contains(topology) else { throw ValidationError("--topology: default or two-sync, got \(topology)") }
     }
 
     func run() throws {
-        let cluster = try PromoteBenchCluster(aerodb: aerodb, root: dir, policyDir: URL(fileURLWithPath: policyDir).path)
+        let cluster = try PromoteBenchCluster(aerodb: aerodb, root: dir, policyDir: URL(fileURLWithPath: policyDir).path, topology: topology)
         defer { cluster.stop() }
         var epoch: Int64 = 1
         var primary = 0
@@ -69,7 +74,7 @@ struct PromoteBenchCommand: ParsableCommand {
             _ = try cluster.timedPromotion(0, kind: "switchover", key: "fb\(i)", epoch: epoch + 1)
             epoch += 1
         }
-        print("aerodb-bench promote: \(aerodb), policies \(policyDir), 3 nodes sync on 127.0.0.1")
+        print("aerodb-bench promote: \(aerodb), policies \(policyDir), 3 nodes sync (\(topology)) on 127.0.0.1; failovers keep the old primary dead until the first write is acknowledged")
         print("kind         samples   to first write p50 ms  p99 ms  max ms   promote answered p50 ms  p99 ms")
         for (name, samples, only) in [("switchover", switchSamples, switchPromoteOnly), ("failover", failSamples, failPromoteOnly)] where !samples.isEmpty {
             let s = samples.sorted(), o = only.sorted()
@@ -86,7 +91,7 @@ final class PromoteBenchCluster {
     var processes: [Process?] = [nil, nil, nil]
     var httpPorts: [Int] = []
 
-    init(aerodb: String, root: String, policyDir: String) throws {
+    init(aerodb: String, root: String, policyDir: String, topology: String) throws {
         self.aerodb = aerodb
         self.root = root
         try? FileManager.default.removeItem(atPath: root)
@@ -97,10 +102,11 @@ final class PromoteBenchCluster {
         let members = (0..<3).map {
             #"{"id":"n\#($0 + 1)","http":"127.0.0.1:\#(httpPorts[$0])","peer":"127.0.0.1:\#(peers[$0])","labels":{"zone":"\#(zones[$0])"}}"#
         }
+        let durability = topology == "default" ? #""sync_replicas":["n1","n2","n3"],"sync_quorum":1"# : #""sync_replicas":["n2","n3"]"#
         for i in 0..<3 {
             let config = """
                 {"id":"n\(i + 1)","data_dir":"n\(i + 1)","http":"127.0.0.1:\(httpPorts[i])","peer":"127.0.0.1:\(peers[i])",
-                 "members":[\(members.joined(separator: ","))],"commit_mode":"sync","sync_replicas":["n2","n3"],
+                 "members":[\(members.joined(separator: ","))],"commit_mode":"sync",\(durability),
                  "initial_primary":"n1","policy_dir":"\(policyDir)",
                  "timeouts":{"heartbeat_interval_ms":20,"facts_gather_timeout_ms":500}}
                 """

@@ -2,6 +2,10 @@ import AeroCore
 import ArgumentParser
 import Foundation
 
+#if canImport(FoundationNetworking)
+    import FoundationNetworking
+#endif
+
 #if canImport(Glibc)
     import Glibc
 #endif
@@ -28,6 +32,27 @@ enum LocalCluster {
     static let stopWaitMs = 10_000
 
     static func path(_ dir: String, _ name: String) -> String { (dir as NSString).appendingPathComponent(name) }
+
+    /// Polls `GET /v1/status` on 127.0.0.1:`port` until `cluster.streaming_replicas` has
+    /// `replicas` members; false when `timeoutMs` passed first (a monotonic deadline).
+    static func waitStreaming(port: Int, replicas: Int, timeoutMs: Int) -> Bool {
+        let deadline = DispatchTime.now().uptimeNanoseconds + UInt64(timeoutMs) * 1_000_000
+        let url = URL(string: "http://127.0.0.1:\(port)/v1/status")!
+        while DispatchTime.now().uptimeNanoseconds < deadline {
+            let done = DispatchSemaphore(value: 0)
+            let seen = StreamingCount()
+            URLSession.shared.dataTask(with: URLRequest(url: url, timeoutInterval: 2)) { data, _, _ in
+                if let data, let json = try? JSONParser.parse(String(decoding: data, as: UTF8.self)) {
+                    seen.set(json["cluster"]?["streaming_replicas"]?.arrayValue?.count ?? 0)
+                }
+                done.signal()
+            }.resume()
+            done.wait()
+            if seen.get() >= replicas { return true }
+            usleep(20_000)
+        }
+        return false
+    }
 
     /// Node ids with a config in `dir`, in order.
     static func nodes(in dir: String) -> [String] {
@@ -65,6 +90,14 @@ enum LocalCluster {
         }
         return "stopped"
     }
+}
+
+/// The streaming count a status callback saw.
+final class StreamingCount: @unchecked Sendable {
+    private let lock = NSLock()
+    private var count = 0
+    func set(_ value: Int) { lock.withLock { count = value } }
+    func get() -> Int { lock.withLock { count } }
 }
 
 struct LocalClusterStart: ParsableCommand {
@@ -154,6 +187,11 @@ struct LocalClusterStart: ParsableCommand {
                 FileHandle.standardError.write(Data("aerodb local-cluster: \(id) did not start; its log:\n\(log.suffix(2000))\n".utf8))
                 throw ExitCode(1)
             }
+        }
+        // In sync mode the first write needs its quorum connected: wait (bounded) until the
+        // primary reports every replica streaming, so that "all serve" means writes succeed.
+        if nodes > 1, !LocalCluster.waitStreaming(port: basePort + 1, replicas: nodes - 1, timeoutMs: LocalCluster.startWaitMs) {
+            FileHandle.standardError.write(Data("aerodb local-cluster: n1 does not report its \(nodes - 1) replicas streaming yet; see the logs in \(dir)\n".utf8))
         }
         for (i, id) in ids.enumerated() {
             print("\(id)  http 127.0.0.1:\(basePort + i + 1)  peer 127.0.0.1:\(basePort + 101 + i)  pid \(started[i])\(i == 0 ? "  primary" : "")")

@@ -110,6 +110,27 @@ final class PromoCluster: @unchecked Sendable {
 
     func startAll() throws {
         for i in 0..<Self.count { try start(i) }
+        waitReplicasStreaming()
+    }
+
+    /// Waits (bounded, 10 s) until the primary n1 reports both replicas streaming, so that the
+    /// first write of a test finds its quorum connected whatever the host's load.
+    func waitReplicasStreaming() {
+        for _ in 0..<500 {
+            var request = URLRequest(url: URL(string: "http://127.0.0.1:\(http[0])/v1/status")!, timeoutInterval: 2)
+            request.httpMethod = "GET"
+            let done = DispatchSemaphore(value: 0)
+            let count = NIOLockedBox(0)
+            URLSession.shared.dataTask(with: request) { data, _, _ in
+                if let data, let json = try? JSONParser.parse(String(decoding: data, as: UTF8.self)) {
+                    count.set(json["cluster"]?["streaming_replicas"]?.arrayValue?.count ?? 0)
+                }
+                done.signal()
+            }.resume()
+            done.wait()
+            if count.get() >= Self.count - 1 { return }
+            Thread.sleep(forTimeInterval: 0.02)
+        }
     }
 
     func kill9(_ index: Int) {
@@ -189,6 +210,15 @@ final class PromoCluster: @unchecked Sendable {
         guard let node = reply.json?["node"], let role = node["role"]?.stringValue, let epoch = node["epoch"]?.integerValue else { return nil }
         return (role, UInt64(epoch))
     }
+}
+
+/// A value shared with a URLSession callback.
+final class NIOLockedBox<T: Sendable>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value: T
+    init(_ value: T) { self.value = value }
+    func get() -> T { lock.withLock { value } }
+    func set(_ new: T) { lock.withLock { value = new } }
 }
 
 /// The seed of a randomised test: `AERODB_FAILOVER_SEED` replays one; printed either way.
