@@ -151,25 +151,3 @@ public enum ReseedInstall {
         do { return try body() } catch let error as StorageIOError { throw StorageError.io(error) }
     }
 }
-
-extension StorageEngine {
-    /// Bounded read of the checkpoint at `lsn` for a re-seeding peer: at most `bytesMax` bytes
-    /// from `offset`, and the file's size. Nil when that checkpoint no longer exists (a newer
-    /// one replaced it: the peer starts over).
-    public func checkpointChunk(lsn: LSN, offset: UInt64, bytesMax: Int) throws -> (bytes: [UInt8], totalBytes: UInt64)? {
-        precondition(bytesMax > 0, "a chunk holds at least one byte")
-        let io = PosixIO()
-        let path = directory + "/" + CheckpointFormat.fileName(lsn: lsn)
-        let file: any StorageFile
-        do { file = try io.open(path, create: false) } catch { return nil }
-        defer { file.close() }
-        do {
-            let total = try file.size()
-            guard offset <= total else { return ([], total) }
-            let count = Int(min(UInt64(bytesMax), total - offset))
-            return (try file.read(at: offset, count: count), total)
-        } catch let error as StorageIOError {
-            throw StorageError.io(error)
-        }
-    }
-}
