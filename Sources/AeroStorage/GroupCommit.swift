@@ -20,7 +20,7 @@
 // Transitions: `enqueue` (a record joins the pending buffer), `addWaiter` (a completion waits
 // for an LSN), `beginFlush` (idle → flushing: the whole pending buffer becomes the batch),
 // `finishFlush` (flushing → idle: durable, or failed), `beginReseed` / `finishReseed` /
-// `failReseed` (idle → reseeding → idle). Anything else is a `preconditionFailure`.
+// `failReseed` (idle → reseeding → idle). Anything else traps (preconditionFailure).
 //
 // Invariants (checked by `checkInvariants()` after every transition):
 //   E1 durableLSN ≤ lastLSN, durableEpoch ≤ lastEpoch, and neither position ever decreases

@@ -5,7 +5,7 @@
 //   1. An interrupted re-seed is finished or discarded first (`ReseedInstall.finishPending`,
 //      RS1), by every opener, else the old state (or, in a fresh directory, a default
 //      authority) would open beside the committed new one (storage E8).
-//   2. `*.tmp` files (an interrupted atomic replace) are removed
+//   2. `*.tmp` files (an interrupted `StorageIO.replaceDurably`) are removed
 //      and the directory synced.
 //   3. The authority file is read; a directory holding WAL or checkpoints without one is
 //      refused; a fresh directory gets `StorageOptions.initialAuthority`, written durably.

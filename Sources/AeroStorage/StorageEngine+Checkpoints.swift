@@ -2,9 +2,9 @@
 // removal of the WAL they cover, and the images and chunks a re-seeding peer is sent.
 //
 // Invariants (docs/invariants.md, "Storage"):
-//   E5 A checkpoint at LSN c is durable (temp file synced, renamed, directory synced) before
-//      any WAL segment wholly at or below c is removed; the active (last) segment is never
-//      removed. (`checkpointBlocking`,
+//   E5 A checkpoint at LSN c is durable (written with `StorageIO.replaceDurably`: temp file
+//      synced, renamed, directory synced) before any WAL segment wholly at or below c is
+//      removed; the active (last) segment is never removed. (`checkpointBlocking`,
 //      `removeCoveredFiles`)
 //   E3 Removals are followed by a directory sync. (`removeCoveredFiles`)
 //   One checkpoint runs at a time (`checkpointRunning`), never beside a re-seed in place.
@@ -54,14 +54,7 @@ extension StorageEngine {
             }
             let bytes = CheckpointFormat.encode(lsn: lsn, epoch: epoch, entries: entries)
             let name = CheckpointFormat.fileName(lsn: lsn)
-            let temp = directory + "/" + name + ".tmp"
-            let file = try io.open(temp, create: true)
-            defer { file.close() }
-            try file.truncate(to: 0)
-            try file.writeAll(bytes, at: 0)
-            try file.sync()
-            try io.rename(temp, to: directory + "/" + name)
-            try io.syncDirectory(directory)
+            try io.replaceDurably(name, in: directory, with: bytes)  // E5: durable before any removal
             locked {
                 checkpointLSN = lsn
                 counters.checkpoints += 1
@@ -112,35 +105,6 @@ extension StorageEngine {
         let file = try wrapIO { try io.open(directory + "/" + CheckpointFormat.fileName(lsn: lsn), create: false) }
         defer { file.close() }
         return (lsn, try wrapIO { try file.readAll() })
-    }
-
-    /// Re-seeds a closed data directory from a checkpoint image: the explicit, only way to cut a
-    /// replica's WAL back (to a branch point). Verifies the image, removes every WAL segment and
-    /// checkpoint, installs the image durably. The authority file is kept. Call with the engine
-    /// for `directory` closed; then open it again.
-    public static func installCheckpoint(_ bytes: [UInt8], directory: String, io: any StorageIO = PosixIO()) throws -> LSN {
-        let image: CheckpointFormat.Image
-        switch CheckpointFormat.decode(bytes) {
-        case .failure(let f): throw StorageError.badCheckpoint("checkpoint image: \(f.why)")
-        case .success(let i): image = i
-        }
-        return try wrapIO {
-            try io.createDirectory(directory)
-            let name = CheckpointFormat.fileName(lsn: image.lsn)
-            let temp = directory + "/" + name + ".tmp"
-            let file = try io.open(temp, create: true)
-            defer { file.close() }
-            try file.truncate(to: 0)
-            try file.writeAll(bytes, at: 0)
-            try file.sync()
-            for n in try io.list(directory) where WALFormat.segmentFirstLSN(n) != nil || CheckpointFormat.lsn(ofFileName: n) != nil {
-                try io.remove(directory + "/" + n)
-            }
-            try io.syncDirectory(directory)
-            try io.rename(temp, to: directory + "/" + name)
-            try io.syncDirectory(directory)
-            return image.lsn
-        }
     }
 
     /// Bounded read of the checkpoint at `lsn` for a re-seeding peer: at most `bytesMax` bytes

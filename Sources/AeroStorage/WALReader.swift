@@ -2,7 +2,10 @@
 //
 // Rules:
 //   - Only durable records are returned (up to durableLSN when the read began).
-//   - A record that fails verification is damage (`storage.recovery.corrupt-record`).
+//   - A record's bytes are read only once its stated length is plausible: at most
+//     `WALFormat.recordPayloadBytesMax` and within what the segment file holds after it. A
+//     corrupt length is damage (`storage.recovery.corrupt-record`) before any buffer of that
+//     size is allocated.
 //   - A read continuing where the previous one ended (the usual case: one replica streaming)
 //     resumes at the remembered segment and offset instead of scanning from the segment start.
 //   - A segment removed after a checkpoint answers `.walGone`: the reader must re-seed.
@@ -43,8 +46,14 @@ extension StorageEngine {
             while next <= durableNow && next < segmentEnd && offset < size {
                 let header = try wrapIO { try file.read(at: offset, count: WALFormat.recordHeaderBytes) }
                 guard header.count == WALFormat.recordHeaderBytes else { break }
-                let length = Int(header[...].loadLE(UInt32.self, at: 0))
-                let whole = try wrapIO { try file.read(at: offset, count: WALFormat.recordHeaderBytes + length) }
+                let length = UInt64(header[...].loadLE(UInt32.self, at: 0))
+                let remaining = size - offset - UInt64(WALFormat.recordHeaderBytes)
+                guard length <= UInt64(WALFormat.recordPayloadBytesMax) && length <= remaining else {
+                    throw StorageError.damaged(WALDamage(kind: .corruptRecord, segment: name, offset: offset, lsn: next,
+                                                         detail: "durable record states a length of \(length) bytes; "
+                                                             + "at most \(min(UInt64(WALFormat.recordPayloadBytesMax), remaining)) can follow"))
+                }
+                let whole = try wrapIO { try file.read(at: offset, count: WALFormat.recordHeaderBytes + Int(length)) }
                 let decoded = whole.withUnsafeBytes { WALRecord.decode($0, at: 0) }
                 guard case .success(let (record, size)) = decoded, record.lsn == next else {
                     throw StorageError.damaged(WALDamage(kind: .corruptRecord, segment: name, offset: offset, lsn: next,
