@@ -108,8 +108,9 @@ let package = Package(
             swiftSettings: strictSettings
         ),
 
-        // Shared by the test targets that run child processes: bounded waits that reap.
-        .target(name: "AeroTestSupport", dependencies: ["AeroCore"], path: "Tests/AeroTestSupport", swiftSettings: strictSettings),
+        // Shared by the test targets: bounded waits that reap child processes, seeded randomness,
+        // the simulated file system behind AeroStorage's StorageIO seam.
+        .target(name: "AeroTestSupport", dependencies: ["AeroCore", "AeroStorage"], path: "Tests/AeroTestSupport", swiftSettings: strictSettings),
         .testTarget(name: "AeroCoreTests", dependencies: ["AeroCore", "AeroTestSupport"], swiftSettings: strictSettings),
         .testTarget(name: "AeroPolicyTests", dependencies: ["AeroPolicy", "AeroCore", "CLuaShim"], swiftSettings: strictSettings),
         .testTarget(name: "AeroPromotionTests", dependencies: ["AeroPromotion", "AeroPolicy", "AeroCore", "AeroTestSupport"], swiftSettings: strictSettings),

@@ -16,11 +16,8 @@
 // switchover can (the fenced primary promises). docs/failover.md explains the choice.
 
 import AeroCore
+import AeroStorage
 import Foundation
-
-#if canImport(Glibc)
-    import Glibc
-#endif
 
 struct EpochPromise: Sendable, Equatable {
     var epoch: Epoch
@@ -30,14 +27,25 @@ struct EpochPromise: Sendable, Equatable {
 final class PromotionClaimFile: @unchecked Sendable {
     static let name = "promotion-claim.json"
     let directory: String
+    /// The file-system seam (AeroStorage's StorageIO): tests inject crashes into C2's write.
+    private let io: any StorageIO
     private let lock = NSLock()
     private var current: EpochPromise?
 
-    init(directory: String) throws {
+    init(directory: String, io: any StorageIO = PosixIO()) throws {
         self.directory = directory
+        self.io = io
         let path = directory + "/" + Self.name
-        if let data = FileManager.default.contents(atPath: path) {
-            guard let json = try? JSONParser.parse(String(decoding: data, as: UTF8.self)),
+        if io.exists(path) {
+            let bytes: [UInt8]
+            do {
+                let file = try io.open(path, create: false)
+                defer { file.close() }
+                bytes = try file.read(at: 0, count: Int(try file.size()))
+            } catch {
+                throw StartupError(message: "\(path): \(error)")
+            }
+            guard let json = try? JSONParser.parse(String(decoding: bytes, as: UTF8.self)),
                   let epoch = json["epoch"]?.uint64Value, let candidate = json["candidate"]?.stringValue else {
                 throw StartupError(message: "\(path): not a promotion claim ({\"epoch\":N,\"candidate\":\"id\"})")
             }
@@ -75,12 +83,10 @@ final class PromotionClaimFile: @unchecked Sendable {
         lock.withLock {
             guard current == EpochPromise(epoch: epoch, candidate: candidate) else { return false }
             let path = directory + "/" + Self.name
-            guard unlink(path) == 0 || errno == ENOENT else { return false }
-            let dirFD = open(directory, O_RDONLY)
-            if dirFD >= 0 {
-                _ = fsync(dirFD)
-                close(dirFD)
+            if io.exists(path) {
+                guard (try? io.remove(path)) != nil else { return false }
             }
+            try? io.syncDirectory(directory)
             current = nil
             return true
         }
@@ -90,37 +96,19 @@ final class PromotionClaimFile: @unchecked Sendable {
         let path = directory + "/" + Self.name
         let temp = path + ".tmp"
         let json = JSONValue.object(["epoch": .integer(Int64(promise.epoch.rawValue)), "candidate": .string(promise.candidate.rawValue)])
-        try DurableFile.replace(path: path, temp: temp, bytes: Array((json.canonicalJSON + "\n").utf8), directory: directory)
+        try DurableFile.replace(path: path, temp: temp, bytes: Array((json.canonicalJSON + "\n").utf8), directory: directory, io: io)
     }
 }
 
-/// Atomic, durable replacement of a small file: temp, fsync, rename, fsync of the directory.
+/// Atomic, durable replacement of a small file: AeroStorage's one durable-replace path
+/// (`StorageIO.replaceDurably`: temp, sync, rename, sync of the directory), through the seam
+/// the fault-injection tests replace. Throws `StorageIOError`.
 enum DurableFile {
-    struct Failure: Error, CustomStringConvertible {
-        let description: String
-    }
-
-    static func replace(path: String, temp: String, bytes: [UInt8], directory: String) throws {
-        let fd = open(temp, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-        guard fd >= 0 else { throw Failure(description: "open \(temp): errno \(errno)") }
-        var written = 0
-        while written < bytes.count {
-            let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + written, bytes.count - written) }
-            guard n > 0 else {
-                close(fd)
-                throw Failure(description: "write \(temp): errno \(errno)")
-            }
-            written += n
-        }
-        guard fsync(fd) == 0 else {
-            close(fd)
-            throw Failure(description: "fsync \(temp): errno \(errno)")
-        }
-        close(fd)
-        guard rename(temp, path) == 0 else { throw Failure(description: "rename \(temp): errno \(errno)") }
-        let dirFD = open(directory, O_RDONLY)
-        guard dirFD >= 0 else { throw Failure(description: "open \(directory): errno \(errno)") }
-        defer { close(dirFD) }
-        guard fsync(dirFD) == 0 else { throw Failure(description: "fsync \(directory): errno \(errno)") }
+    /// `path` is `directory/<name>` and `temp` is `path + ".tmp"` (every caller's layout; the
+    /// data dir's open removes stale `.tmp` files).
+    static func replace(path: String, temp: String, bytes: [UInt8], directory: String, io: any StorageIO = PosixIO()) throws {
+        precondition(path.hasPrefix(directory + "/") && temp == path + ".tmp",
+                     "DurableFile.replace: \(path) is not a file in \(directory) or \(temp) is not its temp name")
+        try io.replaceDurably(String(path.dropFirst(directory.count + 1)), in: directory, with: bytes)
     }
 }

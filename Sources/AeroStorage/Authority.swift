@@ -1,9 +1,10 @@
 // Authority.swift — the node's durable identity and authority: `authority.json` in the data dir.
 //
 // Invariants (docs/invariants.md, "Storage"):
-//   A1 The file is replaced atomically: written to `authority.json.tmp`, synced, renamed over
-//      `authority.json`, directory synced. A crash leaves the old file or the new one.
-//   A2 The epoch on disk never goes backwards (`Authority.validateSuccessor`).
+//   A1 The file is replaced atomically (`StorageIO.replaceDurably`): written to
+//      `authority.json.tmp`, synced, renamed over `authority.json`, directory synced. A crash
+//      leaves the old file or the new one.
+//   A2 The epoch on disk never goes backwards (`Authority.successorProblem`).
 //   A3 The epoch history is append-only: the old history is a prefix of the new one; its epochs
 //      strictly increase and its start LSNs never decrease.
 //   A4 A primary's current epoch is the last history entry, naming this node.
@@ -201,16 +202,8 @@ enum AuthorityFile {
         return try decode(try file.readAll(), path: path)
     }
 
-    /// Writes `authority` atomically and durably. The caller checked `successorProblem`.
+    /// Writes `authority` atomically and durably (A1). The caller checked `successorProblem`.
     static func write(_ authority: Authority, directory: String, io: any StorageIO) throws {
-        let path = directory + "/" + name
-        let temp = path + ".tmp"
-        let file = try io.open(temp, create: true)
-        defer { file.close() }
-        try file.truncate(to: 0)
-        try file.writeAll(encode(authority), at: 0)
-        try file.sync()
-        try io.rename(temp, to: path)
-        try io.syncDirectory(directory)
+        try io.replaceDurably(name, in: directory, with: encode(authority))
     }
 }

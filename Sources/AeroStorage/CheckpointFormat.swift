@@ -1,12 +1,12 @@
 // CheckpointFormat.swift — a consistent image of the store as of one LSN.
 //
-// File `checkpoint-<LSN, 20 digits>.ckpt`, written as `<name>.tmp`, synced, renamed, and the
-// directory synced (so a checkpoint either exists whole or not at all):
+// File `checkpoint-<LSN, 20 digits>.ckpt`, written with `StorageIO.replaceDurably` (temp file,
+// synced, renamed, directory synced), so a checkpoint either exists whole or not at all:
 //   magic "AEROCKP1" | version UInt32 | LSN UInt64 | epoch UInt64 | entry count UInt64 |
 //   entries (key length UInt16, key, value length UInt32, value), keys ascending |
 //   CRC32C of everything before it (UInt32)
 // The same bytes are what a primary sends to re-seed a replica (`StorageEngine.checkpointImage`,
-// `StorageEngine.installCheckpoint`).
+// `StorageEngine.checkpointChunk`), installed there by `ReseedInstall.install`.
 
 import AeroCore
 

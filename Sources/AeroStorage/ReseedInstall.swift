@@ -6,7 +6,8 @@
 //
 // Invariants:
 //   RS1 All or nothing. The new state (checkpoint file + authority file) is built in
-//       `<dir>/reseed.staging/`, every file synced and the staging directory synced, then
+//       `<dir>/reseed.staging/`, each file written with `StorageIO.replaceDurably` (synced,
+//       the staging directory synced), then
 //       renamed to `<dir>/reseed.ready/` and `<dir>` synced: that rename is the commit point.
 //       A crash before it leaves the old state (the staging dir is discarded at the next
 //       `finishPending`); a crash after it is rolled forward by `finishPending` (idempotent;
@@ -97,13 +98,8 @@ public enum ReseedInstall {
         try wrap {
             let staging = directory + "/" + stagingName
             try io.createDirectory(staging)
-            let file = try io.open(staging + "/" + CheckpointFormat.fileName(lsn: facts.lsn), create: true)
-            defer { file.close() }
-            try file.truncate(to: 0)
-            try file.writeAll(bytes, at: 0)
-            try file.sync()
+            try io.replaceDurably(CheckpointFormat.fileName(lsn: facts.lsn), in: staging, with: bytes)
             try AuthorityFile.write(authority, directory: staging, io: io)  // synced, staging dir synced
-            try io.syncDirectory(staging)
             try io.rename(staging, to: directory + "/" + readyName)  // RS1: the commit point
             try io.syncDirectory(directory)
         }
@@ -144,32 +140,10 @@ public enum ReseedInstall {
 
     private static func removeTree(_ path: String, io: any StorageIO) throws {
         for name in try io.list(path) { try io.remove(path + "/" + name) }
-        if rmdir(path) != 0 { throw StorageIOError(operation: "rmdir", path: path, errno: errno) }
+        try io.removeDirectory(path)
     }
 
     private static func wrap<T>(_ body: () throws -> T) throws -> T {
         do { return try body() } catch let error as StorageIOError { throw StorageError.io(error) }
-    }
-}
-
-extension StorageEngine {
-    /// Bounded read of the checkpoint at `lsn` for a re-seeding peer: at most `bytesMax` bytes
-    /// from `offset`, and the file's size. Nil when that checkpoint no longer exists (a newer
-    /// one replaced it: the peer starts over).
-    public func checkpointChunk(lsn: LSN, offset: UInt64, bytesMax: Int) throws -> (bytes: [UInt8], totalBytes: UInt64)? {
-        precondition(bytesMax > 0, "a chunk holds at least one byte")
-        let io = PosixIO()
-        let path = directory + "/" + CheckpointFormat.fileName(lsn: lsn)
-        let file: any StorageFile
-        do { file = try io.open(path, create: false) } catch { return nil }
-        defer { file.close() }
-        do {
-            let total = try file.size()
-            guard offset <= total else { return ([], total) }
-            let count = Int(min(UInt64(bytesMax), total - offset))
-            return (try file.read(at: offset, count: count), total)
-        } catch let error as StorageIOError {
-            throw StorageError.io(error)
-        }
     }
 }

@@ -11,6 +11,10 @@
 // 3. A created, renamed or removed name is durable only after `syncDirectory` of its directory.
 // 4. A failed `sync()` leaves the file's durable contents unknown: the caller must treat it as
 //    fatal for that file and never retry the sync as if it could succeed (PostgreSQL, 2018).
+// 5. Every whole-file replacement (the authority file, checkpoints, a re-seed's staged files,
+//    the server's epoch promise and decision records) goes through `replaceDurably`: temp file,
+//    write, sync, rename, directory sync. A crash at any step leaves the old file or the new
+//    one whole, never a mix (at most a stale `<name>.tmp`, which the engine's open removes).
 
 import Glibc  // Linux is the supported platform (README); the seam keeps a port to one file.
 
@@ -54,6 +58,8 @@ public protocol StorageIO: Sendable {
     /// Atomically replaces `to` by `from` (rename(2)).
     func rename(_ from: String, to: String) throws
     func remove(_ path: String) throws
+    /// Removes an empty directory (rmdir(2)).
+    func removeDirectory(_ path: String) throws
     /// Makes creates, renames and removes in `directory` durable.
     func syncDirectory(_ directory: String) throws
     /// Takes an exclusive lock on the data directory for this process (released by
@@ -74,6 +80,27 @@ public final class NoDirectoryLock: DirectoryLock {
 
 extension StorageIO {
     public func lockDirectory(_ directory: String) throws -> any DirectoryLock { NoDirectoryLock() }
+
+    /// The real file system's rmdir, for test doubles that wrap `PosixIO`; an in-memory file
+    /// system implements its own.
+    public func removeDirectory(_ path: String) throws { try PosixIO().removeDirectory(path) }
+
+    /// Replaces (or creates) `directory/name` by `bytes`, atomically and durably (contract 5):
+    /// writes `name.tmp`, syncs it, renames it over `name`, syncs `directory`. Throws
+    /// `StorageIOError`; until the rename the old file is untouched, so a failed write or sync
+    /// leaves it in place.
+    public func replaceDurably(_ name: String, in directory: String, with bytes: [UInt8]) throws {
+        precondition(!name.isEmpty && !name.contains("/"), "replaceDurably takes a file name in the directory, got \(name)")
+        let path = directory + "/" + name
+        let temp = path + ".tmp"
+        let file = try open(temp, create: true)
+        defer { file.close() }
+        try file.truncate(to: 0)
+        try file.writeAll(bytes, at: 0)
+        try file.sync()
+        try rename(temp, to: path)
+        try syncDirectory(directory)
+    }
 }
 
 extension StorageFile {
@@ -164,6 +191,10 @@ public struct PosixIO: StorageIO {
 
     public func remove(_ path: String) throws {
         if unlink(path) != 0 { throw StorageIOError(operation: "unlink", path: path, errno: errno) }
+    }
+
+    public func removeDirectory(_ path: String) throws {
+        if rmdir(path) != 0 { throw StorageIOError(operation: "rmdir", path: path, errno: errno) }
     }
 
     public func syncDirectory(_ directory: String) throws {

@@ -1,4 +1,5 @@
 import AeroCore
+import AeroTestSupport
 import Foundation
 import Testing
 @testable import AeroStorage
@@ -16,6 +17,9 @@ import Testing
         func set() { lock.withLock { value = true } }
     }
 
+    /// The writers stop when the promotion returns, or at the latest after this long.
+    static let writersFor = Duration.seconds(30)
+
     @Test(arguments: 0..<10)
     func commitsRacingAPromotionComeAfterTheEpochStart(round: Int) async throws {
         let fs = SimulatedFileSystem()
@@ -29,8 +33,10 @@ import Testing
         let writers = DispatchGroup()
         for writer in 0..<2 {
             DispatchQueue.global().async(group: writers) {
+                // Bounded by a monotonic deadline in case the promotion never returns.
+                let deadline = ContinuousClock.now + Self.writersFor
                 var attempt = 0
-                while !stop.isSet && attempt < 100_000 {
+                while !stop.isSet && ContinuousClock.now < deadline {
                     attempt += 1
                     // Refused while a replica: a short pause so the promotion and the flusher
                     // get the lock too (the race is at the moment the role changes).
@@ -45,26 +51,5 @@ import Testing
         let log = records(try engine.readWAL(from: LSN(2)))
         #expect(log.first?.kind == .epochStart && log.first?.lsn == entry.startLSN, "round \(round)")
         #expect(log.dropFirst().allSatisfy { $0.epoch == Epoch(2) && $0.kind == .transaction }, "round \(round)")
-    }
-}
-
-/// A new data directory's name is made durable by syncing its parent (StorageIO invariant 3).
-@Suite struct NewDataDirectoryTests {
-    @Test func parentDirectories() {
-        #expect(PosixIO.parentDirectory(of: "/a/b") == "/a")
-        #expect(PosixIO.parentDirectory(of: "/a") == "/")
-        #expect(PosixIO.parentDirectory(of: "a") == ".")
-        #expect(PosixIO.parentDirectory(of: "a/b/") == "a")
-        #expect(PosixIO.parentDirectory(of: "/a/b//") == "/a")
-    }
-
-    @Test func aNewDataDirectoryOpensOnDisk() throws {
-        let root = FileManager.default.temporaryDirectory.appendingPathComponent("aerodb-newdir-\(UUID().uuidString)").path
-        defer { try? FileManager.default.removeItem(atPath: root) }
-        try PosixIO().createDirectory(root)  // created: its parent is synced (no error)
-        try PosixIO().createDirectory(root)  // exists: nothing to do
-        let engine = try StorageEngine.open(directory: root + "/data", options: StorageOptions())
-        defer { engine.close() }
-        #expect(try engine.commitBlocking(put(("k", "v"))) == LSN(1))
     }
 }

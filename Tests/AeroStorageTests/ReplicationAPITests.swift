@@ -1,4 +1,5 @@
 import AeroCore
+import AeroTestSupport
 @testable import AeroStorage
 import Foundation
 import Testing
@@ -138,14 +139,20 @@ func records(_ result: WALReadResult) -> [WALRecord] {
         #expect(image.lsn == LSN(10))
         _ = try await primary.commit(put(("k0", "new")))
 
-        // A replica with a diverged WAL (records of its own) is re-seeded explicitly.
-        let fs = SimulatedFileSystem()
-        try populate(fs, count: 3)
-        #expect(throws: StorageError.self) { try StorageEngine.installCheckpoint([1, 2, 3], directory: "/d", io: fs) }
-        #expect(try StorageEngine.installCheckpoint(image.bytes, directory: "/d", io: fs) == LSN(10))
-        let replica = try StorageEngine.open(directory: "/d", options: simOptions(fs.crashImage()))
+        // A replica with a diverged WAL (records of its own) is re-seeded explicitly, all or
+        // nothing (ReseedInstall, RS1–RS4; the install renames directories, so a real one).
+        let dir = temporaryDirectory("reseed-replica")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let own = try StorageEngine.open(directory: dir)
+        for i in 0..<3 { _ = try own.commitBlocking(put(("k\(i)", "own\(i)"))) }
+        own.close()
+        let adopted = Authority(nodeID: "local", role: .replica, epoch: primary.authority.epoch, following: "local",
+                                history: primary.authority.history)
+        #expect(throws: StorageError.self) { try ReseedInstall.install([1, 2, 3], authority: adopted, directory: dir) }
+        #expect(try ReseedInstall.install(image.bytes, authority: adopted, directory: dir).lsn == LSN(10))
+        let replica = try StorageEngine.open(directory: dir)
         #expect(replica.durableLSN == LSN(10) && text(replica.get("k9")) == "v9" && text(replica.get("k0")) == "v0")
-        try replica.updateAuthority { var a = $0; a.role = .replica; a.following = "local"; return a }
+        #expect(replica.authority == adopted)
         #expect(try await replica.appendReplicated(records(try primary.readWAL(from: LSN(11)))) == LSN(11))
         #expect(text(replica.get("k0")) == "new")
         replica.close()

@@ -1,4 +1,5 @@
 import AeroCore
+import AeroTestSupport
 @testable import AeroStorage
 import Testing
 

@@ -1,4 +1,5 @@
-// SimulatedFileSystem.swift — an in-memory StorageIO that models what survives a crash, and
+// SimulatedFileSystem.swift — an in-memory StorageIO (AeroStorage's seam; the storage and
+// server tests share it) that models what survives a crash, and
 // injects faults at a chosen write or sync.
 //
 // Model: a file (inode) has `current` bytes (what reads see) and `durable` bytes (what survives a
@@ -15,13 +16,12 @@
 //   failSync(n)      sync n (of a file or a directory) fails with EIO; the data is not durable
 // After a crash every call throws, as the dead process would make none.
 
-import AeroTestSupport
 import AeroStorage
 import Foundation
 import Glibc
 
-final class SimulatedFileSystem: StorageIO, @unchecked Sendable {
-    enum Fault: Equatable, CustomStringConvertible {
+public final class SimulatedFileSystem: StorageIO, @unchecked Sendable {
+    public enum Fault: Equatable, CustomStringConvertible {
         case none
         case lostUnsynced(Int)
         case tornWrite(Int)
@@ -29,7 +29,7 @@ final class SimulatedFileSystem: StorageIO, @unchecked Sendable {
         case bitFlip(Int)
         case failSync(Int)
 
-        var description: String {
+        public var description: String {
             switch self {
             case .none: return "none"
             case .lostUnsynced(let n): return "lost-unsynced@write\(n)"
@@ -41,31 +41,31 @@ final class SimulatedFileSystem: StorageIO, @unchecked Sendable {
         }
     }
 
-    final class Inode {
-        var current: [UInt8] = []
-        var durable: [UInt8] = []
+    public final class Inode {
+        public var current: [UInt8] = []
+        public var durable: [UInt8] = []
     }
 
     private let lock = NSLock()
     private var names: [String: Inode] = [:]
     private var durableNames: [String: Inode] = [:]
     private var directories: Set<String> = []
-    private(set) var writes = 0
-    private(set) var syncs = 0
-    private(set) var crashed = false
-    private(set) var faultFired = false
-    var fault: Fault = .none
+    public private(set) var writes = 0
+    public private(set) var syncs = 0
+    public private(set) var crashed = false
+    public private(set) var faultFired = false
+    public var fault: Fault = .none
     /// Chooses the torn prefix length and the flipped bit.
-    var random = SeededRandom(seed: 1)
+    public var random = SeededRandom(seed: 1)
 
-    init() {}
+    public init() {}
 
     private func dead(_ op: String, _ path: String) -> StorageIOError {
         StorageIOError(operation: "\(op) (simulated crash)", path: path, errno: EIO)
     }
 
     /// The file system after a crash: durable names and bytes only.
-    func crashImage() -> SimulatedFileSystem {
+    public func crashImage() -> SimulatedFileSystem {
         lock.lock()
         defer { lock.unlock() }
         let image = SimulatedFileSystem()
@@ -81,20 +81,20 @@ final class SimulatedFileSystem: StorageIO, @unchecked Sendable {
     }
 
     /// Marks the process dead (for the harness: a crash at the end of a workload).
-    func crash() {
+    public func crash() {
         lock.lock()
         crashed = true
         lock.unlock()
     }
 
-    func bytes(_ path: String) -> [UInt8]? {
+    public func bytes(_ path: String) -> [UInt8]? {
         lock.lock()
         defer { lock.unlock() }
         return names[path]?.current
     }
 
     /// Replaces a file's bytes, durably (for tests that damage files on purpose).
-    func setBytes(_ path: String, _ bytes: [UInt8]) {
+    public func setBytes(_ path: String, _ bytes: [UInt8]) {
         lock.lock()
         defer { lock.unlock() }
         let inode = names[path] ?? Inode()
@@ -104,7 +104,7 @@ final class SimulatedFileSystem: StorageIO, @unchecked Sendable {
         durableNames[path] = inode
     }
 
-    func open(_ path: String, create: Bool) throws -> any StorageFile {
+    public func open(_ path: String, create: Bool) throws -> any StorageFile {
         lock.lock()
         defer { lock.unlock() }
         if crashed { throw dead("open", path) }
@@ -115,13 +115,13 @@ final class SimulatedFileSystem: StorageIO, @unchecked Sendable {
         return SimulatedFile(fs: self, path: path, inode: inode)
     }
 
-    func exists(_ path: String) -> Bool {
+    public func exists(_ path: String) -> Bool {
         lock.lock()
         defer { lock.unlock() }
         return names[path] != nil || directories.contains(path)
     }
 
-    func list(_ directory: String) throws -> [String] {
+    public func list(_ directory: String) throws -> [String] {
         lock.lock()
         defer { lock.unlock() }
         if crashed { throw dead("list", directory) }
@@ -130,14 +130,14 @@ final class SimulatedFileSystem: StorageIO, @unchecked Sendable {
             .map { String($0.dropFirst(prefix.count)) }
     }
 
-    func createDirectory(_ path: String) throws {
+    public func createDirectory(_ path: String) throws {
         lock.lock()
         defer { lock.unlock() }
         if crashed { throw dead("mkdir", path) }
         directories.insert(path)
     }
 
-    func rename(_ from: String, to: String) throws {
+    public func rename(_ from: String, to: String) throws {
         lock.lock()
         defer { lock.unlock() }
         if crashed { throw dead("rename", from) }
@@ -145,14 +145,21 @@ final class SimulatedFileSystem: StorageIO, @unchecked Sendable {
         names[to] = inode
     }
 
-    func remove(_ path: String) throws {
+    public func remove(_ path: String) throws {
         lock.lock()
         defer { lock.unlock() }
         if crashed { throw dead("unlink", path) }
         guard names.removeValue(forKey: path) != nil else { throw StorageIOError(operation: "unlink", path: path, errno: ENOENT) }
     }
 
-    func syncDirectory(_ directory: String) throws {
+    public func removeDirectory(_ path: String) throws {
+        lock.lock()
+        defer { lock.unlock() }
+        if crashed { throw dead("rmdir", path) }
+        guard directories.remove(path) != nil else { throw StorageIOError(operation: "rmdir", path: path, errno: ENOENT) }
+    }
+
+    public func syncDirectory(_ directory: String) throws {
         lock.lock()
         defer { lock.unlock() }
         if crashed { throw dead("fsync directory", directory) }
@@ -201,7 +208,7 @@ final class SimulatedFileSystem: StorageIO, @unchecked Sendable {
         return count
     }
 
-    static func apply(_ data: [UInt8], to content: inout [UInt8], at offset: Int) {
+    public static func apply(_ data: [UInt8], to content: inout [UInt8], at offset: Int) {
         if content.count < offset + data.count { content += [UInt8](repeating: 0, count: offset + data.count - content.count) }
         content.replaceSubrange(offset..<offset + data.count, with: data)
     }
@@ -262,10 +269,3 @@ final class SimulatedFile: StorageFile {
     func close() {}
 }
 
-
-/// The seed of a randomised test: AERODB_TEST_SEED if set, else a fresh one; always printed.
-func testSeed(_ name: String) -> UInt64 {
-    let seed = ProcessInfo.processInfo.environment["AERODB_TEST_SEED"].flatMap { UInt64($0) } ?? UInt64.random(in: 1...UInt64.max >> 1)
-    print("[\(name)] seed \(seed) (replay with AERODB_TEST_SEED=\(seed))")
-    return seed
-}
