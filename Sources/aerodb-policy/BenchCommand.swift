@@ -80,6 +80,7 @@ struct BenchCommand: ParsableCommand {
         case .json:
             print(JSONValue.object([
                 "runs": .integer(Int64(runs)),
+                "instruction_step": .integer(Int64(budget.hookIntervalInstructions)),
                 "budget": .object([
                     "cpu_ms": .integer(Int64(budget.cpuTimeMsMax)), "instructions": .integer(budget.instructionsMax),
                     "memory_bytes": .integer(Int64(budget.memoryBytesMax)),
@@ -89,6 +90,7 @@ struct BenchCommand: ParsableCommand {
         case .text:
             print("\(runs) runs per policy, each in a fresh sandbox; budgets: \(budget.cpuTimeMsMax) ms CPU, "
                 + "\(budget.instructionsMax) instructions, \(budget.memoryBytesMax) bytes of memory")
+            print("(instructions are counted in steps of \(budget.hookIntervalInstructions), as the budget counts them)")
             for result in results { print(result.text(budget), terminator: "") }
         }
     }
