@@ -57,8 +57,9 @@ struct CoverageReport {
     var text: String {
         var lines: [String] = []
         for file in files {
+            // A file without lines that hold code is one that does not compile (its cases fail).
             var line = "\((file.path as NSString).lastPathComponent)  \(file.covered)/\(file.executableLines.count) lines  "
-                + Self.percent(file.covered, file.executableLines.count)
+                + (file.executableLines.isEmpty ? "no code (does not compile)" : Self.percent(file.covered, file.executableLines.count))
             if !file.uncovered.isEmpty { line += "  uncovered: " + file.uncovered.map(String.init).joined(separator: ", ") }
             lines.append(line)
         }

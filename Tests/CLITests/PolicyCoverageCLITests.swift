@@ -66,6 +66,19 @@ import AeroTestSupport
         let reached = try PolicyCLI.run(["test", tests, "--coverage-min", "60"])
         #expect(reached.status == 0)
 
+        let unwritable = try PolicyCLI.run(["test", tests, "--coverage-lcov", scratch.path("no/such/dir/x.lcov")])
+        #expect(unwritable.status == 2)
+        #expect(unwritable.stderr.contains("--coverage-lcov \(scratch.path("no/such/dir/x.lcov")): cannot write the tracefile"), "\(unwritable.stderr)")
+
+        try scratch.write("broken.lua", "return function(facts) return end end")
+        let broken = try scratch.write("broken.json", """
+            { "facts": "\(PolicyCLI.repositoryRoot.path)/\(Shipped.failoverFacts)", "policies": ["broken.lua"],
+              "cases": [ { "name": "allows", "expect": "allow" } ] }
+            """)
+        let uncompiled = try PolicyCLI.run(["test", broken, "--coverage"])
+        #expect(uncompiled.status == 1)
+        #expect(uncompiled.stdout.contains("broken.lua  0/0 lines  no code (does not compile)"), "\(uncompiled.stdout)")
+
         let bad = try PolicyCLI.run(["test", tests, "--coverage-min", "101"])
         #expect(bad.status == 2)
         #expect(bad.stderr.contains("--coverage-min must be a percentage from 0 to 100"))
