@@ -1,6 +1,7 @@
 // PolicyReplayCLITests.swift — `aerodb-policy replay` as a process, on decision records a
 // real node wrote (examples/decisions/, recorded by `aerodb local-cluster` with the shipped
-// policies) and on `aerodb decisions show` output (examples/decisions-show/).
+// policies, rewritten by examples/record-decisions) and on `aerodb decisions show` output
+// (examples/decisions-show/).
 import Foundation
 import Testing
 
@@ -19,6 +20,14 @@ import Testing
         try #require(narrowed != original)
         try scratch.write("proposed/require-requested-by.lua", narrowed)
         return scratch.path("proposed")
+    }
+
+    /// The id of n3's record (alice's switchover); ids carry the time they were recorded
+    /// (examples/record-decisions rewrites the records).
+    static func aliceRecord() throws -> String {
+        let names = try FileManager.default.contentsOfDirectory(atPath: PolicyCLI.repositoryRoot.appendingPathComponent(records).path)
+        let name = try #require(names.filter { $0.hasPrefix("n3-") && $0.hasSuffix(".json") }.sorted().last)
+        return String(name.dropLast(".json".count))
     }
 
     static func recordCount() throws -> Int {
@@ -44,7 +53,7 @@ import Testing
         // n3's switchover was asked for by alice and allowed; n2's by ops-oncall stays allowed;
         // n2's anonymous one was refused and stays refused for the same reason.
         #expect(run.lastLine == "\(try Self.recordCount()) decisions, 1 changed")
-        #expect(run.stdout.contains("CHANGED n3-1796313354687-1: allow -> refuse"), "\(run.stdout)")
+        #expect(run.stdout.contains("CHANGED \(try Self.aliceRecord()): allow -> refuse"), "\(run.stdout)")
         #expect(run.stdout.contains("  + policy:require-requested-by: 'alice' is not an allowed requester"))
         #expect(run.stdout.contains("  responsible: policy:require-requested-by"))
 
@@ -77,7 +86,7 @@ import Testing
     @Test func anUnusableRecordNamesTheFileAndTheField() throws {
         let scratch = try ScratchDirectory()
         defer { scratch.remove() }
-        let good = try PolicyCLI.read("\(Self.records)/n3-1796313354687-1.json")
+        let good = try PolicyCLI.read("\(Self.records)/\(try Self.aliceRecord()).json")
         let cases: [(String, String, String)] = [
             ("syntax.json", "{\"facts\": ", "not valid JSON: line 1"),
             ("facts-only.json", try PolicyCLI.read(Shipped.failoverFacts), "facts: missing"),
