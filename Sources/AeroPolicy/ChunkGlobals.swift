@@ -11,6 +11,10 @@ struct ChunkGlobals {
 
     private(set) var reads: [Access] = []
     private(set) var writes: [Access] = []
+    /// The lines that hold code in any function of the chunk: the lines a line hook can
+    /// report (Lua 5.4 ldebug.c collectvalidlines; a vararg function's VARARGPREP excluded),
+    /// which `aerodb-policy test --coverage` counts. Empty for a stripped dump.
+    private(set) var lines: Set<Int> = []
 
     // Lua 5.4 opcodes (lopcodes.h) and the iABC layout: op 7 bits, A 8, k 1, B 8, C 8.
     private static let opGetTabUp: UInt32 = 11
@@ -38,7 +42,7 @@ struct ChunkGlobals {
         guard depth < Self.depthMax,
               reader.string() != nil,  // source (or absent)
               let lineDefined = reader.varint(), reader.varint() != nil,
-              reader.take(3) != nil,  // numparams, is_vararg, maxstacksize
+              let shape = reader.take(3),  // numparams, is_vararg, maxstacksize
               let codeCount = reader.varint(), let code = reader.words(codeCount),
               let constantCount = reader.varint() else { return false }
         var constants: [Constant] = []
@@ -98,6 +102,21 @@ struct ChunkGlobals {
         }
         func constantName(_ index: UInt32) -> String? {
             Int(index) < constants.count ? constants[Int(index)].string : nil
+        }
+        // Every instruction's line in one pass (line(at:) per pc would be quadratic).
+        if lineInfo.count == code.count {
+            let isVararg = shape[1] != 0
+            var current = lineDefined
+            var next = 0
+            for pc in code.indices {
+                if next < absolute.count, absolute[next].pc == pc {
+                    current = absolute[next].line
+                    next += 1
+                } else {
+                    current += Int(Int8(bitPattern: lineInfo[pc]))
+                }
+                if !(isVararg && pc == 0) { lines.insert(current) }
+            }
         }
         for (pc, instruction) in code.enumerated() {
             let op = instruction & 0x7F

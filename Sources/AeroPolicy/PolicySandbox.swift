@@ -44,9 +44,12 @@ public struct PolicySandbox: Sendable {
     public static let setupBytesMax = 256 << 20
 
     public let budget: LuaBudget
+    /// aerodb-policy's coverage and facts-read recording (PolicyTooling.swift); nil elsewhere.
+    public let tooling: PolicyTooling?
 
-    public init(budget: LuaBudget = PolicySandbox.defaultBudget) {
+    public init(budget: LuaBudget = PolicySandbox.defaultBudget, tooling: PolicyTooling? = nil) {
         self.budget = budget
+        self.tooling = tooling
     }
 
     /// Fresh Lua state per call. `facts` is the whole facts document (already validated by
@@ -61,7 +64,7 @@ public struct PolicySandbox: Sendable {
     public func run(_ policy: PolicySource, facts: PolicyFacts) -> PolicyRun {
         let session: SandboxSession
         do {
-            session = try SandboxSession(policy: policy, budget: budget)
+            session = try SandboxSession(policy: policy, budget: budget, tooling: tooling)
         } catch {
             return PolicyRun(name: policy.name, outcome: .failed(kind: .memoryBudget, message: "\(policy.path): \(error.message)"),
                              instructionsUsed: 0, memoryBytesPeak: 0, printed: [], printedTruncated: false)

@@ -11,18 +11,22 @@ final class SandboxSession {
     private let bytecode: [UInt8]?
     private var L: OpaquePointer { lua.L }
     private var counters: UnsafeMutablePointer<aero_budget> { lua.budgetPointer }
+    /// aerodb-policy only (PolicyTooling.swift): nil in every other sandbox.
+    private let tooling: ToolingRun?
 
     // Stack slots after prepare(): validate, env; then facts and the chunk.
     private static let validateSlot: Int32 = 1
     private static let envSlot: Int32 = 2
 
-    init(policy: PolicySource, budget: LuaBudget) throws(LuaError) {
+    init(policy: PolicySource, budget: LuaBudget, tooling: PolicyTooling? = nil) throws(LuaError) {
         self.policy = policy
         self.budget = budget
         // One-time, process-wide work (and compiling a policy seen for the first time) is done
         // before this run's deadline starts.
         _ = aero_sandbox_capture_libraries()
         bytecode = CompiledPolicies.shared.bytecode(for: policy)
+        self.tooling = tooling.map { [bytecode] in ToolingRun(tooling: $0, policy: policy, bytecode: bytecode,
+                                                              memoryBytesMax: budget.memoryBytesMax) }
         var setupBudget = budget
         setupBudget.memoryBytesMax = PolicySandbox.setupBytesMax
         lua = try LuaState(budget: setupBudget)
@@ -43,7 +47,9 @@ final class SandboxSession {
     // MARK: - Run
 
     func run(facts: PolicyFacts) -> PolicyRun {
+        tooling?.attach(to: lua)
         let outcome = decide(facts: facts)
+        tooling?.finish()
         return PolicyRun(name: policy.name, outcome: outcome, instructionsUsed: counters.pointee.instructions_used,
                          memoryBytesPeak: counters.pointee.memory_peak_bytes, printed: printedLines(),
                          printedTruncated: counters.pointee.printed_truncated != 0)
@@ -69,6 +75,10 @@ final class SandboxSession {
     private func decide(tape: UnsafeBufferPointer<UInt8>) -> PolicyOutcome {
         let status = aero_sandbox_push_facts(L, tape.baseAddress, tape.count)
         if status != LUA_OK { return failure(status: status, phase: .load) }
+        if let tooling {
+            tooling.root = lua_topointer(L, -1)
+            tooling.aliases = ToolingRun.aliases(ofTape: tape)
+        }
         if let failure = loadPolicy() { return failure }
         startPolicyBudget()
         // Top level: returns the policy function.

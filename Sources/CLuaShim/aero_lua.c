@@ -1,6 +1,7 @@
 // aero_lua.c — allocator, budget hook and protected entry points. See aero_lua.h for the
 // rule that no Lua error ever longjmps across a Swift frame.
 #include "aero_lua.h"
+#include "aero_tooling.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -317,6 +318,11 @@ static uint64_t aero_coarse_ns(void) {
 // without them a loop of slow C calls (a 16 MiB sort, a large load) could run many times
 // between two count events before the deadline is noticed.
 static void aero_hook(lua_State *L, lua_Debug *ar) {
+    // Line events exist only while aerodb-policy measures coverage (aero_tooling.c).
+    if (ar->event == LUA_HOOKLINE) {
+        aero_tooling_line(L, ar);
+        return;
+    }
     aero_budget *budget = aero_budget_of(L);
     if (ar->event == LUA_HOOKCOUNT) {
         budget->instructions_used += budget->hook_interval;
@@ -343,7 +349,7 @@ void aero_install_budget_hook(lua_State *L) {
     aero_budget *budget = aero_budget_of(L);
     int interval = budget->hook_interval > 0 ? budget->hook_interval : 1000;
     budget->hook_interval = interval;
-    lua_sethook(L, aero_hook, LUA_MASKCOUNT | LUA_MASKCALL, interval);
+    lua_sethook(L, aero_hook, LUA_MASKCOUNT | LUA_MASKCALL | aero_tooling_hook_mask(L), interval);
 }
 
 int aero_message_handler(lua_State *L) {

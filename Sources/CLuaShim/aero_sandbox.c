@@ -40,6 +40,7 @@
 //   'N' u32 c u32 p     after the root: root.candidate = root.nodes[c], root.primary =
 //                       root.nodes[p] (0: none)
 #include "aero_lua.h"
+#include "aero_tooling.h"
 
 #include <limits.h>
 
@@ -376,7 +377,7 @@ static void complete_object(lua_State *L, int idx, int raw) {
     facts_cap_restore(L, cap);
 }
 
-static int facts_index(lua_State *L) {
+static int facts_index_value(lua_State *L) {
     if (!push_raw(L, 1)) return 0;
     int raw = lua_gettop(L);
     lua_pushvalue(L, 2);
@@ -387,9 +388,17 @@ static int facts_index(lua_State *L) {
     return 1;
 }
 
+// ---- aerodb-policy tooling: records the read (aero_tooling.h; one NULL test when off). ----
+static int facts_index(lua_State *L) {
+    int results = facts_index_value(L);
+    if (results == 1 && budget_of(L)->tooling) aero_tooling_facts_read(L, 1, 2);
+    return results;
+}
+
 static int facts_len(lua_State *L) {
     if (!push_raw(L, 1)) return luaL_error(L, "not a facts table");
     complete_object(L, 1, lua_gettop(L));
+    if (budget_of(L)->tooling) aero_tooling_facts_whole(L, 1, 0);  // aerodb-policy tooling
     if (push_mapped(L, 1, UV_COUNT_MAP) == LUA_TNUMBER) return 1;
     lua_pop(L, 1);
     lua_pushinteger(L, (lua_Integer)lua_rawlen(L, -1));
@@ -480,6 +489,7 @@ static int facts_pairs(lua_State *L) {
     int raw = lua_gettop(L);
     if (push_mapped(L, 1, UV_COUNT_MAP) == LUA_TNUMBER) {
         int count = lua_gettop(L);
+        if (budget_of(L)->tooling) aero_tooling_facts_whole(L, 1, raw);  // aerodb-policy tooling
         lua_pushvalue(L, raw);
         lua_pushvalue(L, count);
         lua_pushinteger(L, 0);
@@ -487,6 +497,7 @@ static int facts_pairs(lua_State *L) {
     } else {
         lua_pop(L, 1);
         complete_object(L, 1, raw);
+        if (budget_of(L)->tooling) aero_tooling_facts_whole(L, 1, raw);  // aerodb-policy tooling
         lua_pushvalue(L, raw);
         push_sorted_keys(L, 1, raw);
         lua_pushinteger(L, 0);

@@ -1,9 +1,11 @@
 // AeroPolicyCommand.swift — `aerodb-policy`: author, dry-run and unit-test site policies
 // offline. Exit codes are part of the contract (docs/policy-guide.md, "Exit codes"):
 //
-//   0  eval: promotion allowed; test/check: everything passed
+//   0  eval: promotion allowed; test/check: everything passed; replay: nothing changed;
+//      explore/bench: the result was printed
 //   1  eval: promotion refused (any reason, a failing policy included);
-//      test: a case failed or no case was found; check: a policy has a problem
+//      test: a case failed, no case was found, or coverage is below --coverage-min;
+//      check: a policy has a problem; replay: some decision changed
 //   2  unusable input: a missing or malformed facts, policy or test file, or bad flags
 //
 // swift-argument-parser reports usage errors with EX_USAGE (64); `main()` maps them to 2
@@ -35,12 +37,15 @@ struct AeroPolicyCommand: ParsableCommand {
               aerodb-policy eval --facts examples/facts/failover-ok.json --policy policies --explain
               aerodb-policy test policies/tests --junit build/policy-tests.xml
               aerodb-policy check policies
+              aerodb-policy replay --decisions /var/lib/aerodb/decisions --policy policies
+              aerodb-policy explore --facts f.json --policy policies --vary '$.nodes[1].applied_lsn=0..5000:500'
+              aerodb-policy bench --facts examples/facts/failover-ok.json --policy policies
 
             Exit codes: 0 allowed / passed, 1 refused / failed, 2 unusable input.
             The guide: docs/policy-guide.md.
             """,
         version: AeroVersion.string,
-        subcommands: [EvalCommand.self, TestCommand.self, CheckCommand.self]
+        subcommands: [EvalCommand.self, TestCommand.self, CheckCommand.self, ReplayCommand.self, ExploreCommand.self, BenchCommand.self]
     )
 
     static func main() {

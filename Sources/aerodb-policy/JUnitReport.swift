@@ -2,12 +2,18 @@
 // format CI systems (GitLab, Jenkins, GitHub reporters) read. One <testsuite> per test
 // file, one <testcase> per case, a <failure> carrying expected against actual.
 
+import AeroPromotion
+
 /// The outcome of one case, as the report needs it.
 struct PolicyTestResult: Sendable {
     let testCase: PolicyTestCase
     /// nil when the case passed; otherwise the one-line summary and the details.
     let failure: (summary: String, details: String)?
     let seconds: Double
+    /// The decision the case's facts got (nil when the input was unusable) and, for a
+    /// failure, what its deciding rules and policies read.
+    var decision: Decision? = nil
+    var factsRead: [FactsRead] = []
 }
 
 enum JUnitReport {

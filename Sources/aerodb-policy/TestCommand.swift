@@ -15,13 +15,22 @@ struct TestCommand: ParsableCommand {
             Every PATH is a test file (JSON) or a directory whose *.json files (not recursive,
             sorted) are test files. The format is in docs/policy-guide.md ("Testing policies").
 
+            A failing case prints what was expected and decided, the reasons, and the facts
+            paths (with their values) that the deciding rules and policies read.
+
+            --coverage measures the line coverage of every policy file the cases run, in the
+            same sandbox (lines that hold code count), and prints one line per file, the
+            total and the uncovered lines, before the last line.
+
             Examples:
               aerodb-policy test
               aerodb-policy test policies/tests --filter keep-a-replica
               aerodb-policy test policies/tests --junit build/policy-tests.xml
+              aerodb-policy test policies/tests --coverage-min 100 --coverage-lcov build/policies.lcov
 
-            Exit codes: 0 every case passed; 1 a case failed or no case was found;
-            2 a test path or test file that cannot be used, or an unwritable --junit file.
+            Exit codes: 0 every case passed (and coverage reached --coverage-min); 1 a case
+            failed, no case was found, or coverage is below --coverage-min; 2 a test path or
+            test file that cannot be used, or an unwritable --junit or --coverage-lcov file.
             """
     )
 
@@ -34,6 +43,28 @@ struct TestCommand: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Also write the results as JUnit XML to this file.", valueName: "file"))
     var junit: String?
 
+    @Flag(name: .long, help: "Measure and print the line coverage of the policies the cases run.")
+    var coverage = false
+
+    @Option(name: .customLong("coverage-min"), help: ArgumentHelp(
+        "Exit 1 when the total line coverage is below PCT (0-100); implies --coverage.", valueName: "pct"))
+    var coverageMin: Double?
+
+    @Option(name: .customLong("coverage-lcov"), help: ArgumentHelp(
+        "Also write the coverage as an LCOV tracefile (for genhtml); implies --coverage.", valueName: "file"))
+    var coverageLcov: String?
+
+    @Option(name: .long, help: "Output format: text for people, json for programs (one document).")
+    var format: OutputFormat = .text
+
+    var measuresCoverage: Bool { coverage || coverageMin != nil || coverageLcov != nil }
+
+    func validate() throws {
+        if let coverageMin, !(0...100).contains(coverageMin) {
+            throw ValidationError("--coverage-min must be a percentage from 0 to 100")
+        }
+    }
+
     func run() throws {
         var cases: [PolicyTestCase] = []
         for file in try testFiles() {
@@ -45,11 +76,12 @@ struct TestCommand: ParsableCommand {
         }
         if let filter { cases = cases.filter { $0.identifier.contains(filter) } }
 
-        let runner = PolicyTestRunner()
+        let runner = PolicyTestRunner(coverage: measuresCoverage)
         var results: [PolicyTestResult] = []
         for testCase in cases {
             let result = runner.run(testCase)
             results.append(result)
+            guard format == .text else { continue }
             if let failure = result.failure {
                 print("FAIL  \(testCase.identifier)")
                 print(failure.details.split(separator: "\n", omittingEmptySubsequences: false)
@@ -59,6 +91,14 @@ struct TestCommand: ParsableCommand {
             }
         }
         let failed = results.filter { $0.failure != nil }.count
+        let report = measuresCoverage ? CoverageReport(runner.coverage()) : nil
+        if let report, let coverageLcov {
+            do {
+                try report.lcov.write(toFile: coverageLcov, atomically: true, encoding: .utf8)
+            } catch {
+                throw UnusableInput(message: "--coverage-lcov \(coverageLcov): cannot write the tracefile: \(error.localizedDescription)")
+            }
+        }
         if let junit {
             do {
                 try JUnitReport.xml(results: results).write(toFile: junit, atomically: true, encoding: .utf8)
@@ -66,7 +106,17 @@ struct TestCommand: ParsableCommand {
                 throw UnusableInput(message: "--junit \(junit): cannot write the report: \(error.localizedDescription)")
             }
         }
-        print("\(results.count - failed) passed, \(failed) failed")
+        switch format {
+        case .text:
+            if let report { print(report.text, terminator: "") }
+            print("\(results.count - failed) passed, \(failed) failed")
+        case .json:
+            print(TestJSONReport.json(results: results, coverage: report).prettyJSON)
+        }
+        if let report, let coverageMin, !report.reaches(coverageMin) {
+            StandardError.write("aerodb-policy: line coverage \(CoverageReport.percent(report.covered, report.total)) is below --coverage-min \(coverageMin)%")
+            throw ExitCode(ExitStatus.refused)
+        }
         if results.isEmpty {
             StandardError.write("aerodb-policy: no test case found in \(paths.joined(separator: ", "))"
                 + (filter.map { " matching \"\($0)\"" } ?? ""))
@@ -106,14 +156,29 @@ struct TestCommand: ParsableCommand {
 final class PolicyTestRunner {
     private var fixtures: [String: Result<JSONValue, UnusableInput>] = [:]
     private var policySets: [[String]: Result<[PolicySource], UnusableInput>] = [:]
-    private let sandbox = PolicySandbox(budget: PolicySet.budget)
+    /// Records the facts every policy run reads (for failures) and, when asked, line
+    /// coverage; neither changes a decision (PolicyTooling.swift).
+    private let tooling: PolicyTooling
+    private let sandbox: PolicySandbox
+    /// Set by evaluate for the case being run.
+    private var decision: Decision?
+    private var factsRead: [FactsRead] = []
+
+    init(coverage: Bool = false) {
+        tooling = PolicyTooling(coverage: coverage, factsReads: true)
+        sandbox = PolicySandbox(budget: PolicySet.budget, tooling: tooling)
+    }
+
+    func coverage() -> [PolicyCoverageFile] { tooling.coverage() }
 
     func run(_ testCase: PolicyTestCase) -> PolicyTestResult {
         let start = ContinuousClock.now
+        decision = nil
+        factsRead = []
         let failure = evaluate(testCase)
         let elapsed = ContinuousClock.now - start
         let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
-        return PolicyTestResult(testCase: testCase, failure: failure, seconds: seconds)
+        return PolicyTestResult(testCase: testCase, failure: failure, seconds: seconds, decision: decision, factsRead: factsRead)
     }
 
     private func evaluate(_ testCase: PolicyTestCase) -> (summary: String, details: String)? {
@@ -144,8 +209,12 @@ final class PolicyTestRunner {
         case .success(let value): sources = value
         case .failure(let error): return unusable(error.message)
         }
+        _ = tooling.takeFactsReads()
         let decision = PromotionEngine(policies: sources, sandbox: sandbox).decide(document)
+        self.decision = decision
+        let policyReads = tooling.takeFactsReads()
         if PolicyTestRunner.matches(decision, testCase.expectation) { return nil }
+        factsRead = FactsReadReport.reads(decision, expectation: testCase.expectation, facts: json, policyReads: policyReads)
 
         let actualDecision = decision.allowed ? "allow" : "refuse"
         var details = "\(expected)\nactual:   \(actualDecision)"
@@ -157,6 +226,7 @@ final class PolicyTestRunner {
             for line in run.printed { details += "\nprint:    [\(run.name)] \(line)" }
             if run.printedTruncated { details += "\nprint:    [\(run.name)] (truncated)" }
         }
+        if !factsRead.isEmpty { details += "\n" + FactsReadReport.text(factsRead) }
         return ("\(expected); actual: \(actualDecision)", details)
     }
 

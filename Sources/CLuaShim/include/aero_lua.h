@@ -82,6 +82,9 @@ typedef struct aero_budget {
     // variable is pending at close (the policy sandbox): aero_state_close then releases
     // the state's memory in bulk instead of calling lua_close.
     int release_in_bulk;
+
+    // ---- aerodb-policy tooling (aero_tooling.h): NULL except under `aerodb-policy test`. ----
+    struct aero_tooling *tooling;
 } aero_budget;
 
 /// Resets counters and flags; keeps the limits.
