@@ -116,6 +116,15 @@ final class PolicyWorkerPool: @unchecked Sendable {
                   instructionsUsed: 0, memoryBytesPeak: 0, printed: [], printedTruncated: false)
     }
 
+    /// Stops every idle worker (tests: the next decision starts a fresh one).
+    func retireIdleWorkers() {
+        let retired = locked { () -> [WorkerProcess] in
+            defer { idle.removeAll() }
+            return idle
+        }
+        retired.forEach { $0.stop() }
+    }
+
     private func addCPU(_ ns: UInt64) { locked { workerCPUNs &+= ns } }
 
     private func acquire() -> Result<WorkerProcess, WorkerStartError> {

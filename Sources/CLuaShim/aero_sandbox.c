@@ -1326,6 +1326,7 @@ static int sort_less(lua_State *L, int has_comparator, int right, int left, lua_
 
 static int sandbox_sort(lua_State *L) {
     luaL_checktype(L, 1, LUA_TTABLE);
+    check_index_chain(L, 1, "sort");
     lua_Integer n = luaL_len(L, 1);
     int has_comparator = !lua_isnoneornil(L, 2);
     if (has_comparator) luaL_checktype(L, 2, LUA_TFUNCTION);
@@ -1334,7 +1335,6 @@ static int sandbox_sort(lua_State *L) {
     luaL_argcheck(L, n < INT_MAX, 1, "array too big");
     lua_createtable(L, (int)n, 0);  // 3: from
     lua_createtable(L, (int)n, 0);  // 4: to
-    check_index_chain(L, 1, "sort");
     lua_Integer comparisons = 0;
     for (lua_Integer i = 1; i <= n; i++) {
         sort_check_budget(L, &comparisons);
