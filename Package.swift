@@ -17,6 +17,7 @@ let package = Package(
         .executable(name: "aerodb", targets: ["aerodb"]),
         .executable(name: "aerodb-policy", targets: ["aerodb-policy"]),
         .executable(name: "aerodb-bench", targets: ["aerodb-bench"]),
+        .executable(name: "aerodb-policy-worker", targets: ["aerodb-policy-worker"]),
         .library(name: "AeroCore", targets: ["AeroCore"]),
         .library(name: "AeroPolicy", targets: ["AeroPolicy"]),
         .library(name: "AeroPromotion", targets: ["AeroPromotion"]),
@@ -99,6 +100,10 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
+        // The supervised process that evaluates policies for the node and aerodb-policy, killed
+        // at a policy's deadline (docs/sandbox.md, "Process isolation"). Installed beside them
+        // (found in the running executable's directory); `swift build` builds every product.
+        .executableTarget(name: "aerodb-policy-worker", dependencies: ["AeroPolicy"], swiftSettings: strictSettings),
         .executableTarget(
             name: "aerodb-bench",
             dependencies: [
@@ -112,8 +117,8 @@ let package = Package(
         // the simulated file system behind AeroStorage's StorageIO seam.
         .target(name: "AeroTestSupport", dependencies: ["AeroCore", "AeroStorage"], path: "Tests/AeroTestSupport", swiftSettings: strictSettings),
         .testTarget(name: "AeroCoreTests", dependencies: ["AeroCore", "AeroTestSupport"], swiftSettings: strictSettings),
-        .testTarget(name: "AeroPolicyTests", dependencies: ["AeroPolicy", "AeroCore", "CLuaShim"], swiftSettings: strictSettings),
-        .testTarget(name: "AeroPromotionTests", dependencies: ["AeroPromotion", "AeroPolicy", "AeroCore", "AeroTestSupport"], swiftSettings: strictSettings),
+        .testTarget(name: "AeroPolicyTests", dependencies: ["AeroPolicy", "AeroCore", "CLuaShim", "AeroTestSupport", "aerodb-policy-worker"], swiftSettings: strictSettings),
+        .testTarget(name: "AeroPromotionTests", dependencies: ["AeroPromotion", "AeroPolicy", "AeroCore", "AeroTestSupport", "aerodb-policy-worker"], swiftSettings: strictSettings),
         .testTarget(name: "AeroStorageTests", dependencies: ["AeroStorage", "AeroCore", "aerodb", "AeroTestSupport"], swiftSettings: strictSettings),
         .testTarget(
             name: "AeroReplicationTests",
@@ -126,8 +131,8 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
-        .testTarget(name: "AeroServerTests", dependencies: ["AeroServer", "AeroReplication", "AeroStorage", "AeroCore", "aerodb", "AeroTestSupport"], swiftSettings: strictSettings),
+        .testTarget(name: "AeroServerTests", dependencies: ["AeroServer", "AeroReplication", "AeroStorage", "AeroCore", "aerodb", "AeroTestSupport", "aerodb-policy-worker"], swiftSettings: strictSettings),
         // Runs the built executables as real processes.
-        .testTarget(name: "CLITests", dependencies: ["aerodb", "aerodb-policy", "AeroCore", "AeroTestSupport"], swiftSettings: strictSettings),
+        .testTarget(name: "CLITests", dependencies: ["aerodb", "aerodb-policy", "aerodb-policy-worker", "AeroCore", "AeroTestSupport"], swiftSettings: strictSettings),
     ]
 )

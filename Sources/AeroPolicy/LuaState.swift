@@ -183,6 +183,8 @@ public final class LuaState {
     }
 
     private func trippedBudget() -> (kind: LuaError.Kind, message: String)? {
+        // A call that returned over budget fails even if no hook fired during it.
+        _ = aero_budget_recheck(budgetPointer)
         let b = budgetPointer.pointee
         if b.instructions_exceeded != 0 {
             return (.instructionBudget, "instruction budget of \(budget.instructionsMax) exceeded")

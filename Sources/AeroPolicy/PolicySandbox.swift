@@ -44,12 +44,45 @@ public struct PolicySandbox: Sendable {
     public static let setupBytesMax = 256 << 20
 
     public let budget: LuaBudget
+    /// Where policies run: see `Isolation`.
+    public let isolation: Isolation
+
+    /// Where a sandbox runs its policies.
+    public enum Isolation: Sendable, Equatable {
+        /// In the calling thread: the hook budgets and bounded wrappers only. For tests of the
+        /// sandbox itself and for the worker process.
+        case inProcess
+        /// In a supervised worker process killed at the deadline (PolicyWorkerPool): the host
+        /// has its answer even if a policy never returns from a C call. The live node and
+        /// `aerodb-policy eval` use this.
+        case worker
+    }
+
     /// aerodb-policy's coverage and facts-read recording (PolicyTooling.swift); nil elsewhere.
+    /// Tooling runs in process: it reads the state's hooks and proxies directly.
     public let tooling: PolicyTooling?
 
-    public init(budget: LuaBudget = PolicySandbox.defaultBudget, tooling: PolicyTooling? = nil) {
+    public init(budget: LuaBudget = PolicySandbox.defaultBudget, isolation: Isolation = .inProcess, tooling: PolicyTooling? = nil) {
+        precondition(tooling == nil || isolation == .inProcess, "tooling records inside the state: it runs in process")
         self.budget = budget
+        self.isolation = isolation
         self.tooling = tooling
+    }
+
+    /// Runs every policy of one decision, in order, each in its own fresh state; with
+    /// `.worker` isolation in a supervised worker process (one request per decision).
+    public func runAll(_ policies: [PolicySource], facts: PolicyFacts) -> [PolicyRun] {
+        switch isolation {
+        case .inProcess: return policies.map { run($0, facts: facts) }
+        case .worker: return PolicyWorkerPool.shared.run(policies, facts: facts, budget: budget)
+        }
+    }
+
+    /// Worker CPU time spent on requests so far and workers started, process-wide (for the
+    /// decision benchmark, which must count the worker's CPU as part of a decision).
+    public static var workerStatistics: (cpuNanoseconds: UInt64, workersStarted: Int) {
+        let s = PolicyWorkerPool.shared.statistics
+        return (s.workerCPUNs, s.workersStarted)
     }
 
     /// Fresh Lua state per call. `facts` is the whole facts document (already validated by
@@ -62,6 +95,7 @@ public struct PolicySandbox: Sendable {
 
     /// The same, with facts encoded once for every policy of a decision (`PolicyFacts`).
     public func run(_ policy: PolicySource, facts: PolicyFacts) -> PolicyRun {
+        if isolation == .worker { return runAll([policy], facts: facts)[0] }
         let session: SandboxSession
         do {
             session = try SandboxSession(policy: policy, budget: budget, tooling: tooling)
@@ -89,6 +123,10 @@ public struct PolicySandbox: Sendable {
 /// one decision (encoding sorts every object's keys, so it is worth doing once).
 public struct PolicyFacts: Sendable {
     let tape: Result<[UInt8], FactsTape.EncodeError>
+
+    init(tape: Result<[UInt8], FactsTape.EncodeError>) {
+        self.tape = tape
+    }
 
     public init(_ facts: JSONValue) {
         do {

@@ -48,8 +48,12 @@ final class SandboxSession {
 
     func run(facts: PolicyFacts) -> PolicyRun {
         tooling?.attach(to: lua)
-        let outcome = decide(facts: facts)
+        var outcome = decide(facts: facts)
         tooling?.finish()
+        // Fail closed over the whole evaluation: whatever the steps answered, a run that is
+        // over a budget now (work inside a C call no hook saw, the answer's validation) is that
+        // budget's failure, never an answer.
+        if case .failed = outcome {} else if let tripped = trippedBudget() { outcome = tripped }
         return PolicyRun(name: policy.name, outcome: outcome, instructionsUsed: counters.pointee.instructions_used,
                          memoryBytesPeak: counters.pointee.memory_peak_bytes, printed: printedLines(),
                          printedTruncated: counters.pointee.printed_truncated != 0)
@@ -243,7 +247,11 @@ final class SandboxSession {
         b.pointee.instruction_limit = budget.instructionsMax
     }
 
+    /// Re-checks every budget against its clock and counters (aero_budget_recheck), so a call
+    /// that returned over budget is refused even if no hook fired during it; then names the
+    /// first budget exceeded.
     private func trippedBudget() -> PolicyOutcome? {
+        _ = aero_budget_recheck(counters)
         let b = counters.pointee
         let location = whereRaised().map { "\(policy.path):\($0)" } ?? policy.path
         if b.instructions_exceeded != 0 {

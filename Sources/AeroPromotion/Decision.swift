@@ -142,10 +142,32 @@ public struct Decision: Sendable, Equatable {
         return .object(members)
     }
 
+    /// Text a policy wrote, made safe to print on a terminal: control characters (C0, DEL, C1)
+    /// other than tab (print's own separator; harmless) are escaped (`\n`, `\r`, else `\u{XX}`), so a reason can neither start a line of
+    /// its own (a fake `{"decision":"allow"}`) nor send terminal escape sequences. JSON output
+    /// needs no such step (the encoder escapes them).
+    public static func printable(_ text: String) -> String {
+        guard text.unicodeScalars.contains(where: isControl) else { return text }
+        var out = ""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case _ where isControl(scalar): out += "\\u{" + String(scalar.value, radix: 16) + "}"
+            default: out.unicodeScalars.append(scalar)
+            }
+        }
+        return out
+    }
+
+    private static func isControl(_ scalar: Unicode.Scalar) -> Bool {
+        (scalar.value < 0x20 && scalar != "\t") || (0x7f...0x9f).contains(scalar.value)
+    }
+
     /// For people: the decision first, then one line per reason.
     public var text: String {
         var lines = [allowed ? "ALLOWED: every native rule passed and no policy objected" : "REFUSED: \(reasons.count) reason(s)"]
-        for reason in reasons { lines.append("  \(reason.source): \(reason.message)") }
+        for reason in reasons { lines.append("  \(reason.source): \(Self.printable(reason.message))") }
         return lines.joined(separator: "\n") + "\n"
     }
 
@@ -165,12 +187,12 @@ public struct Decision: Sendable, Equatable {
             let verdict: String
             switch run.outcome {
             case .noObjection: verdict = "no objection"
-            case .refused(let messages): verdict = "REFUSED: " + messages.joined(separator: "; ")
-            case .failed(let kind, let message): verdict = "FAILED (\(kind.rawValue)): \(message)"
+            case .refused(let messages): verdict = "REFUSED: " + messages.map(Self.printable).joined(separator: "; ")
+            case .failed(let kind, let message): verdict = "FAILED (\(kind.rawValue)): \(Self.printable(message))"
             }
             lines.append("  [\(run.name)] \(verdict)")
             lines.append("      instructions \(run.instructionsUsed), memory peak \(run.memoryBytesPeak) bytes")
-            for line in run.printed { lines.append("      print: \(line)") }
+            for line in run.printed { lines.append("      print: \(Self.printable(line))") }
             if run.printedTruncated { lines.append("      print: (truncated)") }
         }
         lines.append("facts digest:      \(factsDigest)")

@@ -44,7 +44,7 @@ public struct PromotionEngine: Sendable {
         var runs: [PolicyRun] = []
         if !policies.isEmpty {
             let policyFacts = PolicyFacts(facts.json)
-            runs = policies.map { sandbox.run($0, facts: policyFacts) }
+            runs = sandbox.runAll(policies, facts: policyFacts)
         }
         return Decision(rules: rules, policies: runs, factsDigest: facts.digest, policySetDigest: policySetDigest)
     }

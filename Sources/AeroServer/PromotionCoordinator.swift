@@ -116,7 +116,7 @@ final class PromotionCoordinator: Sendable {
             return unusable("PROMOTE-FACTS-1", "the captured facts are unusable, so no decision was made: \(error)")
         }
         let facts = captured.document
-        let decision = PromotionEngine(policies: policies, sandbox: PolicySandbox(budget: PolicySandbox.defaultBudget)).decide(facts)
+        let decision = PromotionEngine(policies: policies, sandbox: PolicySandbox(budget: PolicySandbox.defaultBudget, isolation: .worker)).decide(facts)
         let stateDigest = Self.stateDigest(facts)
         let digestMismatch = request.expectFactsDigest.map { $0 != stateDigest } ?? false
         let id: String

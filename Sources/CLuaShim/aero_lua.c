@@ -52,6 +52,21 @@ int aero_time_budget_spent(aero_budget *budget, uint64_t now_ns) {
     return 0;
 }
 
+int aero_budget_recheck(aero_budget *budget) {
+    if (budget->instruction_limit > 0 && budget->instructions_used > budget->instruction_limit) {
+        budget->instructions_exceeded = 1;
+    }
+    // The CPU clock itself, not the wall-clock shortcut: a call that returned late must be
+    // caught now, whatever the hook last saw.
+    if (budget->deadline_ns != 0 && aero_thread_cpu_ns() - budget->cpu_start_ns >= budget->cpu_limit_ns) {
+        budget->time_exceeded = 1;
+    }
+    if (budget->memory_limit_bytes != 0 && budget->memory_used_bytes > budget->memory_limit_bytes) {
+        budget->memory_exceeded = 1;
+    }
+    return budget->instructions_exceeded || budget->time_exceeded || budget->memory_exceeded;
+}
+
 // ---- The small-block arena ----------------------------------------------------------
 // A fresh state per policy run makes thousands of small allocations and frees them all at
 // lua_close; glibc malloc was a quarter of a run's time. Blocks of up to

@@ -651,6 +651,77 @@ int aero_sandbox_push_facts(lua_State *L, const uint8_t *tape, size_t length) {
     return aero_pcall(L, 2, 1);
 }
 
+// ---- Stable names of tables and functions ----------------------------------------------
+// Lua names a table, function, thread or userdata by its address ("table: 0x55d0…"): it
+// differs between runs (allocation addresses, ASLR) and reveals host addresses
+// (tostring(print)). tostring, print and string.format's %s name such a value by its type (or
+// __name) and a per-run counter in the order values are first named ("table: 1"), which is the
+// same in every run of the same policy on the same facts. A __tostring metamethod is honoured
+// as in Lua. The counter map lives in the registry, out of the sandbox's reach.
+static char stable_ids_key;  // registry: object -> integer id; [false] = last id given
+
+static int names_by_address(int type) {
+    return type == LUA_TTABLE || type == LUA_TFUNCTION || type == LUA_TTHREAD || type == LUA_TUSERDATA ||
+           type == LUA_TLIGHTUSERDATA;
+}
+
+// Pushes the stable name of the value at idx when Lua would name it by its address; returns
+// 0 (pushing nothing) when Lua's own conversion says it without an address.
+static int push_stable_name(lua_State *L, int idx) {
+    idx = lua_absindex(L, idx);
+    if (!names_by_address(lua_type(L, idx))) return 0;
+    if (luaL_getmetafield(L, idx, "__tostring") != LUA_TNIL) {
+        lua_pop(L, 1);
+        return 0;
+    }
+    luaL_checkstack(L, 4, "tostring");
+    const char *kind = luaL_typename(L, idx);
+    int name_slot = 0;
+    if (luaL_getmetafield(L, idx, "__name") != LUA_TNIL) {
+        if (lua_type(L, -1) == LUA_TSTRING) {
+            kind = lua_tostring(L, -1);
+            name_slot = lua_gettop(L);
+        } else {
+            lua_pop(L, 1);
+        }
+    }
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &stable_ids_key);
+    int ids = lua_gettop(L);
+    lua_pushvalue(L, idx);
+    lua_Integer id;
+    if (lua_rawget(L, ids) == LUA_TNUMBER) {
+        id = lua_tointeger(L, -1);
+    } else {
+        lua_pushboolean(L, 0);
+        lua_rawget(L, ids);
+        id = lua_tointeger(L, -1) + 1;
+        lua_pop(L, 1);
+        lua_pushboolean(L, 0);
+        lua_pushinteger(L, id);
+        lua_rawset(L, ids);
+        lua_pushvalue(L, idx);
+        lua_pushinteger(L, id);
+        lua_rawset(L, ids);
+    }
+    lua_pop(L, 1);
+    lua_pushfstring(L, "%s: %I", kind, id);
+    lua_replace(L, ids);
+    if (name_slot) lua_remove(L, name_slot);
+    return 1;
+}
+
+// luaL_tolstring with stable names: pushes the string and returns it.
+static const char *stable_tolstring(lua_State *L, int idx, size_t *length) {
+    if (push_stable_name(L, idx)) return lua_tolstring(L, -1, length);
+    return luaL_tolstring(L, idx, length);
+}
+
+static int sandbox_tostring(lua_State *L) {
+    luaL_checkany(L, 1);
+    stable_tolstring(L, 1, NULL);
+    return 1;
+}
+
 // ---- print ----------------------------------------------------------------------------
 
 // print(...): as Lua's own print (every argument through luaL_tolstring, which is what
@@ -670,7 +741,7 @@ static int sandbox_print(lua_State *L) {
             total++;
         }
         size_t length = 0;
-        const char *text = luaL_tolstring(L, i, &length);
+        const char *text = stable_tolstring(L, i, &length);
         size_t copied = cap - kept < length ? cap - kept : length;
         memcpy(line + kept, text, copied);
         kept += copied;
@@ -864,7 +935,8 @@ static pthread_once_t capture_once = PTHREAD_ONCE_INIT;
 // The originals the wrappers call (set once by capture_libraries).
 static lua_CFunction original_load, original_setmetatable, original_getmetatable, original_next, original_pairs,
     original_xpcall, original_select, original_error, original_find, original_match, original_gmatch,
-    original_gsub, original_rep, original_math_type, original_coclose, original_coresume, original_costatus;
+    original_gsub, original_rep, original_math_type, original_coclose, original_coresume, original_costatus,
+    original_cocreate, original_concat, original_unpack, original_format, original_tostring;
 
 // table.insert, remove and move loop in C over a length a __len metamethod may choose; the
 // sandbox's run in Lua instead, where the instruction budget counts every step. They use no
@@ -937,7 +1009,35 @@ static int budget_tripped(const aero_budget *budget) {
 static int bounded_find(lua_State *L) { check_pattern(L, PATTERN_FIND); return original_find(L); }
 static int bounded_match(lua_State *L) { check_pattern(L, PATTERN_MATCH); return original_match(L); }
 static int bounded_gmatch(lua_State *L) { check_pattern(L, PATTERN_GMATCH); return original_gmatch(L); }
-static int bounded_gsub(lua_State *L) { check_pattern(L, PATTERN_GSUB); return original_gsub(L); }
+// gsub with a replacement string copies the replacement once per match inside one C call.
+// Its literal bytes go into the result, so the memory budget bounds them; but each '%0'..'%9'
+// of an empty capture costs work and no memory (a 1 MiB replacement of '%0' over an empty
+// pattern's 60,001 matches ran for minutes). The escapes times the most matches there can be
+// (subject bytes + 1, or the caller's max_n) is bounded before the call.
+static int bounded_gsub(lua_State *L) {
+    check_pattern(L, PATTERN_GSUB);
+    int type = lua_type(L, 3);
+    if (type == LUA_TSTRING || type == LUA_TNUMBER) {
+        size_t subject = lua_rawlen(L, 1), length = 0;
+        lua_pushvalue(L, 3);  // a copy: converting a number in place would change the argument
+        const char *replacement = lua_tolstring(L, -1, &length);
+        double escapes = 0;
+        for (size_t i = 0; i + 1 < length; i++) {
+            if (replacement[i] == '%') { escapes++; i++; }
+        }
+        lua_pop(L, 1);
+        double matches = (double)subject + 1;
+        int is_number = 0;
+        lua_Integer most = lua_tointegerx(L, 4, &is_number);
+        if (is_number && (double)most < matches) matches = most < 0 ? 0 : (double)most;
+        if (escapes * matches > AERO_GSUB_ESCAPES_MAX) {
+            return luaL_error(L, "string.gsub: %d captures in the replacement times up to %d matches exceeds the sandbox "
+                                 "bound of %d (use a function replacement)",
+                              (int)escapes, (int)matches, AERO_GSUB_ESCAPES_MAX);
+        }
+    }
+    return original_gsub(L);
+}
 
 // The bytes tostring would give for a string or number argument; 0 for anything else.
 static size_t rep_length_of(lua_State *L, int idx) {
@@ -978,6 +1078,9 @@ static int sandbox_rep(lua_State *L) {
 static int bounded_reader(lua_State *L) {
     lua_pushvalue(L, lua_upvalueindex(1));
     lua_call(L, 0, 1);
+    // A number piece is a string piece to lua_load (it converts it): count it the same way,
+    // converted here so that its length is known.
+    if (lua_type(L, -1) == LUA_TNUMBER) lua_tolstring(L, -1, NULL);
     if (lua_type(L, -1) == LUA_TSTRING) {
         lua_Integer total = lua_tointeger(L, lua_upvalueindex(2)) + (lua_Integer)lua_rawlen(L, -1);
         if (total > AERO_LOAD_BYTES_MAX) {
@@ -1015,13 +1118,28 @@ static int sandbox_load(lua_State *L) {
 
 static void populate_if_library(lua_State *L, int idx);
 
-// No finalizers: nothing may run code at garbage collection.
+// No finalizers: nothing may run code at garbage collection. No weak tables: an ephemeron
+// (weak-keyed) chain makes the collector's atomic phase quadratic, in C, where no hook fires.
+// No callable tables: Lua resolves a __call chain in C with no length limit, shifting the
+// stack one slot per step (a self-referential __call ran for minutes). These are checked where
+// the metatable is set; a field added to a metatable later is not seen here, which the
+// supervisor's deadline (PolicyWorker) covers.
 static int sandbox_setmetatable(lua_State *L) {
     if (lua_type(L, 2) == LUA_TTABLE) {
         lua_pushliteral(L, "__gc");
         int gc = lua_rawget(L, 2);
         lua_pop(L, 1);
         if (gc != LUA_TNIL) return luaL_error(L, "setmetatable: __gc is not allowed in the policy sandbox");
+        lua_pushliteral(L, "__mode");
+        int mode = lua_rawget(L, 2);
+        lua_pop(L, 1);
+        if (mode != LUA_TNIL) return luaL_error(L, "setmetatable: __mode (weak tables) is not allowed in the policy sandbox");
+        lua_pushliteral(L, "__call");
+        int call = lua_rawget(L, 2);
+        lua_pop(L, 1);
+        if (call != LUA_TNIL && call != LUA_TFUNCTION) {
+            return luaL_error(L, "setmetatable: __call must be a function in the policy sandbox");
+        }
     }
     populate_if_library(L, 1);
     return original_setmetatable(L);
@@ -1102,13 +1220,84 @@ static int wrapped_coroutine(lua_State *L) {
     return lua_error(L);
 }
 
+// A new coroutine starts a fresh count-hook interval (Lua copies the hook, not the count), so
+// up to one interval of its instructions is never counted: many short coroutines hid most of
+// their work (4.5 M instructions counted as 360,000). Each new coroutine is charged one
+// interval up front, so the count is never below the instructions run.
+static void charge_coroutine(lua_State *L) {
+    aero_budget *budget = budget_of(L);
+    budget->instructions_used += budget->hook_interval;
+    if (budget->instruction_limit > 0 && budget->instructions_used > budget->instruction_limit) {
+        budget->instructions_exceeded = 1;
+    }
+    if (budget_tripped(budget)) luaL_error(L, "instruction budget exceeded");
+}
+
+static int sandbox_cocreate(lua_State *L) {
+    luaL_checktype(L, 1, LUA_TFUNCTION);
+    charge_coroutine(L);
+    return original_cocreate(L);
+}
+
 static int sandbox_cowrap(lua_State *L) {
     luaL_checktype(L, 1, LUA_TFUNCTION);
+    charge_coroutine(L);
     lua_State *thread = lua_newthread(L);
     lua_pushvalue(L, 1);
     lua_xmove(L, thread, 1);
     lua_pushcclosure(L, wrapped_coroutine, 1);
     return 1;
+}
+
+// table.concat, table.unpack and the sort's copy loops read elements with lua_geti inside
+// one C call: each read follows the table's __index chain, up to Lua's own 2,000 tables, with
+// no hook (7 to 20 s over a 2,000-table chain). The chain of tables is bounded before they
+// run; an __index function is called like any function, where the hooks fire.
+static void check_index_chain(lua_State *L, int idx, const char *name) {
+    if (lua_type(L, idx) != LUA_TTABLE) return;
+    luaL_checkstack(L, 3, name);
+    lua_pushvalue(L, idx);
+    for (int depth = 0;; depth++) {
+        if (!lua_getmetatable(L, -1)) break;
+        lua_pushliteral(L, "__index");
+        lua_rawget(L, -2);
+        lua_remove(L, -2);
+        lua_remove(L, -2);
+        if (lua_type(L, -1) != LUA_TTABLE) break;
+        if (depth + 1 > AERO_INDEX_CHAIN_MAX) {
+            luaL_error(L, "bad argument #%d to '%s' (__index chain longer than %d tables; the sandbox bound)",
+                       idx, name, AERO_INDEX_CHAIN_MAX);
+        }
+    }
+    lua_pop(L, 1);
+}
+
+static int bounded_concat(lua_State *L) { check_index_chain(L, 1, "concat"); return original_concat(L); }
+static int bounded_unpack(lua_State *L) { check_index_chain(L, 1, "unpack"); return original_unpack(L); }
+
+// string.format: '%p' prints an address (different in every run) and is refused; a '%s' of a
+// value Lua would name by its address gets its stable name instead (see stable names above).
+// The directives are scanned as lstrlib.c reads them; anything malformed is left for the
+// original to report.
+static int sandbox_format(lua_State *L) {
+    size_t length = 0;
+    const char *format = luaL_checklstring(L, 1, &length);
+    int argument = 1;
+    for (size_t i = 0; i < length; i++) {
+        if (format[i] != '%') continue;
+        if (++i >= length) break;
+        if (format[i] == '%') continue;
+        argument++;
+        while (i < length && strchr("-+ #0123456789.", format[i]) != NULL) i++;
+        if (i >= length) break;
+        if (format[i] == 'p') {
+            return luaL_error(L, "bad argument #%d to 'format' ('%%p' shows an address; not in the policy sandbox)", argument);
+        }
+        if (format[i] == 's' && argument <= lua_gettop(L) && push_stable_name(L, argument)) {
+            lua_replace(L, argument);
+        }
+    }
+    return original_format(L);
 }
 
 // table.sort without Lua's randomized pivot: after an unbalanced partition of more than 100
@@ -1148,6 +1337,7 @@ static int sort_less(lua_State *L, int has_comparator, int right, int left, lua_
 
 static int sandbox_sort(lua_State *L) {
     luaL_checktype(L, 1, LUA_TTABLE);
+    check_index_chain(L, 1, "sort");
     lua_Integer n = luaL_len(L, 1);
     int has_comparator = !lua_isnoneornil(L, 2);
     if (has_comparator) luaL_checktype(L, 2, LUA_TFUNCTION);
@@ -1156,11 +1346,12 @@ static int sandbox_sort(lua_State *L) {
     luaL_argcheck(L, n < INT_MAX, 1, "array too big");
     lua_createtable(L, (int)n, 0);  // 3: from
     lua_createtable(L, (int)n, 0);  // 4: to
+    lua_Integer comparisons = 0;
     for (lua_Integer i = 1; i <= n; i++) {
+        sort_check_budget(L, &comparisons);
         lua_geti(L, 1, i);
         lua_rawseti(L, 3, i);
     }
-    lua_Integer comparisons = 0;
     for (lua_Integer width = 1; width < n; width *= 2) {
         for (lua_Integer low = 1; low <= n; low += 2 * width) {
             lua_Integer middle = low + width - 1 < n ? low + width - 1 : n;
@@ -1185,6 +1376,7 @@ static int sandbox_sort(lua_State *L) {
         lua_rotate(L, 3, 1);  // swap from and to
     }
     for (lua_Integer i = 1; i <= n; i++) {
+        sort_check_budget(L, &comparisons);
         lua_rawgeti(L, 3, i);
         lua_seti(L, 1, i);
     }
@@ -1203,7 +1395,9 @@ static const struct {
     {LIB_STRING, "match", bounded_match}, {LIB_STRING, "gmatch", bounded_gmatch},
     {LIB_STRING, "gsub", bounded_gsub}, {LIB_STRING, "rep", sandbox_rep},
     {LIB_COROUTINE, "close", sandbox_coclose}, {LIB_COROUTINE, "wrap", sandbox_cowrap},
-    {LIB_TABLE, "sort", sandbox_sort}};
+    {LIB_TABLE, "sort", sandbox_sort}, {LIB_COROUTINE, "create", sandbox_cocreate},
+    {LIB_TABLE, "concat", bounded_concat}, {LIB_TABLE, "unpack", bounded_unpack},
+    {LIB_STRING, "format", sandbox_format}, {LIB_BASE, "tostring", sandbox_tostring}};
 
 // ---- Capturing, once per process ----
 
@@ -1305,10 +1499,16 @@ static int capture_cfunction(lua_State *L) {
     original_coclose = captured_function(LIB_COROUTINE, "close");
     original_coresume = captured_function(LIB_COROUTINE, "resume");
     original_costatus = captured_function(LIB_COROUTINE, "status");
+    original_cocreate = captured_function(LIB_COROUTINE, "create");
+    original_concat = captured_function(LIB_TABLE, "concat");
+    original_unpack = captured_function(LIB_TABLE, "unpack");
+    original_format = captured_function(LIB_STRING, "format");
+    original_tostring = captured_function(LIB_BASE, "tostring");
     if (!original_load || !original_setmetatable || !original_getmetatable || !original_next || !original_pairs || !original_xpcall ||
         !original_select || !original_error || !original_find || !original_match || !original_gmatch ||
         !original_gsub || !original_rep || !original_math_type || !original_coclose || !original_coresume ||
-        !original_costatus) {
+        !original_costatus || !original_cocreate || !original_concat || !original_unpack || !original_format ||
+        !original_tostring) {
         return luaL_error(L, "a wrapped function is missing");
     }
     if (luaL_loadbufferx(L, table_chunk_text, sizeof table_chunk_text - 1, AERO_SANDBOX_CHUNK_NAME, "t") != LUA_OK) {
@@ -1590,6 +1790,8 @@ static int prepare_cfunction(lua_State *L) {
     lua_settop(L, globals);
     lua_newtable(L);
     lua_rawsetp(L, LUA_REGISTRYINDEX, &printed_key);
+    lua_newtable(L);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &stable_ids_key);
     // [validate, env]
     lua_pushcfunction(L, validate_answer);
     lua_insert(L, globals);

@@ -40,6 +40,9 @@ struct DecisionsCommand: ParsableCommand {
     @Option(name: .long, parsing: .upToNextOption, help: "Cluster sizes (nodes) to measure.")
     var nodes: [Int] = [5, 100, 1_000]
 
+    @Flag(name: .long, help: "Run policies in the supervised worker process, as the live node does; CPU then adds the worker's CPU time.")
+    var worker = false
+
 
     func validate() throws {
         guard samples > 0, samples <= Self.samplesMax else {
@@ -87,7 +90,7 @@ struct DecisionsCommand: ParsableCommand {
                 scenarios.append(("native + \(loaded.count) policies", loaded))
             }
             for (label, set) in scenarios {
-                let engine = PromotionEngine(policies: set, sandbox: PolicySandbox(budget: budget))
+                let engine = PromotionEngine(policies: set, sandbox: PolicySandbox(budget: budget, isolation: worker ? .worker : .inProcess))
                 let report = try DecisionReport.measure(engine: engine, facts: facts, samples: scaled,
                                                         warmup: Self.warmupSamples)
                 print(report.row(scenario: label, nodeCount: nodeCount))
@@ -119,11 +122,13 @@ struct DecisionReport {
         var cpuTimes = [UInt64](repeating: 0, count: samples)
         let start = DispatchTime.now().uptimeNanoseconds
         for index in 0..<samples {
+            // With worker isolation the worker's CPU time is part of the decision's cost.
+            let workerBefore = PolicySandbox.workerStatistics.cpuNanoseconds
             let cpuBefore = threadCPUNanoseconds()
             let before = DispatchTime.now().uptimeNanoseconds
             let decision = engine.decide(facts)
             latencies[index] = DispatchTime.now().uptimeNanoseconds - before
-            cpuTimes[index] = threadCPUNanoseconds() - cpuBefore
+            cpuTimes[index] = threadCPUNanoseconds() - cpuBefore + (PolicySandbox.workerStatistics.cpuNanoseconds - workerBefore)
             try check(decision)
         }
         let total = DispatchTime.now().uptimeNanoseconds - start

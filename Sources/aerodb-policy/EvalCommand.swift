@@ -44,7 +44,7 @@ struct EvalCommand: ParsableCommand {
     func run() throws {
         let document = try EvalInputs.facts(path: facts)
         let sources = try EvalInputs.policies(paths: policy)
-        let engine = PromotionEngine(policies: sources, sandbox: PolicySandbox(budget: PolicySet.budget))
+        let engine = PromotionEngine(policies: sources, sandbox: PolicySandbox(budget: PolicySet.budget, isolation: .worker))
         let decision = engine.decide(document)
         switch format {
         case .json:

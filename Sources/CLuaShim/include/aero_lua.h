@@ -115,6 +115,13 @@ void aero_start_time_budget(aero_budget *budget, uint64_t limit_ms);
 /// spent too, else the deadline moves to the earliest moment it could be.
 int aero_time_budget_spent(aero_budget *budget, uint64_t now_ns);
 
+/// Fail-closed re-check after a call returned: the hooks only fire between VM instructions
+/// and at calls, so work done inside one C call (a library function, a metamethod chain the
+/// VM resolves in C) is seen by no hook. This reads the thread's CPU clock and the counters
+/// directly and sets the exceeded flags of every budget that is spent. Returns 1 when any
+/// budget is (now) exceeded. Never raises; call it after every aero_pcall of policy code.
+int aero_budget_recheck(aero_budget *budget);
+
 /// The message handler used by aero_pcall: records where the error was raised into the
 /// budget and returns the error object unchanged.
 int aero_message_handler(lua_State *L);
@@ -150,6 +157,13 @@ const char *aero_string_at(lua_State *L, int idx, size_t *length);
 #define AERO_PATTERN_BYTES_MAX 256
 #define AERO_PATTERN_QUANTIFIERS_MAX 8
 #define AERO_PATTERN_COST_MAX 2000000.0
+/// string.gsub with a replacement string: '%0'..'%9' escapes in it times the most matches
+/// (subject bytes + 1, or max_n) at most this (each escape is work in C that no hook sees and
+/// no memory bounds; ~10 ns each, so the bound is ~10 ms).
+#define AERO_GSUB_ESCAPES_MAX (1 << 20)
+/// table.concat/unpack/sort: an argument's __index chain of tables at most this long (every
+/// element read follows it inside one C call).
+#define AERO_INDEX_CHAIN_MAX 16
 
 /// A policy's answer: at most this many refusal reasons, each at most this many bytes
 /// (checked by the sandbox's validate, aero_sandbox.c).
@@ -192,6 +206,11 @@ void aero_sandbox_push_printed(lua_State *L);
 
 /// Loads a binary chunk that the host itself dumped. Never for policy text.
 int aero_load_host_binary(lua_State *L, const uint8_t *bytes, size_t length, const char *chunkname);
+
+/// For the policy worker process: be killed (SIGKILL) when the parent process ends, so a
+/// worker stuck in a runaway C call never outlives its host (Linux; elsewhere a no-op).
+/// Returns 0 when the parent is already gone.
+int aero_die_with_parent(void);
 
 /// A growable byte buffer filled by aero_dump_top (free with aero_bytes_free).
 typedef struct aero_bytes {
