@@ -50,22 +50,20 @@ struct PeerAdminClient: Sendable {
 
     /// POST /v1/admin/claim: `member` promises `epoch` to this candidate (C1, C2); nil when it did.
     func claim(_ id: NodeID, epoch: Epoch) async -> PeerCallError? {
-        guard let member = member(id) else { return .notAMember(id) }
-        let body = JSONValue.object(["epoch": .integer(Int64(epoch.rawValue)), "candidate": .string(config.id.rawValue)])
-        do {
-            let reply = try await PeerHTTP.send("POST", member.http, "/v1/admin/claim", body: body, timeoutMs: timeoutMs)
-            return reply.status == 200 ? nil : .refused(id, Self.message(reply))
-        } catch {
-            return .noAnswer(id, "\(error)")
-        }
+        await postPromise("/v1/admin/claim", to: id, epoch: epoch)
     }
 
     /// POST /v1/admin/release: withdraws the promise of `epoch` `member` gave this candidate.
     func release(_ id: NodeID, epoch: Epoch) async -> PeerCallError? {
+        await postPromise("/v1/admin/release", to: id, epoch: epoch)
+    }
+
+    /// One `{"epoch","candidate"}` request of the epoch claim; nil when answered 200.
+    private func postPromise(_ path: String, to id: NodeID, epoch: Epoch) async -> PeerCallError? {
         guard let member = member(id) else { return .notAMember(id) }
         let body = JSONValue.object(["epoch": .integer(Int64(epoch.rawValue)), "candidate": .string(config.id.rawValue)])
         do {
-            let reply = try await PeerHTTP.send("POST", member.http, "/v1/admin/release", body: body, timeoutMs: timeoutMs)
+            let reply = try await PeerHTTP.send("POST", member.http, path, body: body, timeoutMs: timeoutMs)
             return reply.status == 200 ? nil : .refused(id, Self.message(reply))
         } catch {
             return .noAnswer(id, "\(error)")
