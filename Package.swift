@@ -73,6 +73,7 @@ let package = Package(
             name: "AeroServer",
             dependencies: [
                 "AeroCore", "AeroReplication", "AeroStorage", "AeroPromotion", "AeroPolicy",
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "Hummingbird", package: "hummingbird"),

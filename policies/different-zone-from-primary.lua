@@ -38,6 +38,9 @@ return function(facts)
     if candidate == nil or primary == nil then
         return "the candidate or the primary is not among the nodes"
     end
+    if candidate.id == primary.id then
+        return nil -- the primary itself is no candidate: the native rule ROLE-1 says so
+    end
     local candidate_zone, primary_zone = zone_of(candidate), zone_of(primary)
     local reasons = {}
     if candidate_zone == nil then
@@ -53,7 +56,7 @@ return function(facts)
     end
     if candidate_zone == primary_zone then
         return "candidate " .. candidate.id .. " is in zone "
-            .. candidate_zone .. ", the same zone as the failed primary " .. primary.id
+            .. candidate_zone .. ", the same zone as the primary " .. primary.id
     end
     return nil
 end

@@ -58,7 +58,7 @@ return function(facts)
     end
     if contains(ANONYMOUS_NAMES, name) then
         return "request.requested_by '" .. requested_by
-            .. "' names nobody in particular"
+            .. "' is a shared or placeholder name, not a person or rota (name who asks)"
     end
     -- One line: the shipped REQUESTERS_ALLOWED is nil, so no test can take this branch; it
     -- counts as covered when its condition runs.

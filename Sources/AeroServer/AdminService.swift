@@ -117,7 +117,20 @@ public final class AdminService: Sendable {
 
     func decision(id: String) -> APIResponse {
         guard let record = decisions?.read(id: id) else {
-            return .json(Refusal.request(.notFound, "no decision \"\(id.prefix(80))\" on \(config.id)").json, status: 404)
+            var message = "no decision \"\(id.prefix(80))\" on \(config.id)"
+            // Ids are NODE-MILLIS-SEQ, recorded by the candidate that decided: name that node.
+            let parts = id.split(separator: "-")
+            if parts.count >= 3, parts.suffix(2).allSatisfy({ $0.allSatisfy(\.isNumber) }) {
+                let owner = parts.dropLast(2).joined(separator: "-")
+                if owner != config.id.rawValue {
+                    if let member = config.members.first(where: { $0.id.rawValue == owner }) {
+                        message += ": the id belongs to \(owner), which recorded it; ask it with --addr \(member.http)"
+                    } else {
+                        message += ": the id belongs to \(owner.prefix(40)), which is not a member of this cluster"
+                    }
+                }
+            }
+            return .json(Refusal.request(.notFound, message).json, status: 404)
         }
         return .json(record)
     }
@@ -177,7 +190,10 @@ public final class AdminService: Sendable {
         defer { if acquired == true { coordinator?.releaseBusy() } }
         let authority = engine.authority
         guard authority.role == .primary, authority.epoch == Epoch(epoch) else {
-            return refuse("PROMOTE-FENCE-1", "\(config.id) is \(authority.role.rawValue) of epoch \(authority.epoch); the fence of epoch \(epoch) is not lifted")
+            if authority.role != .primary {
+                return refuse("PROMOTE-FENCE-1", "\(config.id) is a \(authority.role.rawValue) (epoch \(authority.epoch)), not a fenced primary: it has no fence to lift; `aerodb unfence` is for the old primary of a switchover that did not complete (`aerodb status` on it shows its fence)")
+            }
+            return refuse("PROMOTE-FENCE-1", "\(config.id) is primary of epoch \(authority.epoch), not of epoch \(epoch): the fence asked about is not this node's; nothing was changed")
         }
         // F4: a node that saw a newer epoch never takes writes again; lifting its fence would
         // only claim it does.
@@ -224,8 +240,14 @@ public final class AdminService: Sendable {
         guard let member = config.members.first(where: { $0.id == candidate }) else {
             return "\(candidate) is not a configured member; name the candidate whose promise is withdrawn"
         }
-        guard let state = await PeerAdminClient(config: config).promotionState(candidate) else {
-            return "it promised epoch \(epoch.successor) to \(candidate), which may have become its primary, and \(candidate) does not answer at \(member.http) within \(config.timeouts.factsGatherTimeoutMs) ms. Start \(candidate) (it reports its authority) and ask again; only if \(candidate) is lost for good, ask with candidate_lost (`aerodb unfence --candidate-lost`)"
+        let state: PeerAdminClient.PromotionState
+        switch await PeerAdminClient(config: config).promotionState(candidate) {
+        case .success(let answer): state = answer
+        case .failure(let failure):
+            // Say what actually happened (refused at once, timed out, a wrong answer), not a guess.
+            let why: String
+            if case .noAnswer(_, let message) = failure { why = message } else { why = failure.description }
+            return "it promised epoch \(epoch.successor) to \(candidate), which may have become its primary, and \(candidate) gave no promotion state at \(member.http) (\(why)). Start \(candidate) (it reports its authority) and ask again; only if \(candidate) is lost for good, ask with candidate_lost (`aerodb unfence --candidate-lost`)"
         }
         guard state.epoch <= epoch else {
             await service.learnedHigherEpoch(state.epoch, from: candidate.rawValue)
@@ -300,8 +322,14 @@ public final class AdminService: Sendable {
         if authority.role == .replica, authority.following == primary, authority.epoch == epoch, authority.history == history {
             return .json(.object(["node": .string(config.id.rawValue), "following": .string(primary.rawValue), "epoch": .integer(Int64(epoch.rawValue)), "changed": .bool(false)]))
         }
+        guard primary != config.id else {
+            return refuse("PROMOTE-FOLLOW-1", "\(config.id) cannot follow itself: the primary named (\(primary), epoch \(epoch)) is this node; name the current primary (`aerodb rejoin --primary-addr` its HTTP address)")
+        }
         guard epoch > authority.epoch || (epoch == authority.epoch && authority.role == .replica) else {
-            return refuse("PROMOTE-FOLLOW-1", "\(config.id) is at epoch \(authority.epoch); it does not follow \(primary) at the lower or equal epoch \(epoch)")
+            if epoch == authority.epoch {
+                return refuse("PROMOTE-FOLLOW-1", "\(config.id) is itself the primary of epoch \(epoch), so it cannot follow \(primary) at that epoch: one writer per epoch; a node follows only a primary of a newer epoch")
+            }
+            return refuse("PROMOTE-FOLLOW-1", "\(config.id) is at epoch \(authority.epoch), newer than \(primary)'s epoch \(epoch): a node never follows the primary of an older epoch; `aerodb status` on both shows which is current")
         }
         // F4: from here on this node knows epoch `epoch` exists.
         if epoch > authority.epoch { await service.learnedHigherEpoch(epoch, from: primary.rawValue) }

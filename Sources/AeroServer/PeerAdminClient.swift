@@ -97,13 +97,21 @@ struct PeerAdminClient: Sendable {
         var role: String?
     }
 
-    /// GET /v1/admin/promotion of `id`: its epoch and whether a promotion runs there.
-    func promotionState(_ id: NodeID) async -> PromotionState? {
-        guard let member = member(id),
-              let reply = try? await PeerHTTP.send("GET", member.http, "/v1/admin/promotion", timeoutMs: timeoutMs),
-              reply.status == 200, let node = reply.json, node["node"]?.stringValue == id.rawValue,
-              let epoch = node["epoch"]?.uint64Value, let running = node["running"]?.boolValue else { return nil }
-        return PromotionState(epoch: Epoch(epoch), running: running, role: node["role"]?.stringValue)
+    /// GET /v1/admin/promotion of `id`: its epoch and whether a promotion runs there; or why
+    /// there is no such answer (no connection, a timeout, an answer that is not that node's).
+    func promotionState(_ id: NodeID) async -> Result<PromotionState, PeerCallError> {
+        guard let member = member(id) else { return .failure(.notAMember(id)) }
+        let reply: PeerHTTP.Reply
+        do {
+            reply = try await PeerHTTP.send("GET", member.http, "/v1/admin/promotion", timeoutMs: timeoutMs)
+        } catch {
+            return .failure(.noAnswer(id, error.description))
+        }
+        guard reply.status == 200, let node = reply.json, node["node"]?.stringValue == id.rawValue,
+              let epoch = node["epoch"]?.uint64Value, let running = node["running"]?.boolValue else {
+            return .failure(.noAnswer(id, "answered \(reply.status) with no promotion state of \(id): \(Self.message(reply).prefix(200))"))
+        }
+        return .success(PromotionState(epoch: Epoch(epoch), running: running, role: node["role"]?.stringValue))
     }
 
     static func message(_ reply: PeerHTTP.Reply) -> String {

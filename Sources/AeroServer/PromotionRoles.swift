@@ -113,7 +113,7 @@ public final class NodeRoles: Sendable {
             port = try await source.start(host: peer.host, port: peer.port)
         } catch {
             syncWaiters?.stop()
-            throw error
+            throw ListenFailure.named(error, node: config.id, listener: "the peer protocol", address: "\(peer.host):\(peer.port)")
         }
         logger.info("peer listener", metadata: ["port": "\(port)", "durability": "\(durability.map(\.description) ?? "async")"])
         running.withLockedValue {

@@ -107,7 +107,7 @@ public enum ServerNode {
         do {
             try await HTTPServer.run(service, admin: admin, logger: logger, onListening: onListening)
         } catch {
-            failure = error
+            failure = ListenFailure.named(error, node: config.id, listener: "HTTP", address: config.http.description)
         }
         await roles.stopAll()
         engine.close()

@@ -27,12 +27,26 @@ struct DecisionsList: AsyncParsableCommand {
             print(json.prettyJSON)
             return
         }
-        for entry in json["decisions"]?.arrayValue ?? [] {
+        let rows = (json["decisions"]?.arrayValue ?? []).map { entry -> [String] in
             let allowed = entry["allowed"]?.boolValue == true ? "allowed" : "refused"
             let dry = entry["dry_run"]?.boolValue == true ? " (dry run)" : ""
             let reasons = (entry["reasons"]?.arrayValue ?? []).compactMap { $0["source"]?.stringValue }
-            print("\(entry["id"]?.stringValue ?? "?")  \(entry["captured_at"]?.stringValue ?? "?")  \(entry["kind"]?.stringValue ?? "?")  \(allowed)\(dry)\(reasons.isEmpty ? "" : "  " + reasons.joined(separator: ","))")
+            return [entry["id"]?.stringValue ?? "?", entry["captured_at"]?.stringValue ?? "?", entry["kind"]?.stringValue ?? "?",
+                    allowed + dry, reasons.joined(separator: ",")]
         }
+        print(Self.table(header: ["ID", "CAPTURED AT", "KIND", "DECISION", "REASONS"], rows: rows), terminator: "")
+    }
+
+    /// Columns padded to their widest cell (Unicode scalars: ids and times are ASCII), two
+    /// spaces apart; the last column is not padded.
+    static func table(header: [String], rows: [[String]]) -> String {
+        let all = [header] + rows
+        let widths = header.indices.map { column in all.map { $0[column].unicodeScalars.count }.max() ?? 0 }
+        return all.map { row in
+            row.indices.map { column in
+                column == row.count - 1 ? row[column] : row[column] + String(repeating: " ", count: widths[column] - row[column].unicodeScalars.count)
+            }.joined(separator: "  ").replacingOccurrences(of: "\\s+$", with: "", options: .regularExpression) + "\n"
+        }.joined()
     }
 }
 
@@ -42,6 +56,12 @@ struct DecisionsShow: AsyncParsableCommand {
     @Argument(help: "The decision id (from `aerodb decisions list` or `aerodb promote`).") var id: String
     @Flag(name: .long, help: "Print only the facts document (canonical JSON), for aerodb-policy eval.") var facts = false
     @Flag(name: .long, help: "Print only the decision's full explanation.") var explain = false
+
+    func validate() throws {
+        if facts && explain {
+            throw ValidationError("--facts and --explain each print one part of the record; give one of them (neither prints the whole record)")
+        }
+    }
 
     func run() async throws {
         let reply = try await remote.send("GET", "/v1/admin/decisions/\(encodedKey(id))")

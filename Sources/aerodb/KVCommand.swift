@@ -94,13 +94,22 @@ struct KVScan: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "scan", abstract: "List keys with a prefix: key<TAB>value per line.")
     @OptionGroup var options: DataDirOptions
     @Argument(help: "The key prefix (empty: all keys).") var prefix: String = ""
-    @Option(help: "At most this many keys.") var limit: Int = 1000
+    @Option(help: "At most this many keys; when more match, standard error says so.") var limit: Int = 1000
+
+    func validate() throws {
+        guard limit > 0 else { throw ValidationError("--limit must be at least 1, got \(limit)") }
+    }
 
     func run() throws {
         try withEngine(options) { engine in
             let snapshot = engine.snapshot()
-            for (key, value) in snapshot.scan(prefix: prefix, limit: limit) {
+            // One key past the limit tells whether the listing is complete.
+            let entries = snapshot.scan(prefix: prefix, limit: min(limit, Int.max - 1) + 1)
+            for (key, value) in entries.prefix(limit) {
                 print("\(key)\t\(String(decoding: value, as: UTF8.self))")
+            }
+            if entries.count > limit {
+                FileHandle.standardError.write(Data("aerodb kv scan: stopped after --limit \(limit) keys; more keys match the prefix \"\(prefix)\" (raise --limit to list them)\n".utf8))
             }
         }
     }

@@ -10,6 +10,10 @@ enum PromoteFormat: String, ExpressibleByArgument, CaseIterable {
     case text, json
 }
 
+enum PromoteKind: String, ExpressibleByArgument, CaseIterable {
+    case failover, switchover
+}
+
 struct PromoteCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "promote",
@@ -20,16 +24,16 @@ struct PromoteCommand: AsyncParsableCommand {
             switchover fences the primary first; failover requires the primary unreachable.
 
             Examples:
-              aerodb promote --addr 127.0.0.1:7302 --kind switchover --dry-run
-              aerodb promote --addr 127.0.0.1:7302 --kind switchover --expect-facts-digest <digest of the dry run>
-              aerodb promote --addr 127.0.0.1:7302 --kind failover --explain
+              aerodb promote --addr 127.0.0.1:7002 --kind switchover --dry-run --requested-by alice
+              aerodb promote --addr 127.0.0.1:7002 --kind switchover --requested-by alice --expect-facts-digest <digest of the dry run>
+              aerodb promote --addr 127.0.0.1:7003 --kind failover --requested-by alice --explain
 
             Exit codes: 0 allowed (dry run) or promoted; 1 refused or failed; 2 no answer or
             unusable request.
             """)
 
     @OptionGroup var remote: RemoteOptions
-    @Option(name: .long, help: "failover or switchover.") var kind: String
+    @Option(name: .long, help: "failover (the primary is gone) or switchover (planned; the primary is fenced first).") var kind: PromoteKind
     @Flag(name: .customLong("dry-run"), help: "Decide and record the decision, change nothing.") var dryRun = false
     @Flag(name: .long, help: "Text: print the full explanation (every rule, every policy, digests).") var explain = false
     @Option(name: .long, help: "Output format: text or json.") var format: PromoteFormat = .text
@@ -39,10 +43,18 @@ struct PromoteCommand: AsyncParsableCommand {
     var requestedBy: String?
 
     func run() async throws {
-        var body: [String: JSONValue] = ["kind": .string(kind), "dry_run": .bool(dryRun)]
+        var body: [String: JSONValue] = ["kind": .string(kind.rawValue), "dry_run": .bool(dryRun)]
         if let expectFactsDigest { body["expect_facts_digest"] = .string(expectFactsDigest) }
         if let requestedBy { body["requested_by"] = .string(requestedBy) }
-        let reply = try await remote.send("POST", "/v1/admin/promote", body: Data(JSONValue.object(body).canonicalJSON.utf8))
+        let reply: (status: Int, body: Data, headers: [String: String])
+        do {
+            reply = try await remote.send("POST", "/v1/admin/promote", body: Data(JSONValue.object(body).canonicalJSON.utf8))
+        } catch let exit as ExitCode where !dryRun {
+            // The request may have reached the candidate: the cluster can be anywhere between
+            // "nothing happened" and "promoted". Say which states are possible and what to run.
+            FileHandle.standardError.write(Data(Self.unknownOutcomeAdvice(candidate: remote.addr, kind: kind).utf8))
+            throw exit
+        }
         let text = String(decoding: reply.body, as: UTF8.self)
         guard let json = try? JSONParser.parse(text), let exitCode = json["exit_code"]?.integerValue else {
             FileHandle.standardError.write(Data("aerodb: \(remote.addr) answered \(reply.status): \(text)\n".utf8))
@@ -55,6 +67,22 @@ struct PromoteCommand: AsyncParsableCommand {
             print(Self.render(json, explain: explain), terminator: "")
         }
         if exitCode != 0 { throw ExitCode(Int32(exitCode)) }
+    }
+
+    /// What an operator should do when the candidate stopped answering mid-promotion.
+    static func unknownOutcomeAdvice(candidate: String, kind: PromoteKind) -> String {
+        var text = "aerodb: the outcome of the \(kind.rawValue) is unknown: the candidate \(candidate) did not answer.\n"
+        text += "  The candidate may not have started, may hold epoch promises, or may have begun the new epoch.\n"
+        if kind == .switchover {
+            text += "  The old primary may be fenced: it then refuses writes with REPL-FENCED.\n"
+        }
+        text += "  Next: `aerodb status --addr \(candidate)` (its epoch and role, once it answers) and `aerodb status` on the old primary;\n"
+        if kind == .switchover {
+            text += "  if the old primary is fenced and the candidate did not begin the new epoch: `aerodb unfence --addr OLD-PRIMARY`.\n"
+        } else {
+            text += "  then `aerodb decisions list --addr \(candidate)` shows whether the decision was recorded.\n"
+        }
+        return text
     }
 
     /// The text form: outcome line, the decision (or its full explanation), then the attempt.
@@ -97,6 +125,10 @@ struct RejoinCommand: AsyncParsableCommand {
 
     @OptionGroup var remote: RemoteOptions
     @Option(name: .customLong("primary-addr"), help: "The current primary's HTTP address, host:port.") var primaryAddr: String
+
+    func validate() throws {
+        if case .failure(let error) = NodeAddress.parse(primaryAddr, flag: "--primary-addr") { throw ValidationError(error.message) }
+    }
 
     func run() async throws {
         var primaryRemote = remote

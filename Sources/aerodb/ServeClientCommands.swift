@@ -19,9 +19,7 @@ struct RemoteOptions: ParsableArguments {
     var timeoutMs: Int = 30_000
 
     func validate() throws {
-        guard let colon = addr.lastIndex(of: ":"), Int(addr[addr.index(after: colon)...]) != nil, !addr[..<colon].isEmpty else {
-            throw ValidationError("--addr: expected host:port, got \"\(addr)\"")
-        }
+        if case .failure(let error) = NodeAddress.parse(addr) { throw ValidationError(error.message) }
         guard timeoutMs > 0 else { throw ValidationError("--timeout-ms must be positive") }
     }
 
@@ -43,9 +41,30 @@ struct RemoteOptions: ParsableArguments {
             }
             return (http.statusCode, data, headers)
         } catch {
-            FileHandle.standardError.write(Data("aerodb: no answer from \(addr): \(error.localizedDescription)\n".utf8))
+            FileHandle.standardError.write(Data("aerodb: no answer from \(addr): \(Self.explain(error))\n".utf8))
             throw ExitCode(2)
         }
+    }
+
+    /// The transport error in words, with a hint where the cause is usually the address: a
+    /// connection that closes without an HTTP reply is most often a node's peer port.
+    static func explain(_ error: any Error) -> String {
+        let text = error.localizedDescription
+        if let urlError = error as? URLError {
+            switch urlError.code {
+            case .networkConnectionLost, .badServerResponse, .cannotParseResponse, .zeroByteResource:
+                return "\(text) (the address accepted the connection but sent no HTTP answer: is it a node's peer port? --addr wants the node's HTTP address)"
+            case .cannotConnectToHost:
+                return "\(text) (nothing listens there: is the node running, and is this its HTTP port?)"
+            case .timedOut:
+                return "\(text) (no answer within --timeout-ms)"
+            default: break
+            }
+        }
+        if text.contains("Empty reply from server") {
+            return "\(text) (the address accepted the connection but sent no HTTP answer: is it a node's peer port? --addr wants the node's HTTP address)"
+        }
+        return text
     }
 
     /// A 2xx passes; anything else prints the server's error body and exits 1.
@@ -87,7 +106,8 @@ struct RemoteGet: AsyncParsableCommand {
         let query = minLSN.map { "?min_lsn=\($0)" } ?? ""
         let reply = try await remote.send("GET", "/v1/kv/\(encodedKey(key))\(query)")
         try remote.check(reply)
-        FileHandle.standardOutput.write(reply.body)
+        // The value, then a newline (as `aerodb kv get` prints it), so the prompt starts on its own line.
+        FileHandle.standardOutput.write(reply.body + Data("\n".utf8))
         let staleness = reply.headers["x-aerodb-staleness-lsn"].map { " staleness_lsn=\($0)" } ?? ""
         FileHandle.standardError.write(Data("lsn=\(reply.headers["x-aerodb-lsn"] ?? "?") epoch=\(reply.headers["x-aerodb-epoch"] ?? "?")\(staleness)\n".utf8))
     }

@@ -74,6 +74,25 @@ enum LocalCluster {
         return state != "Z" && state != "X"
     }
 
+    /// True when binding 127.0.0.1:`port` fails with EADDRINUSE (someone listens there). The
+    /// probe socket is closed at once; SO_REUSEADDR as the nodes' own listeners use it, so a
+    /// port left in TIME_WAIT by a stopped cluster does not count as in use.
+    static func portInUse(_ port: Int) -> Bool {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        var one: Int32 = 1
+        _ = setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let result = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        return result != 0 && errno == EADDRINUSE
+    }
+
     /// This executable, to start `serve` children with the same build.
     static func selfExecutable() -> URL {
         URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
@@ -136,6 +155,14 @@ struct LocalClusterStart: ParsableCommand {
             // Each node in its own zone, so zone-aware policies have facts to read.
             JSONValue.object(["id": .string(id), "http": .string("127.0.0.1:\(basePort + i + 1)"), "peer": .string("127.0.0.1:\(basePort + 101 + i)"),
                               "labels": .object(["zone": .string("zone-\(i + 1)")])])
+        }
+        // A port another process holds would only show as one node's bind error in its log:
+        // check them all first and name the node, the listener and the address.
+        for (i, id) in ids.enumerated() {
+            for (listener, port) in [("HTTP", basePort + i + 1), ("peer", basePort + 101 + i)] where LocalCluster.portInUse(port) {
+                FileHandle.standardError.write(Data("aerodb local-cluster: \(id)'s \(listener) address 127.0.0.1:\(port) is already in use (another process listens there); stop it or choose another --base-port\n".utf8))
+                throw ExitCode(1)
+            }
         }
         var started: [pid_t] = []
         var children: [Process] = []

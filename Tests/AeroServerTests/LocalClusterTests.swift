@@ -47,7 +47,7 @@ struct LocalClusterTests {
         for _ in 0..<10 where get.status != 0 {
             get = try RemoteCommandTests.aerodb(["get", "demo", "--addr", "127.0.0.1:\(base + 3)", "--min-lsn", String(lsn)])
         }
-        #expect(get.status == 0 && get.stdout == "value", "\(get.stderr)")
+        #expect(get.status == 0 && get.stdout == "value\n", "\(get.stderr)")
         let refused = try RemoteCommandTests.aerodb(["put", "demo", "no", "--addr", "127.0.0.1:\(base + 2)"])
         #expect(refused.status == 1 && refused.stderr.contains("REPL-WRITE-ON-REPLICA"))
 
