@@ -82,6 +82,8 @@ public final class NodeRoles: Sendable {
         }
         syncWaiters?.start()
         let lagClock = LagClock()
+        // What each replica last reported, read by /metrics at scrape time (ServerMetrics+Node).
+        let progress = NIOLockedValueBox([NodeID: ReplicaProgress]())
         let sessionEndRepeats = NIOLockedValueBox(RepeatedEventFilter())
         // REPL-QUORUM-1's grace window: open at the start and after every session end.
         let graceMs = config.timeouts.quorumGraceMs
@@ -93,6 +95,8 @@ public final class NodeRoles: Sendable {
             callbacks: .init(
                 replicaProgress: { replica, durable, applied in
                     syncWaiters?.replicaDurable(replica, durable)
+                    let nowMs = CommitWaiters.monotonicMs()
+                    progress.withLockedValue { $0[replica] = ReplicaProgress(applied: applied, contactMs: nowMs) }
                     let primaryDurable = engine.durableLSN.rawValue
                     metrics.replicaLag(replica, lsns: primaryDurable > applied.rawValue ? primaryDurable - applied.rawValue : 0,
                                        seconds: lagClock.lagSeconds(applied: applied, nowMs: CommitWaiters.monotonicMs()))
@@ -115,6 +119,9 @@ public final class NodeRoles: Sendable {
             syncWaiters?.stop()
             throw ListenFailure.named(error, node: config.id, listener: "the peer protocol", address: "\(peer.host):\(peer.port)")
         }
+        metrics.lagSource = ReplicaLagSource(
+            progress: { progress.withLockedValue { $0 } },
+            lagSeconds: { applied, nowMs in lagClock.lagSeconds(applied: applied, nowMs: nowMs) })
         logger.info("peer listener", metadata: ["port": "\(port)", "durability": "\(durability.map(\.description) ?? "async")"])
         running.withLockedValue {
             $0.source = source
@@ -173,6 +180,7 @@ public final class NodeRoles: Sendable {
             defer { state.source = nil; state.waiters = nil }
             return (state.source, state.waiters)
         }
+        metrics.lagSource = nil
         await source?.stop()
         waiters?.stop()
     }

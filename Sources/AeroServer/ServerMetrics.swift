@@ -3,14 +3,16 @@
 // Names (docs/server.md, "Metrics", lists them with their meaning):
 //   aerodb_commits_total                     writes acknowledged to clients
 //   aerodb_fsyncs_total                      WAL fsyncs
-//   aerodb_group_commit_batches_total{records_le}  fsync batches by record count (storage's
-//                                            buckets 1, 2, 4, ..., 64, +Inf; not cumulative)
+//   aerodb_group_commit_batch_records        records per fsync batch: a histogram (buckets 1,
+//                                            2, 4, ..., 64, +Inf; cumulative, with _sum and _count)
 //   aerodb_group_commit_records_total        records made durable by group commits
 //   aerodb_commit_latency_seconds            request received -> acknowledged (histogram)
 //   aerodb_replica_lag_lsn{replica}          primary durable LSN - replica applied LSN
 //   aerodb_replica_lag_seconds{replica}      age of the oldest record the replica has not applied
 //   aerodb_refusals_total{rule}              safety refusals by rule id
 //   aerodb_epoch, aerodb_durable_lsn, aerodb_applied_lsn   this node's position
+//   aerodb_role{role}, aerodb_fenced, aerodb_sync_set_size, aerodb_sync_quorum,
+//   aerodb_replica_last_contact_seconds{replica}   ServerMetrics+Node.swift (read at each scrape)
 //
 // Design notes
 // - Handles are created up front (and per replica when a member is configured), so every series
@@ -41,9 +43,11 @@ public final class ServerMetrics: @unchecked Sendable {
     public let commits: Counter
     public let fsyncs: Counter
     public let groupCommitRecords: Counter
-    private let groupCommitBatches: [Counter]
     private let lock = NSLock()
     private var lastStorage = StorageCounts()
+    /// The primary's view of its replicas (nil: not primary); guarded by `lock`.
+    private var lagSourceValue: ReplicaLagSource?
+    let nodeState: NodeStateSeries
     public let commitLatency: DurationHistogram
     public let epoch: Gauge
     public let durableLSN: Gauge
@@ -59,12 +63,6 @@ public final class ServerMetrics: @unchecked Sendable {
         fsyncs = registry.makeCounter(descriptor: Self.name("fsyncs", "total", "WAL fsyncs."))
         groupCommitRecords = registry.makeCounter(
             descriptor: Self.name("group_commit_records", "total", "Records made durable by group commits."))
-        let bounds = StorageCounters.batchHistogramBounds.map(String.init) + ["+Inf"]
-        groupCommitBatches = bounds.map { bound in
-            registry.makeCounter(
-                descriptor: Self.name("group_commit_batches", "total", "WAL fsync batches by record count (not cumulative)."),
-                labels: [("records_le", bound)])
-        }
         commitLatency = registry.makeDurationHistogram(
             descriptor: Self.name("commit_latency", "seconds", "Time from receiving a write to acknowledging it."),
             buckets: Self.latencyBuckets)
@@ -89,6 +87,13 @@ public final class ServerMetrics: @unchecked Sendable {
         }
         lagLSN = lsnGauges
         lagSeconds = secondGauges
+        nodeState = NodeStateSeries(registry: registry, replicas: replicas)
+    }
+
+    /// Installed by the primary's replication source; nil when the node stops being primary.
+    public var lagSource: ReplicaLagSource? {
+        get { lock.lock(); defer { lock.unlock() }; return lagSourceValue }
+        set { lock.lock(); defer { lock.unlock() }; lagSourceValue = newValue }
     }
 
     /// `aerodb_<metric>_<unit>` with its help text.
@@ -120,7 +125,7 @@ public final class ServerMetrics: @unchecked Sendable {
 
     /// Copies the storage engine's counts in, as increments since the previous call.
     public func observeStorage(_ counters: StorageCounts) {
-        precondition(counters.groupCommitBatchHistogram.count == groupCommitBatches.count, "storage histogram shape changed")
+        precondition(counters.groupCommitBatchHistogram.count == StorageCounters.batchHistogramBounds.count + 1, "storage histogram shape changed")
         lock.lock()
         defer { lock.unlock() }
         let last = lastStorage
@@ -128,9 +133,6 @@ public final class ServerMetrics: @unchecked Sendable {
             "storage counters went back")
         fsyncs.increment(by: Int64(counters.fsyncs - last.fsyncs))
         groupCommitRecords.increment(by: Int64(counters.groupCommitRecords - last.groupCommitRecords))
-        for (index, counter) in groupCommitBatches.enumerated() {
-            counter.increment(by: Int64(counters.groupCommitBatchHistogram[index] - last.groupCommitBatchHistogram[index]))
-        }
         lastStorage = counters
     }
 
@@ -150,6 +152,24 @@ public final class ServerMetrics: @unchecked Sendable {
 
     /// The Prometheus text exposition of every series.
     public func exposition() -> String {
-        registry.emitToString()
+        let storage: StorageCounts = { lock.lock(); defer { lock.unlock() }; return lastStorage }()
+        return registry.emitToString() + Self.batchHistogramText(storage)
+    }
+
+    /// The storage engine's per-bucket batch counts as a Prometheus histogram. The engine counts
+    /// batches per bucket (not cumulative) and the records in all of them; the exposition needs
+    /// cumulative buckets, `_sum` (records) and `_count` (batches). swift-prometheus histograms
+    /// take observations, and the engine hands over counts, so the text is written here.
+    static func batchHistogramText(_ storage: StorageCounts) -> String {
+        let name = "aerodb_group_commit_batch_records"
+        var text = "# HELP \(name) Records per WAL fsync batch (group commit).\n# TYPE \(name) histogram\n"
+        var cumulative: UInt64 = 0
+        let bounds = StorageCounters.batchHistogramBounds.map(String.init) + ["+Inf"]
+        for (index, bound) in bounds.enumerated() {
+            cumulative += storage.groupCommitBatchHistogram[index]
+            text += "\(name)_bucket{le=\"\(bound)\"} \(cumulative)\n"
+        }
+        text += "\(name)_sum \(storage.groupCommitRecords)\n\(name)_count \(cumulative)\n"
+        return text
     }
 }

@@ -70,7 +70,9 @@ struct ServerMetricsTests {
     func exposition() {
         let metrics = ServerMetrics(replicas: ["n2", "n3"])
         let text = metrics.exposition()
-        for name in ["aerodb_commits_total", "aerodb_fsyncs_total", "aerodb_group_commit_records_total", "aerodb_group_commit_batches_total{records_le=\"+Inf\"}",
+        for name in ["aerodb_commits_total", "aerodb_fsyncs_total", "aerodb_group_commit_records_total", "aerodb_group_commit_batch_records_bucket{le=\"+Inf\"} 0",
+                     "# TYPE aerodb_group_commit_batch_records histogram", "aerodb_role{role=\"primary\"}", "aerodb_fenced",
+                     "aerodb_sync_set_size", "aerodb_sync_quorum", "aerodb_replica_last_contact_seconds{replica=\"n2\"}",
                      "aerodb_commit_latency_seconds_bucket", "aerodb_epoch", "aerodb_durable_lsn", "aerodb_applied_lsn",
                      "aerodb_replica_lag_lsn{replica=\"n2\"}", "aerodb_replica_lag_seconds{replica=\"n3\"}"] {
             #expect(text.contains(name), "missing \(name)")
@@ -100,8 +102,12 @@ struct ServerMetricsTests {
         #expect(text.contains("aerodb_commits_total 2"))
         #expect(text.contains("aerodb_fsyncs_total 3"), "deltas add up to the storage total")
         #expect(text.contains("aerodb_group_commit_records_total 5"))
-        #expect(text.contains("aerodb_group_commit_batches_total{records_le=\"1\"} 2"))
-        #expect(text.contains("aerodb_group_commit_batches_total{records_le=\"4\"} 1"))
+        // Cumulative buckets: 2 batches of 1 record, 1 of 3-4 records; 5 records in 3 batches.
+        #expect(text.contains("aerodb_group_commit_batch_records_bucket{le=\"1\"} 2"))
+        #expect(text.contains("aerodb_group_commit_batch_records_bucket{le=\"2\"} 2"))
+        #expect(text.contains("aerodb_group_commit_batch_records_bucket{le=\"4\"} 3"))
+        #expect(text.contains("aerodb_group_commit_batch_records_bucket{le=\"+Inf\"} 3"))
+        #expect(text.contains("aerodb_group_commit_batch_records_sum 5\naerodb_group_commit_batch_records_count 3\n"))
         #expect(text.contains("aerodb_refusals_total{rule=\"REPL-STALE-READ\"} 1"))
         #expect(text.contains("aerodb_replica_lag_lsn{replica=\"n2\"} 17"))
         #expect(text.contains("aerodb_replica_lag_seconds{replica=\"n2\"} 0.25"))
