@@ -1,0 +1,80 @@
+// ReadmeTourTests.swift — the README's tour works when pasted (issue 17): its ```sh block is
+// run line by line by bash from the repository root, as a user would paste it, and every line
+// must exit 0, or the code its comment states (`# exit 1: …`). Two substitutions only: `swift
+// build` is skipped (this test runs inside a build) and `B=` points at this build's products.
+// The tour uses its own fixed addresses (127.0.0.1:7001–7003, 7010, 7101–7103) and
+// /tmp/aerodb-tour, as written; a port taken by another process fails the test with
+// local-cluster's message naming it.
+import AeroTestSupport
+import Foundation
+import Testing
+
+@Suite("README tour, run as pasted", .serialized)
+struct ReadmeTourTests {
+    static var repositoryRoot: URL {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    }
+
+    /// The first ```sh block after `heading`, as lines.
+    static func shBlock(in text: String, after heading: String) throws -> [String] {
+        let section = try #require(text.range(of: heading), "README has no \(heading)")
+        let rest = text[section.upperBound...]
+        let open = try #require(rest.range(of: "```sh\n"))
+        let close = try #require(rest[open.upperBound...].range(of: "\n```"))
+        return rest[open.upperBound..<close.lowerBound].split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+    }
+
+    /// The exit code a line's comment promises (`# exit N`), else 0.
+    static func expectedExit(_ line: String) -> Int {
+        guard let range = line.range(of: #"#\s*exit (\d+)"#, options: .regularExpression) else { return 0 }
+        return Int(line[range].filter(\.isNumber)) ?? 0
+    }
+
+    /// The bash script: each README line, then a check of its exit status.
+    static func script(_ lines: [String], binDir: String) -> String {
+        var out = """
+            set -u
+            cleanup() { [ -n "${SOLO:-}" ] && kill "$SOLO" 2>/dev/null; [ -n "${T:-}" ] && [ -d "$T/demo" ] && "$B/aerodb" local-cluster stop --dir "$T/demo" > /dev/null 2>&1; true; }
+            trap cleanup EXIT
+
+            """
+        for (number, line) in lines.enumerated() {
+            let trimmed = line.trimmingCharacters(in: .whitespaces)
+            if trimmed.isEmpty || trimmed.hasPrefix("#") || trimmed == "swift build" { continue }
+            let command = trimmed.hasPrefix("B=") ? "B=\(binDir)" : line
+            let expected = expectedExit(line)
+            let quoted = line.replacingOccurrences(of: "'", with: "'\\''")
+            out += """
+                printf '\\n$ %s\\n' '\(quoted)'
+                \(command)
+                rc=$?; if [ "$rc" -ne \(expected) ]; then printf 'README tour line %d: exit %s, expected %d: %s\\n' \(number + 1) "$rc" \(expected) '\(quoted)' >&2; exit 1; fi
+
+                """
+        }
+        return out + "echo 'README tour: every line as promised'\n"
+    }
+
+    @Test("every line of the README tour exits as the README says, on a real local cluster")
+    func tourAsPasted() throws {
+        let readme = try String(contentsOf: Self.repositoryRoot.appendingPathComponent("README.md"), encoding: .utf8)
+        let lines = try Self.shBlock(in: readme, after: "## Tour")
+        #expect(lines.contains { $0.contains("local-cluster start") } && lines.contains { $0.contains("--kind failover") })
+        let binDir = builtExecutable("aerodb").deletingLastPathComponent().path
+        let scriptPath = NSTemporaryDirectory() + "aerodb-readme-tour-\(getpid()).sh"
+        try Self.script(lines, binDir: binDir).write(toFile: scriptPath, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: scriptPath) }
+
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/bash")
+        process.arguments = [scriptPath]
+        process.currentDirectoryURL = Self.repositoryRoot
+        let out = Pipe()
+        process.standardOutput = out
+        process.standardError = out
+        try process.run()
+        let output = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        let exit = ChildProcess.waitOrKill(process, timeoutMs: 180_000)
+        #expect(exit.status == 0, "the tour failed:\n\(output.suffix(6000))")
+        #expect(output.contains("README tour: every line as promised"), "\(output.suffix(2000))")
+    }
+}
