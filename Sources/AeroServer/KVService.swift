@@ -264,6 +264,7 @@ public final class KVService: Sendable {
     public func metricsText() -> APIResponse {
         metrics.position(epoch: engine.currentEpoch, durable: engine.durableLSN, applied: engine.appliedLSN)
         metrics.observeStorage(ServerMetrics.StorageCounts(engine.countersSnapshot()))
+        metrics.observeJournal(failedAppends: journal.failedAppends)
         return APIResponse(status: 200, body: Array(metrics.exposition().utf8), contentType: "text/plain; version=0.0.4")
     }
 
