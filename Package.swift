@@ -142,5 +142,8 @@ let package = Package(
         ),
         // Runs the built executables as real processes.
         .testTarget(name: "CLITests", dependencies: ["aerodb", "aerodb-policy", "aerodb-policy-worker", "AeroCore", "AeroTestSupport"], swiftSettings: strictSettings),
+        // Tidy checks over the repository's own text (docs against code, file sizes, imports
+        // against the drawn layering, the registry of rule ids): they read files, run nothing.
+        .testTarget(name: "TidyTests", dependencies: ["AeroCore", "AeroTestSupport"], swiftSettings: strictSettings),
     ]
 )
