@@ -1,5 +1,5 @@
 // StorageError.swift — every way AeroStorage refuses, each with a stable rule id
-// (docs/invariants.md, "Storage", lists them and the test that trips each).
+// (a `RuleID` case; docs/rule-ids.md lists each with the test that trips it).
 
 import AeroCore
 

@@ -13,7 +13,7 @@ import Testing
 struct ReplicaAppenderTests {
     /// Bound on waiting for a state the storage threads reach (a bound, not a timing check; the
     /// test fails if it is exceeded).
-    static let waitMs = 10_000
+    static let waitMs = 60_000
 
     /// PosixIO whose WAL segment syncs wait while the gate is closed; logs renames and WAL writes.
     final class GatedIO: StorageIO, @unchecked Sendable {

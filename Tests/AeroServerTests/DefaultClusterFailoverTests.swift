@@ -78,7 +78,7 @@ struct DefaultClusterFailoverTests {
         try cluster.restart(0)
         try cluster.rejoin(0, primary: 1)
         var served = await cluster.put(1, "after", "v")
-        _ = await Deadline.waitUntil(timeoutMs: 1_000, pollMs: 20) {
+        _ = await Deadline.waitUntil(timeoutMs: 10_000, pollMs: 20) {
             if served.status != 200 { served = await cluster.put(1, "after", "v") }
             return served.status == 200
         }
@@ -125,7 +125,7 @@ final class LocalClusterHarness: @unchecked Sendable {
         let start = try aerodb(["local-cluster", "start", "--nodes", String(nodes), "--dir", dir, "--base-port", String(base)])
         guard start.status == 0 else { throw ServeProcess.StartError(output: start.stdout + start.stderr) }
         // The replicas connect within milliseconds; wait (bounded) so the first write finds its quorum.
-        _ = Deadline.waitUntilBlocking(timeoutMs: 2_000, pollMs: 20) {
+        _ = Deadline.waitUntilBlocking(timeoutMs: 10_000, pollMs: 20) {
             let status = try? JSONParser.parse(aerodb(["status", "--addr", addr(0)]).stdout)
             return (status?["cluster"]?["streaming_replicas"]?.arrayValue?.count ?? 0) == nodes - 1
         }
@@ -182,14 +182,14 @@ final class LocalClusterHarness: @unchecked Sendable {
     }
 
     func waitCaughtUp(_ index: Int, primary: Int) async throws {
-        let caughtUp = await Deadline.waitUntil(timeoutMs: 5_000, pollMs: 20) {
+        let caughtUp = await Deadline.waitUntil(timeoutMs: 10_000, pollMs: 20) {
             let mine = await request(index, "GET", "/v1/status").json?["node"]
             let theirs = await request(primary, "GET", "/v1/status").json?["node"]
             guard let a = mine?["durable_lsn"]?.integerValue, let b = theirs?["durable_lsn"]?.integerValue else { return false }
             return a >= b && mine?["following"]?.stringValue == "n\(primary + 1)"
         }
         if caughtUp { return }
-        Issue.record("n\(index + 1) did not catch up with n\(primary + 1) within 5 s")
+        Issue.record("n\(index + 1) did not catch up with n\(primary + 1) within 10 s")
     }
 
     /// Runs `writers` loops of writes against `primary` for `loadMs`, kills it -9 while they
