@@ -45,7 +45,7 @@ let package = Package(
         // SQLite from Debian's libsqlite3-dev: the named peer in the storage benchmark only.
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
 
-        // Layer 0: shared value types (LSN, Epoch, NodeID, JSON, facts, explanations).
+        // Layer 0: shared value types (LSN, Epoch, NodeID, JSON, facts, epoch history, CRC32C, rule ids).
         .target(
             name: "AeroCore",
             dependencies: [.product(name: "Crypto", package: "swift-crypto")],
@@ -61,7 +61,7 @@ let package = Package(
         .target(
             name: "AeroReplication",
             dependencies: [
-                "AeroCore", "AeroStorage",  // CRC32C, the epoch history, and the WAL to ship
+                "AeroCore", "AeroStorage",  // the drivers ship and append the WAL; the session machines import no storage
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
@@ -87,7 +87,7 @@ let package = Package(
         .executableTarget(
             name: "aerodb",
             dependencies: [
-                "AeroCore", "AeroStorage", "AeroPromotion", "AeroServer",
+                "AeroCore", "AeroStorage", "AeroServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -124,7 +124,7 @@ let package = Package(
         .testTarget(
             name: "AeroReplicationTests",
             dependencies: [
-                "AeroReplication", "AeroCore", "AeroStorage",
+                "AeroReplication", "AeroCore", "AeroStorage", "AeroTestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
@@ -132,8 +132,18 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
-        .testTarget(name: "AeroServerTests", dependencies: ["AeroServer", "AeroReplication", "AeroStorage", "AeroCore", "aerodb", "AeroTestSupport", "aerodb-policy-worker"], swiftSettings: strictSettings),
+        .testTarget(
+            name: "AeroServerTests",
+            dependencies: [
+                "AeroServer", "AeroReplication", "AeroStorage", "AeroCore", "aerodb", "AeroTestSupport", "aerodb-policy-worker",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSettings
+        ),
         // Runs the built executables as real processes.
         .testTarget(name: "CLITests", dependencies: ["aerodb", "aerodb-policy", "aerodb-policy-worker", "AeroCore", "AeroTestSupport"], swiftSettings: strictSettings),
+        // Tidy checks over the repository's own text (docs against code, file sizes, imports
+        // against the drawn layering, the registry of rule ids): they read files, run nothing.
+        .testTarget(name: "TidyTests", dependencies: ["AeroCore", "AeroTestSupport"], swiftSettings: strictSettings),
     ]
 )

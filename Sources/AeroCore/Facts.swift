@@ -13,6 +13,8 @@
 //     replica not among the nodes) makes the document unusable: it is rejected with the JSON
 //     path of the field, never half-evaluated.
 //   - Unknown extra fields are allowed and kept in `json`, which policies read.
+// Invariant P10 (docs/invariants.md): an unusable document is rejected by
+// `FactsDocument.init(json:)`, naming the field by JSON path, before any rule runs.
 
 /// The kinds of promotion a request may ask for.
 public enum PromotionKind: String, Sendable, CaseIterable, Equatable {

@@ -5,6 +5,12 @@
 // denied?" without access to anything but this value: every native rule with the facts it
 // read, every policy with its outcome and budget use, the digests of the inputs and the
 // engine version.
+//
+// Invariants (docs/invariants.md, "Promotion"), both preconditions of `Decision.init`:
+//   P7 Allowed exactly when every native rule passed and no policy refused or failed: a policy
+//      can only add refusals.
+//   P8 A refusal has at least one reason, an allowance none; native reasons first in rule
+//      order, then policies in name order.
 import AeroCore
 import AeroPolicy
 

@@ -325,7 +325,7 @@ public struct FailoverStateMachine: Sendable, Equatable {
         guard case .promoting(let plan, .fencingPrimary, _, let undo) = state else { invalid(.primaryFenced) }
         let undoNow = undo + [.unfencePrimary(plan.oldPrimary, epoch: plan.fromEpoch)]
         if let decided = plan.primaryDurableLSN, finalLSN < decided {
-            return fail(plan, .fencingPrimary, rule: "PROMOTE-STEP-1", undo: undoNow,
+            return fail(plan, .fencingPrimary, rule: RuleID.promoteStep1.rawValue, undo: undoNow,
                         "\(plan.oldPrimary) reported its final position \(finalLSN) below its durable position \(decided) at decision: positions never go backwards, so its log lost fsynced records")
         }
         let target = max(finalLSN, plan.requiredLSN)
@@ -337,7 +337,7 @@ public struct FailoverStateMachine: Sendable, Equatable {
     public mutating func candidateCaughtUp(durableLSN: LSN) -> Action {
         guard case .promoting(let plan, .awaitingCatchUp, let target?, let undo) = state else { invalid(.candidateCaughtUp) }
         guard durableLSN >= target else {
-            return fail(plan, .awaitingCatchUp, rule: "PROMOTE-CATCHUP-1", undo: undo,
+            return fail(plan, .awaitingCatchUp, rule: RuleID.promoteCatchup1.rawValue, undo: undo,
                         "\(plan.request.candidate) reported itself caught up at \(durableLSN), below the fenced primary's final position \(target)")
         }
         return claim(plan, undo: undo)
@@ -347,7 +347,7 @@ public struct FailoverStateMachine: Sendable, Equatable {
         guard case .promoting(let plan, .detachingCandidate, _, let undo) = state else { invalid(.candidateDetached) }
         let undoNow = undo + [.resumeFollowing(primary: plan.oldPrimary)]
         guard durableLSN >= plan.requiredLSN else {
-            return fail(plan, .detachingCandidate, rule: "PROMOTE-STEP-1", undo: undoNow,
+            return fail(plan, .detachingCandidate, rule: RuleID.promoteStep1.rawValue, undo: undoNow,
                         "\(plan.request.candidate) detached durable to \(durableLSN), below \(plan.requiredLSN) which the decision required: acknowledged writes would be lost")
         }
         return claim(plan, undo: undoNow)
@@ -361,7 +361,7 @@ public struct FailoverStateMachine: Sendable, Equatable {
         let needsPrimary = plan.request.kind == .switchover
         guard granted.contains(plan.request.candidate), fromSet >= plan.promisesNeeded,
               !needsPrimary || granted.contains(plan.oldPrimary) else {
-            return fail(plan, .claimingEpoch, rule: "PROMOTE-CLAIM-1", undo: undoNow,
+            return fail(plan, .claimingEpoch, rule: RuleID.promoteClaim1.rawValue, undo: undoNow,
                         "the claim of epoch \(plan.toEpoch) was reported won with promises from \(granted.map(\.rawValue).sorted().joined(separator: ", ")), fewer than P13 needs (\(plan.promisesNeeded) of the set\(needsPrimary ? " and \(plan.oldPrimary)" : ""))")
         }
         state = .promoting(plan, .committingAuthority, target: nil, undo: undoNow)
@@ -372,7 +372,7 @@ public struct FailoverStateMachine: Sendable, Equatable {
     public mutating func claimRefused(_ message: String, granted: [NodeID]) -> Action {
         guard case .promoting(let plan, .claimingEpoch, _, let undo) = state else { invalid(.claimRefused) }
         let undoNow = granted.isEmpty ? undo : undo + [.releasePromises(epoch: plan.toEpoch, granted: granted.sorted())]
-        return fail(plan, .claimingEpoch, rule: "PROMOTE-CLAIM-1", undo: undoNow, message)
+        return fail(plan, .claimingEpoch, rule: RuleID.promoteClaim1.rawValue, undo: undoNow, message)
     }
 
     public mutating func authorityCommitted(epoch: Epoch) -> Action {

@@ -5,6 +5,11 @@
 // document and the policy texts given at init. (Policies run under a wall-clock budget as
 // their last resort; a policy that hits it fails, which can only refuse.) The final decision
 // is made here, in Swift: a policy can add a refusal, never remove one.
+//
+// Invariants (docs/invariants.md, "Promotion"):
+//   P9  Deterministic: the same facts and policies give an equal decision and a byte-identical
+//       canonical explanation, whatever order the policies came in (they are sorted here).
+//   P11 `decide` reads no clock, no file and no network (above).
 import AeroCore
 import AeroPolicy
 

@@ -15,11 +15,17 @@
 // nothing, and every other candidate rule would otherwise fail with a vaguer message.
 // docs/promotion-rules.md lists every rule and every way each one refuses; a test checks
 // that its table and `allIDs` are the same set.
+//
+// Invariants (docs/invariants.md, "Promotion"):
+//   P12   Every native rule that can refuse has a stable id (a `RuleID` case), a test that
+//         trips it, and a row in promotion-rules.md's failure-case table.
+//   DUR-Q A failover these rules allow holds every write acknowledged under "durable on k of
+//         the set" (`failoverDurability`, for DUR-1; property-tested).
 import AeroCore
 
 public enum PromotionRules {
     /// Every native rule id, in evaluation and reporting order.
-    public static let allIDs = ["REQ-1", "LIVE-1", "ROLE-1", "EPOCH-1", "WAL-1", "DUR-1", "DUR-2", "DUR-3", "FENCE-1"]
+    public static let allIDs = [RuleID.req1.rawValue, RuleID.live1.rawValue, RuleID.role1.rawValue, RuleID.epoch1.rawValue, RuleID.wal1.rawValue, RuleID.dur1.rawValue, RuleID.dur2.rawValue, RuleID.dur3.rawValue, RuleID.fence1.rawValue]
 
     /// A message lists at most this many offending nodes, then "and N more": a 1,000-node
     /// document must not produce a 1,000-name message. The facts map still has them all.
@@ -120,24 +126,24 @@ struct RuleContext {
             problems.append("the request names no candidate")
         }
         if problems.isEmpty {
-            return RuleResult(id: "REQ-1", passed: true,
+            return RuleResult(id: RuleID.req1.rawValue, passed: true,
                               message: "\(request.kind) to candidate \(request.candidate!) requested", facts: read)
         }
-        return RuleResult(id: "REQ-1", passed: false, message: problems.joined(separator: "; "), facts: read)
+        return RuleResult(id: RuleID.req1.rawValue, passed: false, message: problems.joined(separator: "; "), facts: read)
     }
 
     // MARK: LIVE-1 — the candidate reported its state.
 
     func live1() -> RuleResult {
         guard let index = candidateIndex else {
-            return SkippedRule(id: "LIVE-1", message: "not evaluated: no candidate present in the nodes (see REQ-1)").result
+            return SkippedRule(id: RuleID.live1.rawValue, message: "not evaluated: no candidate present in the nodes (see REQ-1)").result
         }
         let node = facts.nodes[index]
         let read: [String: JSONValue] = [Self.path(index, "reachable"): .bool(node.reachable)]
         if node.reachable {
-            return RuleResult(id: "LIVE-1", passed: true, message: "candidate \(node.id) is reachable", facts: read)
+            return RuleResult(id: RuleID.live1.rawValue, passed: true, message: "candidate \(node.id) is reachable", facts: read)
         }
-        return RuleResult(id: "LIVE-1", passed: false,
+        return RuleResult(id: RuleID.live1.rawValue, passed: false,
                           message: "candidate \(node.id) was not reachable: nothing it would report is known", facts: read)
     }
 
@@ -145,7 +151,7 @@ struct RuleContext {
 
     func role1() -> RuleResult {
         let candidate: (index: Int, node: NodeFacts)
-        switch reachableCandidate("ROLE-1") {
+        switch reachableCandidate(RuleID.role1.rawValue) {
         case .failure(let skipped): return skipped.result
         case .success(let value): candidate = value
         }
@@ -170,16 +176,16 @@ struct RuleContext {
             problems.append("\(node.id) follows no node, not the current primary \(primary)")
         }
         if problems.isEmpty {
-            return RuleResult(id: "ROLE-1", passed: true, message: "\(node.id) is a replica following the primary \(primary)", facts: read)
+            return RuleResult(id: RuleID.role1.rawValue, passed: true, message: "\(node.id) is a replica following the primary \(primary)", facts: read)
         }
-        return RuleResult(id: "ROLE-1", passed: false, message: problems.joined(separator: "; "), facts: read)
+        return RuleResult(id: RuleID.role1.rawValue, passed: false, message: problems.joined(separator: "; "), facts: read)
     }
 
     // MARK: EPOCH-1 — the candidate is of the current epoch and no promotion is under way.
 
     func epoch1() -> RuleResult {
         let candidate: (index: Int, node: NodeFacts)
-        switch reachableCandidate("EPOCH-1") {
+        switch reachableCandidate(RuleID.epoch1.rawValue) {
         case .failure(let skipped): return skipped.result
         case .success(let value): candidate = value
         }
@@ -212,18 +218,18 @@ struct RuleContext {
             problems.append("reachable node(s) \(Self.list(otherPrimaries)) claim to be primary, but cluster.primary is \(facts.cluster.primary): a promotion already happened or is under way")
         }
         if problems.isEmpty {
-            return RuleResult(id: "EPOCH-1", passed: true,
+            return RuleResult(id: RuleID.epoch1.rawValue, passed: true,
                               message: "candidate \(candidate.node.id) is at the cluster's epoch \(clusterEpoch); no reachable node is ahead or claims to be another primary",
                               facts: read)
         }
-        return RuleResult(id: "EPOCH-1", passed: false, message: problems.joined(separator: "; "), facts: read)
+        return RuleResult(id: RuleID.epoch1.rawValue, passed: false, message: problems.joined(separator: "; "), facts: read)
     }
 
     // MARK: WAL-1 — the candidate's log is whole and it is not recovering.
 
     func wal1() -> RuleResult {
         let candidate: (index: Int, node: NodeFacts)
-        switch reachableCandidate("WAL-1") {
+        switch reachableCandidate(RuleID.wal1.rawValue) {
         case .failure(let skipped): return skipped.result
         case .success(let value): candidate = value
         }
@@ -240,21 +246,21 @@ struct RuleContext {
         if wal.corrupt { problems.append("\(node.id)'s WAL failed a checksum (wal.corrupt is true)") }
         if recovering { problems.append("\(node.id) is still recovering") }
         if problems.isEmpty {
-            return RuleResult(id: "WAL-1", passed: true, message: "\(node.id)'s WAL is continuous and sound; it is not recovering", facts: read)
+            return RuleResult(id: RuleID.wal1.rawValue, passed: true, message: "\(node.id)'s WAL is continuous and sound; it is not recovering", facts: read)
         }
-        return RuleResult(id: "WAL-1", passed: false, message: problems.joined(separator: "; "), facts: read)
+        return RuleResult(id: RuleID.wal1.rawValue, passed: false, message: problems.joined(separator: "; "), facts: read)
     }
 
     // MARK: DUR-1 — no acknowledged write can be lost.
 
     func dur1() -> RuleResult {
         let candidate: (index: Int, node: NodeFacts)
-        switch reachableCandidate("DUR-1") {
+        switch reachableCandidate(RuleID.dur1.rawValue) {
         case .failure(let skipped): return skipped.result
         case .success(let value): candidate = value
         }
         guard let kind else {
-            return SkippedRule(id: "DUR-1", message: "not evaluated: the request kind is unknown (see REQ-1)").result
+            return SkippedRule(id: RuleID.dur1.rawValue, message: "not evaluated: the request kind is unknown (see REQ-1)").result
         }
         let (index, node) = candidate
         let durable = node.durableLSN!  // reachable nodes report it (validated)
@@ -267,14 +273,14 @@ struct RuleContext {
             let primary = facts.nodes[primaryIndex]
             read[Self.path(primaryIndex, "reachable")] = .bool(primary.reachable)
             guard primary.reachable, let primaryDurable = primary.durableLSN else {
-                return RuleResult(id: "DUR-1", passed: false,
+                return RuleResult(id: RuleID.dur1.rawValue, passed: false,
                                   message: "a switchover waits for the primary's final position, but the primary \(primary.id) is unreachable (see FENCE-1)",
                                   facts: read)
             }
             read[Self.path(primaryIndex, "durable_lsn")] = .integer(Int64(primaryDurable.rawValue))
             read[Self.path(primaryIndex, "acked_lsn")] = Self.integer(primary.ackedLSN?.rawValue)
             let lag = primaryDurable > durable ? primaryDurable.rawValue - durable.rawValue : 0
-            return RuleResult(id: "DUR-1", passed: true,
+            return RuleResult(id: RuleID.dur1.rawValue, passed: true,
                               message: "switchover: \(node.id) is durable to \(durable), the primary \(primary.id) to \(primaryDurable) (lag \(lag)); the plan fences \(primary.id) and waits until \(node.id) is durable to its final position",
                               facts: read)
         case .failover:
@@ -342,18 +348,18 @@ struct RuleContext {
         }
         if problems.isEmpty {
             let known = highest.map { "the highest acknowledged position known, \($0.lsn) (\($0.path))" } ?? "every acknowledged position known (none is reported)"
-            return RuleResult(id: "DUR-1", passed: true,
+            return RuleResult(id: RuleID.dur1.rawValue, passed: true,
                               message: "\(node.id) is durable to \(durable), at or above \(known)\(witnesses)",
                               facts: read)
         }
-        return RuleResult(id: "DUR-1", passed: false, message: problems.joined(separator: "; "), facts: read)
+        return RuleResult(id: RuleID.dur1.rawValue, passed: false, message: problems.joined(separator: "; "), facts: read)
     }
 
     // MARK: DUR-2 — no reachable replica of the current epoch is ahead of the candidate.
 
     func dur2() -> RuleResult {
         let candidate: (index: Int, node: NodeFacts)
-        switch reachableCandidate("DUR-2") {
+        switch reachableCandidate(RuleID.dur2.rawValue) {
         case .failure(let skipped): return skipped.result
         case .success(let value): candidate = value
         }
@@ -365,7 +371,7 @@ struct RuleContext {
         ]
         if kind == .switchover {
             read["$.request.kind"] = .string("switchover")
-            return RuleResult(id: "DUR-2", passed: true,
+            return RuleResult(id: RuleID.dur2.rawValue, passed: true,
                               message: "switchover: \(node.id) catches up to the fenced primary's final position, which is at or above every replica's",
                               facts: read)
         }
@@ -378,7 +384,7 @@ struct RuleContext {
             if peerDurable > durable { ahead.append(peer) }
         }
         guard !ahead.isEmpty else {
-            return RuleResult(id: "DUR-2", passed: true,
+            return RuleResult(id: RuleID.dur2.rawValue, passed: true,
                               message: "no reachable replica of epoch \(facts.cluster.epoch) is ahead of \(node.id) (durable to \(durable))",
                               facts: read)
         }
@@ -390,14 +396,14 @@ struct RuleContext {
         if ahead.count > 1 {
             message += " (also ahead: \(Self.list(ahead.dropFirst().map { "\($0.id) at \($0.durableLSN!)" })))"
         }
-        return RuleResult(id: "DUR-2", passed: false, message: message, facts: read)
+        return RuleResult(id: RuleID.dur2.rawValue, passed: false, message: message, facts: read)
     }
 
     // MARK: DUR-3 — the new epoch can have a durability.
 
     func dur3() -> RuleResult {
         let candidate: (index: Int, node: NodeFacts)
-        switch reachableCandidate("DUR-3") {
+        switch reachableCandidate(RuleID.dur3.rawValue) {
         case .failure(let skipped): return skipped.result
         case .success(let value): candidate = value
         }
@@ -408,12 +414,12 @@ struct RuleContext {
             "$.cluster.sync_quorum": cluster.syncQuorum.map { .integer(Int64($0)) } ?? .null,
         ]
         guard let next = cluster.nextDurability(primary: candidate.node.id) else {
-            return RuleResult(id: "DUR-3", passed: true,
+            return RuleResult(id: RuleID.dur3.rawValue, passed: true,
                               message: "async mode: epoch \(cluster.epoch.successor) acknowledges a write once \(candidate.node.id) stored it", facts: read)
         }
         switch next {
         case .failure(let problem):
-            return RuleResult(id: "DUR-3", passed: false,
+            return RuleResult(id: RuleID.dur3.rawValue, passed: false,
                               message: "epoch \(cluster.epoch.successor) would have no durability: \(problem); add members to sync_replicas (or lower sync_quorum) in every node's configuration and restart them, or name another candidate",
                               facts: read)
         case .success(let durability):
@@ -426,7 +432,7 @@ struct RuleContext {
             let now = up.count >= durability.quorum
                 ? "\(up.count) of them reachable now"
                 : "only \(up.count) of them reachable now, so writes are refused (REPL-QUORUM-1) until \(durability.quorum - up.count) more rejoin"
-            return RuleResult(id: "DUR-3", passed: true,
+            return RuleResult(id: RuleID.dur3.rawValue, passed: true,
                               message: "epoch \(cluster.epoch.successor) will acknowledge with \(durability) (\(now))", facts: read)
         }
     }
@@ -435,7 +441,7 @@ struct RuleContext {
 
     func fence1() -> RuleResult {
         guard let kind else {
-            return SkippedRule(id: "FENCE-1", message: "not evaluated: the request kind is unknown (see REQ-1)").result
+            return SkippedRule(id: RuleID.fence1.rawValue, message: "not evaluated: the request kind is unknown (see REQ-1)").result
         }
         let primary = facts.nodes[primaryIndex]
         let read: [String: JSONValue] = [
@@ -445,17 +451,17 @@ struct RuleContext {
         ]
         switch (kind, primary.reachable) {
         case (.failover, false):
-            return RuleResult(id: "FENCE-1", passed: true,
+            return RuleResult(id: RuleID.fence1.rawValue, passed: true,
                               message: "the primary \(primary.id) is unreachable; the new epoch fences it out", facts: read)
         case (.failover, true):
-            return RuleResult(id: "FENCE-1", passed: false,
+            return RuleResult(id: RuleID.fence1.rawValue, passed: false,
                               message: "the primary \(primary.id) is reachable, so a failover would leave it accepting writes; request a switchover, which demotes it first",
                               facts: read)
         case (.switchover, true):
-            return RuleResult(id: "FENCE-1", passed: true,
+            return RuleResult(id: RuleID.fence1.rawValue, passed: true,
                               message: "the primary \(primary.id) is reachable and will be demoted before the candidate takes over", facts: read)
         case (.switchover, false):
-            return RuleResult(id: "FENCE-1", passed: false,
+            return RuleResult(id: RuleID.fence1.rawValue, passed: false,
                               message: "a switchover demotes the primary \(primary.id) first, but it is unreachable; if it is gone, request a failover",
                               facts: read)
         }

@@ -14,7 +14,7 @@
 //
 // States: the positions (local durable, each sync replica's durable) and the waiter queue.
 // Transitions: `localDurable`, `replicaDurable` (positions), `enqueue` (a waiter),
-// `expire(nowMs:)` (deadlines), `fail(reason)` (all waiters, e.g. on fencing or shutdown).
+// `expire(nowMs:)` (deadlines), `failAll()` (all waiters, e.g. on fencing or shutdown).
 //
 // Invariants (checked by `checkInvariants()` after every transition)
 // 1. Positions never decrease (a durable LSN stays durable; `replicaDurable` keeps the max, so a

@@ -13,13 +13,13 @@
 //     P -> R  heartbeat    my epoch, the LSN acknowledged to clients, my durable LSN
 //     P -> R  mustReseed   your WAL position is no longer retained; reseed from checkpoint C
 //     * -> *  refuse       rule id + explanation, then close
-//     C -> P  fence        stop accepting writes at epoch E   (issue 6)
-//     P -> C  fenceReceipt fenced at epoch E, final LSN F       (issue 6)
-//     C -> P  unfence      lift the fence of epoch E            (issue 6, switchover timed out)
-//     C -> R  follow       follow node N at epoch E, which starts at LSN S (issue 6)
+//
+// Fencing, unfencing and re-pointing are not peer messages: a promotion asks for them over the
+// admin HTTP routes (`/v1/admin/fence`, `/unfence`, `/follow`; PromotionHTTP.swift), which
+// answer with a refusal id. Type bytes 8–11 carried such messages once, were never sent, and
+// are retired: never reused, a frame carrying one is malformed.
 
 import AeroCore
-import AeroStorage
 
 /// One WAL record as shipped to a replica. The payload is opaque to replication: the storage
 /// engine encodes it and checks it again when it appends.
@@ -120,50 +120,6 @@ public struct Refuse: Hashable, Sendable {
     }
 }
 
-public struct Fence: Hashable, Sendable {
-    /// The candidate asking for the fence.
-    public var candidate: NodeID
-    /// The epoch the candidate believes the primary is in; a primary in another epoch refuses.
-    public var epoch: Epoch
-    public init(candidate: NodeID, epoch: Epoch) {
-        self.candidate = candidate
-        self.epoch = epoch
-    }
-}
-
-public struct FenceReceipt: Hashable, Sendable {
-    public var nodeID: NodeID
-    public var epoch: Epoch
-    /// The last LSN the fenced primary wrote; the candidate must be durable to it.
-    public var finalLSN: LSN
-    public init(nodeID: NodeID, epoch: Epoch, finalLSN: LSN) {
-        self.nodeID = nodeID
-        self.epoch = epoch
-        self.finalLSN = finalLSN
-    }
-}
-
-public struct Unfence: Hashable, Sendable {
-    public var candidate: NodeID
-    public var epoch: Epoch
-    public init(candidate: NodeID, epoch: Epoch) {
-        self.candidate = candidate
-        self.epoch = epoch
-    }
-}
-
-public struct Follow: Hashable, Sendable {
-    public var newPrimary: NodeID
-    public var newEpoch: Epoch
-    /// The first LSN of the new epoch (its epoch-history entry).
-    public var startLSN: LSN
-    public init(newPrimary: NodeID, newEpoch: Epoch, startLSN: LSN) {
-        self.newPrimary = newPrimary
-        self.newEpoch = newEpoch
-        self.startLSN = startLSN
-    }
-}
-
 /// A message of the peer channel.
 public enum PeerMessage: Hashable, Sendable {
     case hello(Hello)
@@ -173,12 +129,8 @@ public enum PeerMessage: Hashable, Sendable {
     case heartbeat(Heartbeat)
     case mustReseed(MustReseed)
     case refuse(Refuse)
-    case fence(Fence)
-    case fenceReceipt(FenceReceipt)
-    case unfence(Unfence)
-    case follow(Follow)
 
-    /// The type byte on the wire. Stable: never renumber, only add.
+    /// The type byte on the wire. Stable: never renumber, only add; 8–11 are retired (above).
     public enum Kind: UInt8, CaseIterable, Sendable {
         case hello = 1
         case streamFrom = 2
@@ -187,10 +139,6 @@ public enum PeerMessage: Hashable, Sendable {
         case heartbeat = 5
         case mustReseed = 6
         case refuse = 7
-        case fence = 8
-        case fenceReceipt = 9
-        case unfence = 10
-        case follow = 11
     }
 
     public var kind: Kind {
@@ -202,10 +150,6 @@ public enum PeerMessage: Hashable, Sendable {
         case .heartbeat: return .heartbeat
         case .mustReseed: return .mustReseed
         case .refuse: return .refuse
-        case .fence: return .fence
-        case .fenceReceipt: return .fenceReceipt
-        case .unfence: return .unfence
-        case .follow: return .follow
         }
     }
 }

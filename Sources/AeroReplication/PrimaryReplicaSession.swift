@@ -36,7 +36,6 @@
 //    so that it stops accepting writes (it is stale: issue 6).
 
 import AeroCore
-import AeroStorage
 
 /// The primary's facts that a session decision needs.
 public struct PrimaryView: Sendable, Equatable {
@@ -141,15 +140,15 @@ public struct PrimaryReplicaSession: Sendable {
             preconditionFailure("received \(message.kind) in state \(state)")
         case .awaitingHello:
             guard case .hello(let hello) = message else {
-                return refusePeer(ReplicationRule.protocolViolation, "expected hello, received \(message.kind)")
+                return refusePeer(RuleID.replProtocol.rawValue, "expected hello, received \(message.kind)")
             }
             return receivedHello(hello, view: view)
         case .awaitingStreamFrom(let replica, let fromLSN):
             guard case .streamFrom(let request) = message else {
-                return refusePeer(ReplicationRule.protocolViolation, "expected streamFrom, received \(message.kind)")
+                return refusePeer(RuleID.replProtocol.rawValue, "expected streamFrom, received \(message.kind)")
             }
             guard request.fromLSN == fromLSN else {
-                return refusePeer(ReplicationRule.protocolViolation,
+                return refusePeer(RuleID.replProtocol.rawValue,
                     "\(replica) asked to stream from \(request.fromLSN), but its hello said durable through \(fromLSN.rawValue - 1)")
             }
             state = .streaming(replica: replica)
@@ -159,7 +158,7 @@ public struct PrimaryReplicaSession: Sendable {
             return pump(durable: view.durableLSN)
         case .streaming(let replica):
             guard case .ack(let ack) = message else {
-                return refusePeer(ReplicationRule.protocolViolation, "expected ack, received \(message.kind)")
+                return refusePeer(RuleID.replProtocol.rawValue, "expected ack, received \(message.kind)")
             }
             return receivedAck(ack, replica: replica, view: view)
         }
@@ -194,18 +193,18 @@ public struct PrimaryReplicaSession: Sendable {
         primaryDurableLSN = max(primaryDurableLSN, view.durableLSN)
         let replica = hello.nodeID
         guard replica != view.nodeID, members.contains(replica) else {
-            return refusePeer(ReplicationRule.unknownPeer,
+            return refusePeer(RuleID.replUnknownPeer.rawValue,
                 "\(replica) is not a configured replica of \(view.nodeID)")
         }
         if hello.epoch > view.epoch {
-            let refusal = refusePeer(ReplicationRule.staleEpoch,
+            let refusal = refusePeer(RuleID.replStaleEpoch.rawValue,
                 "this primary \(view.nodeID) is at epoch \(view.epoch), below \(replica)'s epoch \(hello.epoch); "
                     + "it stops accepting writes")
             return [.higherEpochSeen(hello.epoch, from: replica)] + refusal
         }
         let replicaLast = hello.lastDurableLSN
         if replicaLast > view.durableLSN {
-            return refusePeer(ReplicationRule.diverged,
+            return refusePeer(RuleID.replDiverged.rawValue,
                 "\(replica) is durable through \(replicaLast), past this primary's durable LSN \(view.durableLSN); "
                     + "its extra records are not in the primary's history and it needs an explicit reseed")
         }
@@ -213,13 +212,13 @@ public struct PrimaryReplicaSession: Sendable {
             let primaryEpochThere = view.epoch(at: replicaLast)
             guard primaryEpochThere == hello.lastDurableEpoch else {
                 let there = primaryEpochThere.map { "epoch \($0)" } ?? "no epoch"
-                return refusePeer(ReplicationRule.diverged,
+                return refusePeer(RuleID.replDiverged.rawValue,
                     "\(replica)'s record \(replicaLast) is of epoch \(hello.lastDurableEpoch), but the primary's "
                         + "history puts \(there) there; it needs an explicit reseed")
             }
         }
         guard view.history.starts(with: hello.history) else {
-            return refusePeer(ReplicationRule.historyMismatch,
+            return refusePeer(RuleID.replHistoryMismatch.rawValue,
                 "\(replica)'s epoch history \(ReplicaSession.describe(hello.history)) is not a prefix of the primary's "
                     + "\(ReplicaSession.describe(view.history))")
         }
@@ -242,7 +241,7 @@ public struct PrimaryReplicaSession: Sendable {
             ack.durableLSN >= ackedDurableLSN, ack.appliedLSN >= ackedAppliedLSN,
             ack.durableLSN <= sentThroughLSN
         else {
-            return refusePeer(ReplicationRule.protocolViolation,
+            return refusePeer(RuleID.replProtocol.rawValue,
                 "\(replica) acknowledged durable \(ack.durableLSN) applied \(ack.appliedLSN); "
                     + "previous durable \(ackedDurableLSN) applied \(ackedAppliedLSN), sent through \(sentThroughLSN)")
         }

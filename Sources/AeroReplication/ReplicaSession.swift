@@ -12,9 +12,9 @@
 //     idle --connected--> awaitingHello --hello(epoch == local)--------------> streaming
 //                             |      \--hello(epoch > local)--> awaitingEpochPersist
 //                             |                                   --epochPersisted--> streaming
-//                             +-- any refusal / mustReseed / follow ----------------> closed
+//                             +-- any refusal / mustReseed -------------------------> closed
 //     streaming --records/heartbeat/local progress--> streaming
-//     streaming --refusal / mustReseed / follow / connectionClosed--> closed
+//     streaming --refusal / mustReseed / connectionClosed--> closed
 //
 // Transitions: `connected()` (idle -> awaitingHello), `received(_:)` (awaitingHello ->
 // streaming | awaitingEpochPersist | closed; streaming -> streaming | closed),
@@ -43,7 +43,6 @@
 //    message is a programmer error (the I/O layer stops reading on `close`).
 
 import AeroCore
-import AeroStorage
 
 /// The facts a replica brings to a session, read from its storage before connecting.
 public struct ReplicaPosition: Hashable, Sendable {
@@ -79,8 +78,6 @@ public enum ReplicaSessionEnd: Hashable, Sendable {
     case refusedByPeer(Refuse)
     /// The primary no longer has the WAL this replica needs.
     case mustReseed(MustReseed)
-    /// A candidate told this replica to follow another primary at a higher epoch.
-    case follow(Follow)
 }
 
 public struct ReplicaSession: Sendable {
@@ -107,8 +104,6 @@ public struct ReplicaSession: Sendable {
         case primaryProgress(ackedLSN: LSN, durableLSN: LSN)
         /// The replica must be re-seeded from a checkpoint before it can follow again.
         case reseed(MustReseed)
-        /// Durably follow `follow.newPrimary` at `follow.newEpoch`, then reconnect.
-        case persistFollow(Follow)
         /// Close the connection (after the sends before it are flushed).
         case close
     }
@@ -161,7 +156,7 @@ public struct ReplicaSession: Sendable {
                 return [.close]
             }
             // The primary speaks only after our streamFrom; anything else breaks the protocol.
-            return refusePeer(ReplicationRule.protocolViolation,
+            return refusePeer(RuleID.replProtocol.rawValue,
                 "received \(message.kind) before this replica asked to stream")
         case .awaitingHello:
             return receivedInHandshake(message)
@@ -243,19 +238,19 @@ public struct ReplicaSession: Sendable {
         switch message {
         case .hello(let hello):
             guard hello.nodeID == expectedPrimary else {
-                return refusePeer(ReplicationRule.wrongPrimary,
+                return refusePeer(RuleID.replWrongPrimary.rawValue,
                     "this replica follows \(expectedPrimary), but the peer is \(hello.nodeID)")
             }
             guard hello.epoch >= epoch else {
-                return refusePeer(ReplicationRule.staleEpoch,
+                return refusePeer(RuleID.replStaleEpoch.rawValue,
                     "peer \(hello.nodeID) is at epoch \(hello.epoch), below this replica's epoch \(epoch); "
                         + "a replica never follows a lower epoch")
             }
             if let problem = Self.primaryHistoryProblem(hello) {
-                return refusePeer(ReplicationRule.protocolViolation, "\(hello.nodeID)'s epoch history is not a primary's: \(problem)")
+                return refusePeer(RuleID.replProtocol.rawValue, "\(hello.nodeID)'s epoch history is not a primary's: \(problem)")
             }
             guard hello.history.starts(with: history) else {
-                return refusePeer(ReplicationRule.historyMismatch,
+                return refusePeer(RuleID.replHistoryMismatch.rawValue,
                     "this replica's epoch history \(Self.describe(history)) is not a prefix of \(hello.nodeID)'s "
                         + "\(Self.describe(hello.history)); following it would rewrite history")
             }
@@ -271,10 +266,8 @@ public struct ReplicaSession: Sendable {
         case .mustReseed(let reseed):
             state = .closed(.mustReseed(reseed))
             return [.reseed(reseed), .close]
-        case .follow(let follow):
-            return receivedFollow(follow)
-        case .streamFrom, .records, .ack, .heartbeat, .fence, .fenceReceipt, .unfence:
-            return refusePeer(ReplicationRule.protocolViolation,
+        case .streamFrom, .records, .ack, .heartbeat:
+            return refusePeer(RuleID.replProtocol.rawValue,
                 "received \(message.kind) before the primary's hello")
         }
     }
@@ -297,10 +290,8 @@ public struct ReplicaSession: Sendable {
         case .mustReseed(let reseed):
             state = .closed(.mustReseed(reseed))
             return [.reseed(reseed), .close]
-        case .follow(let follow):
-            return receivedFollow(follow)
-        case .hello, .streamFrom, .ack, .fence, .fenceReceipt, .unfence:
-            return refusePeer(ReplicationRule.protocolViolation,
+        case .hello, .streamFrom, .ack:
+            return refusePeer(RuleID.replProtocol.rawValue,
                 "received \(message.kind) from the primary while streaming")
         }
     }
@@ -308,22 +299,22 @@ public struct ReplicaSession: Sendable {
     private mutating func receivedRecords(_ batch: RecordBatch, primary: NodeID) -> [Action] {
         if let refusal = checkSenderEpoch(batch.senderEpoch, primary: primary) { return refusal }
         guard !batch.records.isEmpty else {
-            return refusePeer(ReplicationRule.protocolViolation, "received an empty records batch")
+            return refusePeer(RuleID.replProtocol.rawValue, "received an empty records batch")
         }
         var expected = appendedLSN.next
         var lineage = lastRecordEpoch
         for record in batch.records {
             guard record.lsn == expected else {
-                return refusePeer(ReplicationRule.lsnGap,
+                return refusePeer(RuleID.replLsnGap.rawValue,
                     "expected record LSN \(expected), received \(record.lsn): the stream must continue "
                         + "exactly after this replica's last record")
             }
             guard record.epoch >= lineage else {
-                return refusePeer(ReplicationRule.epochRegression,
+                return refusePeer(RuleID.replEpochRegression.rawValue,
                     "record \(record.lsn) has epoch \(record.epoch), below the previous record's epoch \(lineage)")
             }
             guard record.epoch <= batch.senderEpoch, record.epoch != .zero else {
-                return refusePeer(ReplicationRule.epochRegression,
+                return refusePeer(RuleID.replEpochRegression.rawValue,
                     "record \(record.lsn) has epoch \(record.epoch), outside 1...\(batch.senderEpoch) of its sender")
             }
             lineage = record.epoch
@@ -337,24 +328,15 @@ public struct ReplicaSession: Sendable {
     /// Every message of the primary carries its epoch: it must be exactly the session's epoch.
     private mutating func checkSenderEpoch(_ senderEpoch: Epoch, primary: NodeID) -> [Action]? {
         if senderEpoch < epoch {
-            return refusePeer(ReplicationRule.staleEpoch,
+            return refusePeer(RuleID.replStaleEpoch.rawValue,
                 "\(primary) sent epoch \(senderEpoch), below this replica's epoch \(epoch)")
         }
         if senderEpoch > epoch {
             // A primary cannot change epoch inside a session; a new epoch means a new handshake.
-            return refusePeer(ReplicationRule.protocolViolation,
+            return refusePeer(RuleID.replProtocol.rawValue,
                 "\(primary) changed epoch from \(epoch) to \(senderEpoch) inside a session")
         }
         return nil
-    }
-
-    private mutating func receivedFollow(_ follow: Follow) -> [Action] {
-        guard follow.newEpoch > epoch else {
-            return refusePeer(ReplicationRule.staleEpoch,
-                "told to follow \(follow.newPrimary) at epoch \(follow.newEpoch), not above this replica's epoch \(epoch)")
-        }
-        state = .closed(.follow(follow))
-        return [.persistFollow(follow), .close]
     }
 
     /// A primary's history is strictly increasing in epoch, non-decreasing in start LSN, and

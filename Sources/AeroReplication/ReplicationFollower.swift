@@ -153,8 +153,8 @@ final class ReplicaConnectionHandler: ChannelInboundHandler, @unchecked Sendable
                 append(wire)
             case .primaryProgress(let acked, let durable):
                 observer.progress(acked: acked, durable: durable)
-            case .reseed, .persistFollow:
-                // Re-seeding and following a new primary are the node's decisions (issue 5/6);
+            case .reseed:
+                // Re-seeding is the node's decision (ReseedInPlace.swift);
                 // the session has ended and says why in `observer.end`.
                 break
             case .close:

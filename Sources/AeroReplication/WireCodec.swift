@@ -4,7 +4,6 @@
 // the same `WireError` a receiver would raise, so an oversized batch fails at the sender.
 
 import AeroCore
-import AeroStorage
 import NIOCore
 
 public enum WireCodec {
@@ -140,20 +139,6 @@ public enum WireCodec {
         case .refuse(let m):
             try w.text(m.ruleID, "ruleID", &b)
             try w.text(m.message, "message", &b)
-        case .fence(let m):
-            try w.node(m.candidate, "candidate", &b)
-            b.writeInteger(m.epoch.rawValue)
-        case .fenceReceipt(let m):
-            try w.node(m.nodeID, "nodeID", &b)
-            b.writeInteger(m.epoch.rawValue)
-            b.writeInteger(m.finalLSN.rawValue)
-        case .unfence(let m):
-            try w.node(m.candidate, "candidate", &b)
-            b.writeInteger(m.epoch.rawValue)
-        case .follow(let m):
-            try w.node(m.newPrimary, "newPrimary", &b)
-            b.writeInteger(m.newEpoch.rawValue)
-            b.writeInteger(m.startLSN.rawValue)
         }
     }
 
@@ -223,20 +208,6 @@ public enum WireCodec {
         case .refuse:
             let rule = try r.text("ruleID")
             return .refuse(Refuse(ruleID: rule, message: try r.text("message")))
-        case .fence:
-            let node = try r.node("candidate")
-            return .fence(Fence(candidate: node, epoch: Epoch(try r.u64("epoch"))))
-        case .fenceReceipt:
-            let node = try r.node("nodeID")
-            let epoch = Epoch(try r.u64("epoch"))
-            return .fenceReceipt(FenceReceipt(nodeID: node, epoch: epoch, finalLSN: LSN(try r.u64("finalLSN"))))
-        case .unfence:
-            let node = try r.node("candidate")
-            return .unfence(Unfence(candidate: node, epoch: Epoch(try r.u64("epoch"))))
-        case .follow:
-            let node = try r.node("newPrimary")
-            let epoch = Epoch(try r.u64("newEpoch"))
-            return .follow(Follow(newPrimary: node, newEpoch: epoch, startLSN: LSN(try r.u64("startLSN"))))
         }
     }
 }

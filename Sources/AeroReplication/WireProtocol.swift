@@ -11,7 +11,7 @@
 // - The length is checked against `frameBodyBytesMax` *before* any byte of the body is buffered,
 //   so a peer cannot make us allocate more than one bounded frame.
 // - The checksum covers the version and type too: a flipped type byte is a checksum error, not a
-//   different message. The CRC is AeroStorage's CRC32C, the one the WAL uses, so the project has
+//   different message. The CRC is AeroCore's CRC32C, the one the WAL uses, so the project has
 //   one checksum implementation.
 // - Integers are big-endian and of fixed width. Strings are u16 length + UTF-8; byte strings
 //   (record payloads) are u32 length + bytes. Every length is bounded by a named constant below

@@ -98,7 +98,7 @@ public final class AdminService: Sendable {
         guard let coordinator else {
             // Nothing can be recorded, so nothing is decided: unusable, exit code 2, like the
             // coordinator's own PROMOTE-RECORD-1.
-            return refuse("PROMOTE-RECORD-1", "the decision log is unavailable, so no decision is made: \(unavailable ?? "")", status: 500,
+            return refuse(RuleID.promoteRecord1.rawValue, "the decision log is unavailable, so no decision is made: \(unavailable ?? "")", status: 500,
                           extra: ["outcome": .string("unusable"), "exit_code": .integer(2)])
         }
         guard let json = try? JSONParser.parse(String(decoding: body, as: UTF8.self)), json.objectValue != nil else {
@@ -111,7 +111,7 @@ public final class AdminService: Sendable {
     }
 
     func listDecisions() -> APIResponse {
-        guard let decisions else { return refuse("PROMOTE-RECORD-1", unavailable ?? "", status: 500) }
+        guard let decisions else { return refuse(RuleID.promoteRecord1.rawValue, unavailable ?? "", status: 500) }
         return .json(.object(["node": .string(config.id.rawValue), "decisions": .array(decisions.list())]))
     }
 
@@ -144,32 +144,32 @@ public final class AdminService: Sendable {
         }
         let authority = engine.authority
         guard authority.role == .primary, authority.epoch == Epoch(epoch) else {
-            return refuse("PROMOTE-FENCE-1", "\(config.id) is \(authority.role.rawValue) of epoch \(authority.epoch), not the primary of epoch \(epoch): nothing to fence")
+            return refuse(RuleID.promoteFence1.rawValue, "\(config.id) is \(authority.role.rawValue) of epoch \(authority.epoch), not the primary of epoch \(epoch): nothing to fence")
         }
         // The fence promises the next epoch and nothing else: unfence (U2) asks the candidate
         // promised E+1, so a fence for a later epoch would let an unfence skip that question.
         guard toEpoch == epoch + 1 else {
-            return refuse("PROMOTE-FENCE-1", "\(config.id) is fenced only for epoch \(epoch + 1), the successor of its epoch \(epoch); asked for epoch \(toEpoch)")
+            return refuse(RuleID.promoteFence1.rawValue, "\(config.id) is fenced only for epoch \(epoch + 1), the successor of its epoch \(epoch); asked for epoch \(toEpoch)")
         }
         let acquired = coordinator?.tryAcquire()
         guard acquired != false else {
-            return refuse("PROMOTE-BUSY-1", "\(config.id) is changing its role or its fence already; ask again once that ended")
+            return refuse(RuleID.promoteBusy1.rawValue, "\(config.id) is changing its role or its fence already; ask again once that ended")
         }
         defer { if acquired == true { coordinator?.releaseBusy() } }
         // C3: the candidate counts this fence as a promise of `toEpoch`; without a claim file
         // (`unavailable`) none can be made, so no fence either.
         if let why = claims?.promise(Epoch(toEpoch), to: NodeID(candidate), nodeEpoch: authority.epoch) ?? unavailable {
-            return refuse("PROMOTE-CLAIM-1", "\(config.id) will not be fenced for \(candidate): \(why)")
+            return refuse(RuleID.promoteClaim1.rawValue, "\(config.id) will not be fenced for \(candidate): \(why)")
         }
         do {
             let final = try await engine.fence()
             fencingAttempt.withLockedValue { $0 = json["attempt"]?.stringValue }
-            _ = try? service.journal.append("fenced", fields: [
+            service.journal.record("fenced", fields: [
                 "epoch": .integer(Int64(epoch)), "candidate": .string(candidate), "final_lsn": .integer(Int64(final.rawValue)),
             ], durability: .sync)
             return .json(.object(["node": .string(config.id.rawValue), "epoch": .integer(Int64(epoch)), "final_lsn": .integer(Int64(final.rawValue))]))
         } catch {
-            return refuse("PROMOTE-FENCE-1", "\(config.id) could not finish its in-flight commits: \(error)", status: 500)
+            return refuse(RuleID.promoteFence1.rawValue, "\(config.id) could not finish its in-flight commits: \(error)", status: 500)
         }
     }
 
@@ -185,26 +185,26 @@ public final class AdminService: Sendable {
         }
         let acquired = coordinator?.tryAcquire()
         guard acquired != false else {
-            return refuse("PROMOTE-BUSY-1", "\(config.id) is changing its role or its fence already; ask again once that ended")
+            return refuse(RuleID.promoteBusy1.rawValue, "\(config.id) is changing its role or its fence already; ask again once that ended")
         }
         defer { if acquired == true { coordinator?.releaseBusy() } }
         let authority = engine.authority
         guard authority.role == .primary, authority.epoch == Epoch(epoch) else {
             if authority.role != .primary {
-                return refuse("PROMOTE-FENCE-1", "\(config.id) is a \(authority.role.rawValue) (epoch \(authority.epoch)), not a fenced primary: it has no fence to lift; `aerodb unfence` is for the old primary of a switchover that did not complete (`aerodb status` on it shows its fence)")
+                return refuse(RuleID.promoteFence1.rawValue, "\(config.id) is a \(authority.role.rawValue) (epoch \(authority.epoch)), not a fenced primary: it has no fence to lift; `aerodb unfence` is for the old primary of a switchover that did not complete (`aerodb status` on it shows its fence)")
             }
-            return refuse("PROMOTE-FENCE-1", "\(config.id) is primary of epoch \(authority.epoch), not of epoch \(epoch): the fence asked about is not this node's; nothing was changed")
+            return refuse(RuleID.promoteFence1.rawValue, "\(config.id) is primary of epoch \(authority.epoch), not of epoch \(epoch): the fence asked about is not this node's; nothing was changed")
         }
         // F4: a node that saw a newer epoch never takes writes again; lifting its fence would
         // only claim it does.
         if let seen = service.learnedEpoch {
-            return refuse("PROMOTE-UNFENCE-1", "\(config.id) stays fenced at epoch \(epoch): it has seen epoch \(seen.epoch) (from \(seen.from)), so a newer primary exists; this node must rejoin (`aerodb rejoin`), not take writes again")
+            return refuse(RuleID.promoteUnfence1.rawValue, "\(config.id) stays fenced at epoch \(epoch): it has seen epoch \(seen.epoch) (from \(seen.from)), so a newer primary exists; this node must rejoin (`aerodb rejoin`), not take writes again")
         }
         let next = Epoch(epoch).successor
         let promised = claims?.promise.flatMap { $0.epoch == next ? $0.candidate : nil }
         let named = json["candidate"]?.stringValue.map { NodeID($0) }
         if let named, let promised, named != promised {
-            return refuse("PROMOTE-UNFENCE-1", "\(config.id) stays fenced at epoch \(epoch): it promised epoch \(next) to \(promised), not to \(named); that is the candidate to ask about (leave candidate out)")
+            return refuse(RuleID.promoteUnfence1.rawValue, "\(config.id) stays fenced at epoch \(epoch): it promised epoch \(next) to \(promised), not to \(named); that is the candidate to ask about (leave candidate out)")
         }
         let candidate = named ?? promised
         let candidateLost = json["candidate_lost"]?.boolValue ?? false
@@ -213,17 +213,17 @@ public final class AdminService: Sendable {
             let attempt = json["attempt"]?.stringValue
             let current = fencingAttempt.withLockedValue { $0 }
             guard engine.isFenced, let attempt, attempt == current else {
-                return refuse("PROMOTE-UNFENCE-1", "\(config.id) stays as it is at epoch \(epoch): \(candidate.map { "\($0)" } ?? "the candidate") gave up attempt \(attempt ?? "(none named)"), but \(engine.isFenced ? "the fence is attempt \(current ?? "(none named)")'s" : "no fence holds"); a late answer of an earlier attempt lifts nothing")
+                return refuse(RuleID.promoteUnfence1.rawValue, "\(config.id) stays as it is at epoch \(epoch): \(candidate.map { "\($0)" } ?? "the candidate") gave up attempt \(attempt ?? "(none named)"), but \(engine.isFenced ? "the fence is attempt \(current ?? "(none named)")'s" : "no fence holds"); a late answer of an earlier attempt lifts nothing")
             }
         }
         if let candidate, candidate != config.id, !candidateLost, !candidateGaveUp, let why = await newerEpochPossible(candidate, epoch: Epoch(epoch)) {
-            return refuse("PROMOTE-UNFENCE-1", "\(config.id) stays fenced at epoch \(epoch): \(why)")
+            return refuse(RuleID.promoteUnfence1.rawValue, "\(config.id) stays fenced at epoch \(epoch): \(why)")
         }
         let wasFenced = engine.isFenced
         let released = candidate.map { claims?.release(next, candidate: $0) ?? false } ?? false
         engine.unfence()
         fencingAttempt.withLockedValue { $0 = nil }
-        _ = try? service.journal.append("unfenced", fields: [
+        service.journal.record("unfenced", fields: [
             "epoch": .integer(Int64(epoch)), "candidate": candidate.map { .string($0.rawValue) } ?? .null, "was_fenced": .bool(wasFenced),
             "candidate_lost": .bool(candidateLost), "candidate_gave_up": .bool(candidateGaveUp),
         ], durability: .sync)
@@ -264,7 +264,7 @@ public final class AdminService: Sendable {
     /// before it fences a primary until after its commit, so `running: false` at epoch E means
     /// no attempt of this node can still commit E+1 without fencing that primary again (U4).
     func promotionState() -> APIResponse {
-        guard let coordinator else { return refuse("PROMOTE-RECORD-1", unavailable ?? "", status: 500) }
+        guard let coordinator else { return refuse(RuleID.promoteRecord1.rawValue, unavailable ?? "", status: 500) }
         let running = !coordinator.tryAcquire()
         let authority = engine.authority
         if !running { coordinator.releaseBusy() }
@@ -279,9 +279,9 @@ public final class AdminService: Sendable {
             return badRequest("expected {\"epoch\":E,\"candidate\":\"id\"}")
         }
         if let why = claims?.promise(Epoch(epoch), to: NodeID(candidate), nodeEpoch: engine.currentEpoch) ?? unavailable {
-            return refuse("PROMOTE-CLAIM-1", "\(config.id) does not promise epoch \(epoch) to \(candidate): \(why)")
+            return refuse(RuleID.promoteClaim1.rawValue, "\(config.id) does not promise epoch \(epoch) to \(candidate): \(why)")
         }
-        _ = try? service.journal.append("epoch_promised", fields: ["epoch": .integer(Int64(epoch)), "candidate": .string(candidate)], durability: .sync)
+        service.journal.record("epoch_promised", fields: ["epoch": .integer(Int64(epoch)), "candidate": .string(candidate)], durability: .sync)
         return .json(.object(["node": .string(config.id.rawValue), "epoch": .integer(Int64(epoch)), "candidate": .string(candidate)]))
     }
 
@@ -312,10 +312,10 @@ public final class AdminService: Sendable {
             return badRequest("the history's last entry must be epoch \(epoch) of \(primary), a configured member")
         }
         guard let coordinator else {
-            return refuse("PROMOTE-RECORD-1", "\(config.id) cannot check its promises, so it follows no one: \(unavailable ?? "")", status: 500)
+            return refuse(RuleID.promoteRecord1.rawValue, "\(config.id) cannot check its promises, so it follows no one: \(unavailable ?? "")", status: 500)
         }
         guard coordinator.tryAcquire() else {
-            return refuse("PROMOTE-BUSY-1", "\(config.id) is changing its role already; ask again once that ended")
+            return refuse(RuleID.promoteBusy1.rawValue, "\(config.id) is changing its role already; ask again once that ended")
         }
         defer { coordinator.releaseBusy() }
         let authority = engine.authority
@@ -323,21 +323,21 @@ public final class AdminService: Sendable {
             return .json(.object(["node": .string(config.id.rawValue), "following": .string(primary.rawValue), "epoch": .integer(Int64(epoch.rawValue)), "changed": .bool(false)]))
         }
         guard primary != config.id else {
-            return refuse("PROMOTE-FOLLOW-1", "\(config.id) cannot follow itself: the primary named (\(primary), epoch \(epoch)) is this node; name the current primary (`aerodb rejoin --primary-addr` its HTTP address)")
+            return refuse(RuleID.promoteFollow1.rawValue, "\(config.id) cannot follow itself: the primary named (\(primary), epoch \(epoch)) is this node; name the current primary (`aerodb rejoin --primary-addr` its HTTP address)")
         }
         guard epoch > authority.epoch || (epoch == authority.epoch && authority.role == .replica) else {
             if epoch == authority.epoch {
-                return refuse("PROMOTE-FOLLOW-1", "\(config.id) is itself the primary of epoch \(epoch), so it cannot follow \(primary) at that epoch: one writer per epoch; a node follows only a primary of a newer epoch")
+                return refuse(RuleID.promoteFollow1.rawValue, "\(config.id) is itself the primary of epoch \(epoch), so it cannot follow \(primary) at that epoch: one writer per epoch; a node follows only a primary of a newer epoch")
             }
-            return refuse("PROMOTE-FOLLOW-1", "\(config.id) is at epoch \(authority.epoch), newer than \(primary)'s epoch \(epoch): a node never follows the primary of an older epoch; `aerodb status` on both shows which is current")
+            return refuse(RuleID.promoteFollow1.rawValue, "\(config.id) is at epoch \(authority.epoch), newer than \(primary)'s epoch \(epoch): a node never follows the primary of an older epoch; `aerodb status` on both shows which is current")
         }
         // F4: from here on this node knows epoch `epoch` exists.
         if epoch > authority.epoch { await service.learnedHigherEpoch(epoch, from: primary.rawValue) }
         if let promise = claims?.promise, promise.epoch == epoch, promise.candidate != primary {
-            return refuse("PROMOTE-FOLLOW-1", "\(config.id) promised epoch \(epoch) to \(promise.candidate), not to \(primary): it does not follow \(primary) at that epoch")
+            return refuse(RuleID.promoteFollow1.rawValue, "\(config.id) promised epoch \(epoch) to \(promise.candidate), not to \(primary): it does not follow \(primary) at that epoch")
         }
         if let diverged = divergence(authority: authority, history: history) {
-            return refuse("PROMOTE-DIVERGED-1", "\(config.id) cannot follow \(primary) at epoch \(epoch): \(diverged). Nothing was rewound; re-seed this node from the new primary with `aerodb reseed`, then start it as a replica", status: 409)
+            return refuse(RuleID.promoteDiverged1.rawValue, "\(config.id) cannot follow \(primary) at epoch \(epoch): \(diverged). Nothing was rewound; re-seed this node from the new primary with `aerodb reseed`, then start it as a replica", status: 409)
         }
         await roles.stopAll()
         service.installRole(hooks: nil, observer: nil)
@@ -346,12 +346,12 @@ public final class AdminService: Sendable {
                 Authority(nodeID: current.nodeID, role: .replica, epoch: epoch, following: primary, history: history)
             }
         } catch {
-            return refuse("PROMOTE-FOLLOW-1", "\(config.id) could not write its new authority: \(error)", status: 500)
+            return refuse(RuleID.promoteFollow1.rawValue, "\(config.id) could not write its new authority: \(error)", status: 500)
         }
         engine.unfence()
         let observer = roles.startFollowing()
         service.installRole(hooks: nil, observer: observer)
-        _ = try? service.journal.append("repointed", fields: [
+        service.journal.record("repointed", fields: [
             "primary": .string(primary.rawValue), "epoch": .integer(Int64(epoch.rawValue)), "previous_role": .string(authority.role.rawValue),
         ], durability: .sync)
         logger.info("following a new primary", metadata: ["primary": "\(primary)", "epoch": "\(epoch)"])
@@ -388,7 +388,7 @@ public final class AdminService: Sendable {
 
     /// A PROMOTE-* refusal: journaled, answered with its rule and message.
     private func refuse(_ rule: String, _ message: String, status: Int = 409, extra: [String: JSONValue] = [:]) -> APIResponse {
-        _ = try? service.journal.append("admin_refused", fields: ["rule": .string(rule), "message": .string(message)], durability: .sync)
+        service.journal.record("admin_refused", fields: ["rule": .string(rule), "message": .string(message)], durability: .sync)
         metrics.refused(rule: rule)
         let body: [String: JSONValue] = ["rule": .string(rule), "message": .string(message), "node": .string(config.id.rawValue)]
         return .json(.object(body.merging(extra) { a, _ in a }), status: status)

@@ -31,7 +31,7 @@ struct ClientEpochMiddleware: RouterMiddleware {
         let local = service.engine.currentEpoch
         if claimed > local {
             // Journaled (fsync'd) before anything is answered: an authority event (docs/server.md).
-            _ = try? service.journal.append("higher_epoch_seen", fields: [
+            service.journal.record("higher_epoch_seen", fields: [
                 "epoch": .integer(Int64(value)), "node_epoch": .integer(Int64(local.rawValue)), "from": .string("client"),
                 "method": .string(request.method.rawValue), "path": .string(request.uri.path),
             ], durability: .sync)

@@ -20,6 +20,11 @@
 //    because a journal with a hole is worse than one that says it stopped.
 // 5. `seq` increases by one per event within one process; on open it continues from the number
 //    of complete lines already in the file, so sequence numbers are unique per file.
+// 6. No append fails unseen: every failed append (a failed write or fsync, an append to a failed
+//    or closed journal) is counted in `failedAppends`, exported as
+//    aerodb_journal_write_failures_total. Callers whose request must fail with the journal use
+//    `append` (it throws); an event that records an action already taken and must not undo or
+//    fail it uses `record`, which returns the error instead of dropping it.
 
 import AeroCore
 import Foundation
@@ -62,6 +67,7 @@ public final class EventJournal: @unchecked Sendable {
     private var fd: Int32
     private var seq: UInt64
     private var failure: JournalError?
+    private var failedAppendsCount: UInt64 = 0
 
     /// Opens (creating if needed) the journal in `directory`. `clockMs` gives wall-clock
     /// milliseconds since 1970 (a seam for tests).
@@ -76,8 +82,12 @@ public final class EventJournal: @unchecked Sendable {
         let fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw JournalError(path: path, message: "cannot open: \(String(cString: strerror(errno)))") }
         self.fd = fd
-        // Continue the sequence after the complete lines already present (rule 5).
-        let existing = (try? Data(contentsOf: URL(fileURLWithPath: path))) ?? Data()
+        // Continue the sequence after the complete lines already present (rule 5). Only a regular
+        // file is read: a journal path that is a device (a test's /dev/full) has no lines, and
+        // reading one could never end.
+        var status = stat()
+        let regular = fstat(fd, &status) == 0 && (status.st_mode & mode_t(S_IFMT)) == mode_t(S_IFREG)
+        let existing = regular ? ((try? Data(contentsOf: URL(fileURLWithPath: path))) ?? Data()) : Data()
         self.seq = UInt64(existing.reduce(0) { $0 + ($1 == UInt8(ascii: "\n") ? 1 : 0) })
     }
 
@@ -95,8 +105,14 @@ public final class EventJournal: @unchecked Sendable {
         precondition(!event.isEmpty && event.utf8.count <= Self.eventNameBytesMax, "event name \"\(event)\"")
         lock.lock()
         defer { lock.unlock() }
-        if let failure { throw failure }
-        guard fd >= 0 else { throw JournalError(path: path, message: "closed") }
+        if let failure {
+            failedAppendsCount += 1
+            throw failure
+        }
+        guard fd >= 0 else {
+            failedAppendsCount += 1
+            throw JournalError(path: path, message: "closed")
+        }
         let number = seq + 1
         let line = render(event: event, fields: fields, seq: number, tsMs: clockMs())
         precondition(line.utf8.count <= lineBytesMax, "journal line over its bound after truncation")
@@ -137,7 +153,39 @@ public final class EventJournal: @unchecked Sendable {
     private func fail(_ message: String) throws(JournalError) -> UInt64 {
         let error = JournalError(path: path, message: message)
         failure = error
+        failedAppendsCount += 1
         throw error
+    }
+
+    /// Appends failed so far (rule 6), whoever asked.
+    public var failedAppends: UInt64 {
+        lock.lock()
+        defer { lock.unlock() }
+        return failedAppendsCount
+    }
+
+    /// Appends an event that records an action already taken (a fence made, a peer refused): the
+    /// action stands when the journal fails. The failure is not dropped: it is counted (rule 6)
+    /// and returned, for a caller that can say more (nil: the event was written).
+    @discardableResult
+    public func record(_ event: String, fields: [String: JSONValue], durability: Durability) -> JournalError? {
+        do {
+            try append(event, fields: fields, durability: durability)
+            return nil
+        } catch {
+            return error
+        }
+    }
+
+    /// `appendRefusal` for a refusal that is already answered or acted on (see `record`).
+    @discardableResult
+    public func recordRefusal(_ refusal: Refusal, context: [String: JSONValue] = [:]) -> JournalError? {
+        do {
+            try appendRefusal(refusal, context: context)
+            return nil
+        } catch {
+            return error
+        }
     }
 
     /// The line for an event, truncated per rule 1.

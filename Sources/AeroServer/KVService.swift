@@ -263,6 +263,7 @@ public final class KVService: Sendable {
 
     public func metricsText() -> APIResponse {
         metrics.refresh(engine: engine, config: config)
+        metrics.observeJournal(failedAppends: journal.failedAppends)
         return APIResponse(status: 200, body: Array(metrics.exposition().utf8), contentType: "text/plain; version=0.0.4")
     }
 

@@ -81,8 +81,8 @@ final class PromotionCoordinator: Sendable {
     /// The answer: HTTP status and body. `exit_code` in the body is what `aerodb promote` exits with.
     func promote(_ request: Request) async -> APIResponse {
         guard tryAcquire() else {
-            metrics.refused(rule: "PROMOTE-BUSY-1")
-            return answer(.refused(rule: "PROMOTE-BUSY-1"),
+            metrics.refused(rule: RuleID.promoteBusy1.rawValue)
+            return answer(.refused(rule: RuleID.promoteBusy1.rawValue),
                           message: "\(config.id) is already running a promotion; this request was not queued: ask again once it ended", fields: [:])
         }
         defer { releaseBusy() }
@@ -107,13 +107,13 @@ final class PromotionCoordinator: Sendable {
         do {
             policies = try loadPolicies()
         } catch {
-            return unusable("PROMOTE-POLICY-1", "policy_dir is unusable, so no decision was made: \(error)")
+            return unusable(RuleID.promotePolicy1.rawValue, "policy_dir is unusable, so no decision was made: \(error)")
         }
         let captured: PromotionFacts.Captured
         do {
             captured = try await PromotionFacts.capture(kind: request.kind, requestedBy: request.requestedBy, service: service)
         } catch {
-            return unusable("PROMOTE-FACTS-1", "the captured facts are unusable, so no decision was made: \(error)")
+            return unusable(RuleID.promoteFacts1.rawValue, "the captured facts are unusable, so no decision was made: \(error)")
         }
         let facts = captured.document
         let decision = PromotionEngine(policies: policies, sandbox: PolicySandbox(budget: PolicySandbox.defaultBudget, isolation: .worker)).decide(facts)
@@ -131,7 +131,7 @@ final class PromotionCoordinator: Sendable {
                 "reasons": .array(decision.reasons.map { .string($0.description) }),
             ], durability: .sync)
         } catch {
-            return unusable("PROMOTE-RECORD-1", "the decision could not be recorded, so it is not acted on: \(error)")
+            return unusable(RuleID.promoteRecord1.rawValue, "the decision could not be recorded, so it is not acted on: \(error)")
         }
         metrics.decided(decision)
         var fields: [String: JSONValue] = [
@@ -139,10 +139,10 @@ final class PromotionCoordinator: Sendable {
             "text": .string(decision.text), "explanation": .string(decision.explainText), "dry_run": .bool(request.dryRun),
         ]
         if digestMismatch, !request.dryRun {
-            metrics.refused(rule: "PROMOTE-DIGEST-1")
+            metrics.refused(rule: RuleID.promoteDigest1.rawValue)
             let message = "the facts changed since the operator saw them: expected facts digest \(request.expectFactsDigest!), captured \(stateDigest) (decision \(id)); run a new dry run and check it"
-            journalOutcome("promotion_refused", id: id, rule: "PROMOTE-DIGEST-1", message: message)
-            return answer(.refused(rule: "PROMOTE-DIGEST-1"), message: message, fields: fields)
+            journalOutcome("promotion_refused", id: id, rule: RuleID.promoteDigest1.rawValue, message: message)
+            return answer(.refused(rule: RuleID.promoteDigest1.rawValue), message: message, fields: fields)
         }
         guard let kind = PromotionKind(rawValue: request.kind) else {
             // REQ-1 refused it; there is no attempt to drive.
@@ -237,7 +237,7 @@ final class PromotionCoordinator: Sendable {
         var fields: [String: JSONValue] = ["id": id.map { .string($0) } ?? .null, "message": .string(message)]
         if let rule { fields["rule"] = .string(rule) }
         for (key, value) in extra { fields[key] = value }
-        _ = try? service.journal.append(event, fields: fields, durability: .sync)
+        service.journal.record(event, fields: fields, durability: .sync)
     }
 
     func answer(_ outcome: PromotionOutcome, message: String, fields: [String: JSONValue]) -> APIResponse {
@@ -272,7 +272,7 @@ final class PromotionCoordinator: Sendable {
             ? "new: this node is primary of epoch \(authority.epoch)"
             : "old: epoch \(authority.epoch), role \(authority.role.rawValue); the promotion to epoch \(toEpoch) did not happen"
         logger.error("a promotion was interrupted by a crash", metadata: ["to_epoch": "\(toEpoch)", "authority": "\(inForce)"])
-        _ = try? service.journal.append("promotion_interrupted", fields: [
+        service.journal.record("promotion_interrupted", fields: [
             "decision_id": json["decision_id"] ?? .null, "to_epoch": .integer(Int64(toEpoch)), "authority_in_force": .string(inForce),
         ], durability: .sync)
         removeAttemptFile()

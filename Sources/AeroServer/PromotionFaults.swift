@@ -2,8 +2,9 @@
 //
 // `AERODB_FAULT_PROMOTE_CRASH=<point>` makes the candidate exit at once (`_exit(86)`: no
 // flush, no cleanup, like a kill -9) when its promotion reaches `<point>`. Unset (the normal
-// case) it does nothing. Tests (Tests/FailoverTests) set it on one process to check that a
-// crash at each point leaves either the old authority or the new one.
+// case) it does nothing. Tests (PromotionProcessTests and UnfenceCommandTests in
+// Tests/AeroServerTests) set it on one process to check that a crash at each point leaves
+// either the old authority or the new one.
 //
 // `AERODB_FAULT_PROMOTE_FAIL=<step>` makes one step of the candidate's promotion fail instead
 // (no crash), so that the refusal it leads to can be tripped: `fence` (the fence is not sent;

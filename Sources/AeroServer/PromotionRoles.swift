@@ -104,7 +104,7 @@ public final class NodeRoles: Sendable {
                 higherEpochSeen: { epoch, replica in
                     logger.error("a peer is at a higher epoch; this primary stops accepting writes",
                                  metadata: ["epoch": "\(epoch)", "peer": "\(replica)"])
-                    _ = try? journal.appendRefusal(.staleEpoch(node: config.id, nodeEpoch: engine.currentEpoch, seenEpoch: epoch, seenFrom: replica.rawValue))
+                    journal.recordRefusal(.staleEpoch(node: config.id, nodeEpoch: engine.currentEpoch, seenEpoch: epoch, seenFrom: replica.rawValue))
                     let service = serviceBox.withLockedValue { $0 }
                     Task { await service?.learnedHigherEpoch(epoch, from: replica.rawValue) }
                 },

@@ -23,14 +23,14 @@ struct PromotionSteps: Sendable {
 
     func fence(_ primary: NodeID, epoch: Epoch, machine: inout FailoverStateMachine) async -> FailoverStateMachine.Action {
         if PromotionFaults.fails(.fence) {
-            return machine.stepFailed(rule: "PROMOTE-STEP-1", "\(primary) was not fenced: \(PromotionFaults.injected(.fence))")
+            return machine.stepFailed(rule: RuleID.promoteStep1.rawValue, "\(primary) was not fenced: \(PromotionFaults.injected(.fence))")
         }
         switch await client.fence(primary, epoch: epoch, toEpoch: epoch.successor, attempt: attempt) {
         case .success(let finalLSN):
             PromotionFaults.reached(.afterFence)
             return machine.primaryFenced(finalLSN: finalLSN)
         case .failure(let why):
-            return machine.stepFailed(rule: "PROMOTE-STEP-1", "\(primary) was not fenced: \(why)")
+            return machine.stepFailed(rule: RuleID.promoteStep1.rawValue, "\(primary) was not fenced: \(why)")
         }
     }
 
@@ -43,7 +43,7 @@ struct PromotionSteps: Sendable {
             let durable = engine.durableLSN
             if durable >= lsn && !PromotionFaults.fails(.catchUp) { return machine.candidateCaughtUp(durableLSN: durable) }
             if CommitWaiters.monotonicMs() >= deadlineMs {
-                return machine.stepFailed(rule: "PROMOTE-CATCHUP-1",
+                return machine.stepFailed(rule: RuleID.promoteCatchup1.rawValue,
                     "PROMOTE-CATCHUP-1: \(config.id) did not become durable to \(lsn) within switchover_catch_up_timeout_ms \(config.timeouts.switchoverCatchUpTimeoutMs) (durable to \(engine.durableLSN)); the fence of \(oldPrimary) was lifted")
             }
             try? await Task.sleep(for: .milliseconds(Self.catchUpPollMs))
@@ -104,7 +104,7 @@ struct PromotionSteps: Sendable {
         case .success(let value)?: durability = value
         case .failure(let problem)?:
             // DUR-3 refuses this before any change; reaching it means the config changed under us.
-            return machine.stepFailed(rule: "PROMOTE-STEP-1", "epoch \(epoch) would have no durability: \(problem)")
+            return machine.stepFailed(rule: RuleID.promoteStep1.rawValue, "epoch \(epoch) would have no durability: \(problem)")
         }
         do {
             let entry = try await engine.promote(to: epoch, durability: durability)
@@ -121,7 +121,7 @@ struct PromotionSteps: Sendable {
             return machine.authorityCommitted(epoch: epoch)
         } catch {
             let committed = engine.authority.epoch == epoch
-            return machine.stepFailed(rule: "PROMOTE-STEP-1", committed
+            return machine.stepFailed(rule: RuleID.promoteStep1.rawValue, committed
                 ? "the authority for epoch \(epoch) is committed on \(config.id), but its primary role could not start: \(error)"
                 : "writing the authority for epoch \(epoch) failed: \(error)")
         }
@@ -131,16 +131,16 @@ struct PromotionSteps: Sendable {
     func verifyService(_ epoch: Epoch, fields: inout [String: JSONValue], machine: inout FailoverStateMachine) async -> FailoverStateMachine.Action {
         let repointed = await repoint(epoch: epoch, fields: &fields)
         if PromotionFaults.fails(.verify) {
-            return machine.serviceUnmet(rule: "PROMOTE-VERIFY-1", message: "the first write of epoch \(epoch) was not verified: \(PromotionFaults.injected(.verify))")
+            return machine.serviceUnmet(rule: RuleID.promoteVerify1.rawValue, message: "the first write of epoch \(epoch) was not verified: \(PromotionFaults.injected(.verify))")
         }
         let authority = engine.authority
         guard authority.role == .primary, authority.epoch == epoch, let entry = authority.history.last, entry.epoch == epoch,
               engine.durableLSN >= entry.startLSN, engine.lastEpoch == epoch else {
-            return machine.serviceUnmet(rule: "PROMOTE-VERIFY-1",
+            return machine.serviceUnmet(rule: RuleID.promoteVerify1.rawValue,
                 message: "\(config.id) is not the durable primary of epoch \(epoch) after the commit (authority: \(authority.role.rawValue) of epoch \(authority.epoch), durable to \(engine.durableLSN)): inspect it before anything else")
         }
         guard let hooks = coordinator.service.primaryHooks, coordinator.roles.isPrimaryRunning || config.members.count <= 1 else {
-            return machine.serviceUnmet(rule: "PROMOTE-VERIFY-1", message: "the primary role of epoch \(epoch) did not start on \(config.id)")
+            return machine.serviceUnmet(rule: RuleID.promoteVerify1.rawValue, message: "the primary role of epoch \(epoch) did not start on \(config.id)")
         }
         guard let waiters = hooks.waiters, let durability = waiters.durability else {
             return machine.serviceVerified("async mode: its first record (LSN \(entry.startLSN)) is durable on \(config.id)")
@@ -166,10 +166,10 @@ struct PromotionSteps: Sendable {
             let tookMs = CommitWaiters.monotonicMs() - startedMs
             return machine.serviceVerified("its first record (LSN \(entry.startLSN)) was acknowledged under \(durability) within \(tookMs) ms")
         case .timedOut(let missing):
-            return machine.serviceUnmet(rule: "PROMOTE-VERIFY-1",
+            return machine.serviceUnmet(rule: RuleID.promoteVerify1.rawValue,
                 message: "its first record (LSN \(entry.startLSN)) was not acknowledged under \(durability) within \(waiters.timeoutMs) ms (not stored by \(missing.map(\.rawValue).joined(separator: ", "))); check those members and `aerodb status` on \(config.id)")
         case .backlogFull, .failed:
-            return machine.serviceUnmet(rule: "PROMOTE-VERIFY-1", message: "its first record (LSN \(entry.startLSN)) could not be awaited (the primary role stopped)")
+            return machine.serviceUnmet(rule: RuleID.promoteVerify1.rawValue, message: "its first record (LSN \(entry.startLSN)) could not be awaited (the primary role stopped)")
         }
     }
 

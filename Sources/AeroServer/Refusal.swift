@@ -14,45 +14,69 @@
 
 import AeroCore
 
-/// The stable machine codes of the HTTP API.
-public enum ErrorCode: String, CaseIterable, Sendable {
+/// The stable machine codes of the HTTP API, each one of the registry's ids (`RuleID`).
+public enum ErrorCode: CaseIterable, Sendable {
     // Safety refusals (journaled).
     /// A write reached a replica. Only the primary of the current epoch accepts writes.
-    case writeOnReplica = "REPL-WRITE-ON-REPLICA"
+    case writeOnReplica
     /// A request or peer carried an epoch lower than this node's, or this node learned of a
     /// higher epoch and no longer accepts writes.
-    case staleEpoch = "REPL-STALE-EPOCH"
+    case staleEpoch
     /// A sync-mode write was not stored durably by every sync replica within
     /// `timeouts.sync_commit_timeout_ms`. It is durable on the primary but NOT acknowledged.
-    case syncTimeout = "REPL-SYNC-TIMEOUT"
+    case syncTimeout
     /// Fewer members of the epoch's acknowledging set are connected than its quorum needs: the
     /// write cannot be acknowledged, so it is refused at once, before anything is written.
-    case quorumUnmet = "REPL-QUORUM-1"
+    case quorumUnmet
     /// A replica read with `min_lsn` could not reach that LSN within `timeouts.min_lsn_wait_ms`.
-    case staleRead = "REPL-STALE-READ"
+    case staleRead
     /// Too many writes are already waiting for their commit (`budgets.commit_waiters_max`).
-    case commitBacklog = "REPL-COMMIT-BACKLOG"
+    case commitBacklog
     /// The primary is fenced for a switchover and accepts no writes (issue 6).
-    case fenced = "REPL-FENCED"
+    case fenced
     /// The node is shutting down: the request was not started, or its commit could not finish
     /// within `timeouts.shutdown_grace_ms`.
-    case shuttingDown = "REPL-SHUTTING-DOWN"
+    case shuttingDown
 
     // Request errors (not journaled).
     /// The key is empty, too long (`budgets.key_bytes_max`) or not valid UTF-8.
-    case invalidKey = "REQ-INVALID-KEY"
+    case invalidKey
     /// The body is larger than `budgets.value_bytes_max`.
-    case valueTooLarge = "REQ-VALUE-TOO-LARGE"
+    case valueTooLarge
     /// A request body or parameter is malformed (names the field).
-    case badRequest = "REQ-BAD-REQUEST"
+    case badRequest
     /// `POST /v1/txn` has more than `budgets.txn_ops_max` operations.
-    case txnTooLarge = "REQ-TXN-TOO-LARGE"
+    case txnTooLarge
     /// A compare-and-set precondition of `POST /v1/txn` did not hold; nothing was written.
-    case preconditionFailed = "REQ-PRECONDITION-FAILED"
+    case preconditionFailed
     /// The key does not exist (GET, DELETE).
-    case notFound = "REQ-NOT-FOUND"
+    case notFound
     /// The storage engine failed (I/O error, sticky WAL failure). The node needs attention.
-    case storageFailed = "NODE-STORAGE-FAILED"
+    case storageFailed
+
+    /// The registry id this code answers with (RuleID.swift).
+    public var rule: RuleID {
+        switch self {
+        case .writeOnReplica: return .replWriteOnReplica
+        case .staleEpoch: return .replStaleEpoch
+        case .syncTimeout: return .replSyncTimeout
+        case .quorumUnmet: return .replQuorum1
+        case .staleRead: return .replStaleRead
+        case .commitBacklog: return .replCommitBacklog
+        case .fenced: return .replFenced
+        case .shuttingDown: return .replShuttingDown
+        case .invalidKey: return .reqInvalidKey
+        case .valueTooLarge: return .reqValueTooLarge
+        case .badRequest: return .reqBadRequest
+        case .txnTooLarge: return .reqTxnTooLarge
+        case .preconditionFailed: return .reqPreconditionFailed
+        case .notFound: return .reqNotFound
+        case .storageFailed: return .nodeStorageFailed
+        }
+    }
+
+    /// The code as clients see it.
+    public var rawValue: String { rule.rawValue }
 
     /// The HTTP status of a response with this code.
     public var httpStatus: Int {

@@ -1,7 +1,7 @@
 // ReseedEndpoint.swift — the primary's side of re-seeding: its latest checkpoint, in chunks.
 //
 //   GET /v1/checkpoint[?lsn=L&offset=O]
-//     200, body = at most `chunkBytesMax` bytes of checkpoint L from O (no lsn: the latest
+//     200, body = at most `checkpointChunkBytesMax` bytes of checkpoint L from O (no lsn: the latest
 //     checkpoint, taken now if there is none), headers
 //       X-AeroDB-Checkpoint-LSN    L
 //       X-AeroDB-Checkpoint-Bytes  the whole file's size
@@ -25,7 +25,7 @@ extension KVService {
     public func checkpointChunk(lsnText: String?, offsetText: String?) async -> APIResponse {
         let authority = engine.authority
         guard authority.role == .primary, !engine.isFenced else {
-            return reseedError(409, "RESEED-NOT-PRIMARY",
+            return reseedError(409, RuleID.reseedNotPrimary.rawValue,
                 "\(config.id) is a \(authority.role.rawValue) at epoch \(authority.epoch)\(authority.following.map { " following \($0)" } ?? ""); re-seed from the primary")
         }
         let offset: UInt64
@@ -59,10 +59,10 @@ extension KVService {
             let engine = self.engine
             chunk = try await Self.offLoop { try engine.checkpointChunk(lsn: lsn, offset: offset, bytesMax: Self.checkpointChunkBytesMax) }
         } catch {
-            return reseedError(500, "NODE-STORAGE-FAILED", "reading checkpoint \(lsn): \(error)")
+            return reseedError(500, RuleID.nodeStorageFailed.rawValue, "reading checkpoint \(lsn): \(error)")
         }
         guard let chunk else {
-            return reseedError(410, "RESEED-CHECKPOINT-GONE", "checkpoint \(lsn) no longer exists (a newer one replaced it); start over")
+            return reseedError(410, RuleID.reseedCheckpointGone.rawValue, "checkpoint \(lsn) no longer exists (a newer one replaced it); start over")
         }
         let crc = String(CRC32C.checksum(chunk.bytes), radix: 16)
         return APIResponse(status: 200, headers: [

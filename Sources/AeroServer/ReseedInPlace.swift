@@ -50,7 +50,7 @@ public enum ReseedInPlace {
             return true
         } catch {
             logger.error("re-seeding in place failed", metadata: ["primary": "\(primary.id)", "error": "\(error)"])
-            _ = try? journal.append("reseed_failed", fields: ["in_place": .bool(true), "error": .string("\(error)")], durability: .sync)
+            journal.record("reseed_failed", fields: ["in_place": .bool(true), "error": .string("\(error)")], durability: .sync)
             return false
         }
     }

@@ -10,6 +10,7 @@
 //   aerodb_replica_lag_lsn{replica}          primary durable LSN - replica applied LSN
 //   aerodb_replica_lag_seconds{replica}      age of the oldest record the replica has not applied
 //   aerodb_refusals_total{rule}              safety refusals by rule id
+//   aerodb_journal_write_failures_total      event journal appends that failed (EventJournal rule 6)
 //   aerodb_epoch, aerodb_durable_lsn, aerodb_applied_lsn   this node's position
 //   aerodb_role{role}, aerodb_fenced, aerodb_sync_set_size, aerodb_sync_quorum,
 //   aerodb_replica_last_contact_seconds{replica}   ServerMetrics+Node.swift (read at each scrape)
@@ -30,7 +31,7 @@ import Foundation
 import Prometheus
 
 public final class ServerMetrics: @unchecked Sendable {
-    // @unchecked: `lastStorage` is guarded by `lock`; every other stored property is immutable
+    // @unchecked: `lastStorage` and `lastJournalFailures` are guarded by `lock`; every other stored property is immutable
     // and Sendable.
     /// Commit latency buckets, 100 µs to 10 s.
     public static let latencyBuckets: [Duration] = [
@@ -52,6 +53,8 @@ public final class ServerMetrics: @unchecked Sendable {
     public let epoch: Gauge
     public let durableLSN: Gauge
     public let appliedLSN: Gauge
+    public let journalWriteFailures: Counter
+    private var lastJournalFailures: UInt64 = 0
     private let refusalsByRule: [String: Counter]
     private let lagLSN: [NodeID: Gauge]
     private let lagSeconds: [NodeID: Gauge]
@@ -69,6 +72,8 @@ public final class ServerMetrics: @unchecked Sendable {
         epoch = registry.makeGauge(descriptor: Self.name("epoch", "", "This node's epoch."))
         durableLSN = registry.makeGauge(descriptor: Self.name("durable", "lsn", "Last LSN durable in this node's WAL."))
         appliedLSN = registry.makeGauge(descriptor: Self.name("applied", "lsn", "Last LSN applied to this node's readable state."))
+        journalWriteFailures = registry.makeCounter(
+            descriptor: Self.name("journal_write_failures", "total", "Event journal appends that failed; the journal refuses appends from the first one on."))
         var refusals: [String: Counter] = [:]
         for code in ErrorCode.allCases where code.isSafetyRule {
             refusals[code.rawValue] = registry.makeCounter(
@@ -134,6 +139,15 @@ public final class ServerMetrics: @unchecked Sendable {
         fsyncs.increment(by: Int64(counters.fsyncs - last.fsyncs))
         groupCommitRecords.increment(by: Int64(counters.groupCommitRecords - last.groupCommitRecords))
         lastStorage = counters
+    }
+
+    /// Copies the event journal's count of failed appends in, as the increment since the last call.
+    public func observeJournal(failedAppends: UInt64) {
+        lock.lock()
+        defer { lock.unlock() }
+        precondition(failedAppends >= lastJournalFailures, "journal failure count went back")
+        journalWriteFailures.increment(by: Int64(failedAppends - lastJournalFailures))
+        lastJournalFailures = failedAppends
     }
 
     public func replicaLag(_ replica: NodeID, lsns: UInt64, seconds: Double) {

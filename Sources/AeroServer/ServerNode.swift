@@ -112,7 +112,7 @@ public enum ServerNode {
         await roles.stopAll()
         engine.close()
         if let failure {
-            _ = try? journal.append("stopped", fields: ["error": .string("\(failure)")], durability: .sync)
+            journal.record("stopped", fields: ["error": .string("\(failure)")], durability: .sync)
             try? journal.close()
             throw failure
         }
@@ -145,14 +145,14 @@ public enum ServerNode {
                 case .refusedByPeer(let refuse)?, .refusedPeer(let refuse)?:
                     delayMs = refusedReconnectDelayMs
                     if let occurrence = repeats.occurrence(of: "refused \(refuse.ruleID) \(refuse.message)") {
-                        _ = try? journal.append("replication_refused", fields: ["rule": .string(refuse.ruleID), "message": .string(refuse.message),
+                        journal.record("replication_refused", fields: ["rule": .string(refuse.ruleID), "message": .string(refuse.message),
                                                                                "primary": .string(primary.id.rawValue),
                                                                                "occurrence": .integer(Int64(occurrence))], durability: .sync)
                     }
                 case .mustReseed(let reseed)?:
                     delayMs = refusedReconnectDelayMs
                     if let occurrence = repeats.occurrence(of: "reseed \(reseed.reason)") {
-                        _ = try? journal.append("reseed_required", fields: ["reason": .string(reseed.reason),
+                        journal.record("reseed_required", fields: ["reason": .string(reseed.reason),
                                                                            "checkpoint_lsn": .integer(Int64(reseed.checkpointLSN.rawValue)),
                                                                            "occurrence": .integer(Int64(occurrence))], durability: .sync)
                     }
@@ -162,7 +162,7 @@ public enum ServerNode {
                                                reason: "mustReseed from \(primary.id): \(reseed.reason)", journal: journal, logger: logger) {
                         delayMs = 0
                     }
-                case .follow?, .connectionClosed?, nil:
+                case .connectionClosed?, nil:
                     repeats.reset()
                 }
                 if let storageError = observer.storageError {
@@ -182,11 +182,11 @@ public enum ServerNode {
         switch end {
         case .refusedPeer(let refuse), .refusedByPeer(let refuse):
             guard let occurrence = repeats.withLockedValue({ $0.occurrence(of: "refused \(refuse.ruleID) \(refuse.message)") }) else { return }
-            _ = try? journal.append("replication_refused", fields: ["rule": .string(refuse.ruleID), "message": .string(refuse.message),
+            journal.record("replication_refused", fields: ["rule": .string(refuse.ruleID), "message": .string(refuse.message),
                                                                    "occurrence": .integer(Int64(occurrence))], durability: .sync)
         case .mustReseed(let reseed):
             guard let occurrence = repeats.withLockedValue({ $0.occurrence(of: "reseed \(reseed.reason)") }) else { return }
-            _ = try? journal.append("reseed_required", fields: ["reason": .string(reseed.reason), "occurrence": .integer(Int64(occurrence))],
+            journal.record("reseed_required", fields: ["reason": .string(reseed.reason), "occurrence": .integer(Int64(occurrence))],
                                     durability: .sync)
         case .connectionClosed:
             // A session ended without a refusal: a refusal after it counts as a first again.

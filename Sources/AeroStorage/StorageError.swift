@@ -1,5 +1,5 @@
 // StorageError.swift — every way AeroStorage refuses, each with a stable rule id
-// (docs/invariants.md, "Storage", lists them and the test that trips each).
+// (a `RuleID` case; docs/rule-ids.md lists each with the test that trips it).
 
 import AeroCore
 
@@ -33,7 +33,19 @@ public struct WALDamage: Error, Sendable, Equatable, Codable, CustomStringConver
         self.detail = detail
     }
 
-    public var ruleID: String { "storage.recovery.\(kind.rawValue)" }
+    /// The registry id of this damage (RuleID.swift): one per kind.
+    public var rule: RuleID {
+        switch kind {
+        case .corruptRecord: return .storageRecoveryCorruptRecord
+        case .badSegmentHeader: return .storageRecoveryBadSegmentHeader
+        case .lsnGap: return .storageRecoveryLsnGap
+        case .epochBackwards: return .storageRecoveryEpochBackwards
+        case .corruptCheckpoint: return .storageRecoveryCorruptCheckpoint
+        case .authorityBehindWAL: return .storageRecoveryAuthorityBehindWal
+        }
+    }
+
+    public var ruleID: String { rule.rawValue }
 
     enum CodingKeys: String, CodingKey { case kind, segment, offset, lsn, detail, ruleID = "rule_id" }
     public init(from decoder: any Decoder) throws {
@@ -87,18 +99,18 @@ public enum StorageError: Error, Sendable, Equatable, CustomStringConvertible {
     public var ruleID: String {
         switch self {
         case .damaged(let d): return d.ruleID
-        case .walFailed: return "storage.wal.failed"
-        case .closed: return "storage.closed"
-        case .notWritable: return "storage.write.not-writable"
-        case .preconditionFailed: return "storage.write.precondition-failed"
-        case .invalidKey: return "storage.write.invalid-key"
-        case .valueTooLarge: return "storage.write.value-too-large"
-        case .emptyTransaction: return "storage.write.empty-transaction"
-        case .replicationGap: return "storage.replica.lsn-gap"
-        case .epochLineage: return "storage.replica.epoch-lineage"
-        case .authority: return "storage.authority.refused"
-        case .badCheckpoint: return "storage.checkpoint.invalid"
-        case .io: return "storage.io"
+        case .walFailed: return RuleID.storageWalFailed.rawValue
+        case .closed: return RuleID.storageClosed.rawValue
+        case .notWritable: return RuleID.storageWriteNotWritable.rawValue
+        case .preconditionFailed: return RuleID.storageWritePreconditionFailed.rawValue
+        case .invalidKey: return RuleID.storageWriteInvalidKey.rawValue
+        case .valueTooLarge: return RuleID.storageWriteValueTooLarge.rawValue
+        case .emptyTransaction: return RuleID.storageWriteEmptyTransaction.rawValue
+        case .replicationGap: return RuleID.storageReplicaLsnGap.rawValue
+        case .epochLineage: return RuleID.storageReplicaEpochLineage.rawValue
+        case .authority: return RuleID.storageAuthorityRefused.rawValue
+        case .badCheckpoint: return RuleID.storageCheckpointInvalid.rawValue
+        case .io: return RuleID.storageIo.rawValue
         }
     }
 

@@ -2,13 +2,13 @@
 // observes a run without changing it, counts exactly the lines that hold code, and names
 // the facts a policy read by their paths in the document.
 import AeroCore
+import AeroTestSupport
 import Foundation
 import Testing
 @testable import AeroPolicy
 
 @Suite struct PolicyToolingTests {
-    static let repositoryRoot = URL(fileURLWithPath: #filePath)
-        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    static let repositoryRoot = Repository.root
 
     static func shippedPolicies() throws -> [PolicySource] {
         try PolicyLoader.load(paths: [repositoryRoot.appendingPathComponent("policies").path])

@@ -3,12 +3,7 @@ import AeroPromotion
 import Foundation
 import AeroTestSupport
 
-/// The repository root (two levels above this file's directory).
-let repoRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-
-func readRepoFile(_ relativePath: String) throws -> String {
-    try String(contentsOf: repoRoot.appendingPathComponent(relativePath), encoding: .utf8)
-}
+func readRepoFile(_ relativePath: String) throws -> String { try Repository.text(relativePath) }
 
 /// A facts file from examples/facts.
 func exampleFacts(_ name: String) throws -> FactsDocument {

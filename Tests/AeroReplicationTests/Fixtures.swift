@@ -27,10 +27,6 @@ enum Fixture {
         .heartbeat(Heartbeat(primaryEpoch: Epoch(3), primaryAckedLSN: LSN(40), primaryDurableLSN: LSN(44))),
         .mustReseed(MustReseed(reason: "WAL truncated — é", checkpointLSN: LSN(1000))),
         .refuse(Refuse(ruleID: "REPL-STALE-EPOCH", message: "peer is at epoch 2")),
-        .fence(Fence(candidate: "n2", epoch: Epoch(3))),
-        .fenceReceipt(FenceReceipt(nodeID: "n1", epoch: Epoch(3), finalLSN: LSN(44))),
-        .unfence(Unfence(candidate: "n2", epoch: Epoch(3))),
-        .follow(Follow(newPrimary: "n2", newEpoch: Epoch(4), startLSN: LSN(45))),
     ]
 
     /// A frame with an arbitrary body and a correct (or given) checksum: for malformed input.

@@ -111,10 +111,19 @@ struct FrameTests {
         #expect(throws: WireError.invalidField(message: "refuse", field: "ruleID", reason: "\(overLong) bytes exceed \(WireProtocol.textBytesMax)")) {
             try WireCodec.decodeFrame(&tooLong)
         }
-        var emptyNode = Fixture.rawFrame(body: [v, PeerMessage.Kind.fence.rawValue, 0, 0] + Array(repeating: 0, count: 8))
-        #expect(throws: WireError.invalidField(message: "fence", field: "candidate", reason: "node id is empty")) {
+        var emptyNode = Fixture.rawFrame(body: [v, PeerMessage.Kind.hello.rawValue, 0, 0] + Array(repeating: 0, count: 8))
+        #expect(throws: WireError.invalidField(message: "hello", field: "nodeID", reason: "node id is empty")) {
             try WireCodec.decodeFrame(&emptyNode)
         }
+    }
+
+    /// Type bytes 8–11 carried fence, fenceReceipt, unfence and follow, which were never sent
+    /// (promotions use the admin HTTP routes); they are retired, never reused.
+    @Test("the retired type bytes 8–11 are unknown messages", arguments: [UInt8(8), 9, 10, 11])
+    func retiredTypes(type: UInt8) {
+        #expect(PeerMessage.Kind(rawValue: type) == nil)
+        var frame = Fixture.rawFrame(body: [WireProtocol.version, type] + Array(repeating: 0, count: 12))
+        #expect(throws: WireError.unknownMessageType(type)) { try WireCodec.decodeFrame(&frame) }
     }
 
     @Test("a records count above the batch limit is refused before reading records")

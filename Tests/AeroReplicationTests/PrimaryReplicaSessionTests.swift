@@ -75,7 +75,7 @@ struct PrimaryReplicaSessionTests {
     @Test("hello from an unknown node or the primary itself: REPL-UNKNOWN-PEER", arguments: [NodeID("n9"), NodeID("n1")])
     func helloUnknown(node: NodeID) {
         var s = Self.fresh()
-        #expect(Self.refused(s.received(Self.replicaHello(node: node), view: Self.view()), ReplicationRule.unknownPeer))
+        #expect(Self.refused(s.received(Self.replicaHello(node: node), view: Self.view()), RuleID.replUnknownPeer.rawValue))
     }
 
     @Test("hello from a higher epoch: the primary learns it is stale, refuses REPL-STALE-EPOCH")
@@ -83,19 +83,19 @@ struct PrimaryReplicaSessionTests {
         var s = Self.fresh()
         let actions = s.received(Self.replicaHello(epoch: 4), view: Self.view())
         #expect(actions.first == .higherEpochSeen(Epoch(4), from: "n2"))
-        #expect(Self.refused(actions, ReplicationRule.staleEpoch))
+        #expect(Self.refused(actions, RuleID.replStaleEpoch.rawValue))
     }
 
     @Test("hello durable past the primary, or with its last record in another epoch: REPL-DIVERGED")
     func helloDiverged() {
         var a = Self.fresh()
-        #expect(Self.refused(a.received(Self.replicaHello(durable: 41), view: Self.view()), ReplicationRule.diverged))
+        #expect(Self.refused(a.received(Self.replicaHello(durable: 41), view: Self.view()), RuleID.replDiverged.rawValue))
         // n2 wrote LSN 15 in epoch 1 (an old primary's records past the branch point at 11).
         var b = Self.fresh()
-        #expect(Self.refused(b.received(Self.replicaHello(epoch: 1, durable: 15, recordEpoch: 1), view: Self.view()), ReplicationRule.diverged))
+        #expect(Self.refused(b.received(Self.replicaHello(epoch: 1, durable: 15, recordEpoch: 1), view: Self.view()), RuleID.replDiverged.rawValue))
         // LSN 25 was written in epoch 3, not 2.
         var c = Self.fresh()
-        #expect(Self.refused(c.received(Self.replicaHello(epoch: 2, durable: 25, recordEpoch: 2), view: Self.view()), ReplicationRule.diverged))
+        #expect(Self.refused(c.received(Self.replicaHello(epoch: 2, durable: 25, recordEpoch: 2), view: Self.view()), RuleID.replDiverged.rawValue))
     }
 
     @Test("hello with an epoch history that is not a prefix of the primary's: REPL-HISTORY-MISMATCH")
@@ -103,11 +103,11 @@ struct PrimaryReplicaSessionTests {
         // Same epoch, epoch 2 remembered as led by n2 instead of n3.
         var s = Self.fresh()
         let other = [Self.history[0], EpochHistoryEntry(epoch: Epoch(2), primary: "n2", startLSN: LSN(11)), Self.history[2]]
-        #expect(Self.refused(s.received(Self.replicaHello(history: other), view: Self.view()), ReplicationRule.historyMismatch))
+        #expect(Self.refused(s.received(Self.replicaHello(history: other), view: Self.view()), RuleID.replHistoryMismatch.rawValue))
         // A lower epoch whose only entry differs.
         var t = Self.fresh()
         let older = [EpochHistoryEntry(epoch: Epoch(1), primary: "n2", startLSN: LSN(1))]
-        #expect(Self.refused(t.received(Self.replicaHello(epoch: 1, durable: 5, recordEpoch: 1, history: older), view: Self.view()), ReplicationRule.historyMismatch))
+        #expect(Self.refused(t.received(Self.replicaHello(epoch: 1, durable: 5, recordEpoch: 1, history: older), view: Self.view()), RuleID.replHistoryMismatch.rawValue))
     }
 
     @Test("hello needing WAL older than the oldest retained LSN: mustReseed from the checkpoint")
@@ -131,13 +131,13 @@ struct PrimaryReplicaSessionTests {
     func awaitingHelloProtocol() {
         for message in Fixture.everyMessage where message.kind != .hello && message.kind != .refuse {
             var s = Self.fresh()
-            #expect(Self.refused(s.received(message, view: Self.view()), ReplicationRule.protocolViolation), "\(message.kind)")
+            #expect(Self.refused(s.received(message, view: Self.view()), RuleID.replProtocol.rawValue), "\(message.kind)")
         }
     }
 
     @Test("refuse from the replica in any open state: closed, refused by the peer")
     func refuseReceived() {
-        let refuse = Refuse(ruleID: ReplicationRule.staleEpoch, message: "m")
+        let refuse = Refuse(ruleID: RuleID.replStaleEpoch.rawValue, message: "m")
         for make in [{ Self.fresh() }, { Self.awaitingStreamFrom() }, { Self.streaming() }] {
             var s = make()
             #expect(s.received(.refuse(refuse), view: Self.view()) == [.close])
@@ -168,10 +168,10 @@ struct PrimaryReplicaSessionTests {
     @Test("streamFrom at another LSN, or another message: REPL-PROTOCOL")
     func streamFromWrong() {
         var a = Self.awaitingStreamFrom()
-        #expect(Self.refused(a.received(.streamFrom(StreamFrom(fromLSN: LSN(30))), view: Self.view()), ReplicationRule.protocolViolation))
+        #expect(Self.refused(a.received(.streamFrom(StreamFrom(fromLSN: LSN(30))), view: Self.view()), RuleID.replProtocol.rawValue))
         for message in Fixture.everyMessage where message.kind != .streamFrom && message.kind != .refuse {
             var s = Self.awaitingStreamFrom()
-            #expect(Self.refused(s.received(message, view: Self.view()), ReplicationRule.protocolViolation), "\(message.kind)")
+            #expect(Self.refused(s.received(message, view: Self.view()), RuleID.replProtocol.rawValue), "\(message.kind)")
         }
     }
 
@@ -207,21 +207,21 @@ struct PrimaryReplicaSessionTests {
     ])
     func badAcks(durable: UInt64, applied: UInt64) {
         var s = Self.streaming()
-        #expect(Self.refused(s.received(.ack(Ack(durableLSN: LSN(durable), appliedLSN: LSN(applied))), view: Self.view()), ReplicationRule.protocolViolation))
+        #expect(Self.refused(s.received(.ack(Ack(durableLSN: LSN(durable), appliedLSN: LSN(applied))), view: Self.view()), RuleID.replProtocol.rawValue))
     }
 
     @Test("streaming + applied going back: REPL-PROTOCOL")
     func appliedBack() {
         var s = Self.streaming()
         _ = s.received(.ack(Ack(durableLSN: LSN(35), appliedLSN: LSN(34))), view: Self.view())
-        #expect(Self.refused(s.received(.ack(Ack(durableLSN: LSN(36), appliedLSN: LSN(33))), view: Self.view()), ReplicationRule.protocolViolation))
+        #expect(Self.refused(s.received(.ack(Ack(durableLSN: LSN(36), appliedLSN: LSN(33))), view: Self.view()), RuleID.replProtocol.rawValue))
     }
 
     @Test("streaming + any message but ack and refuse: REPL-PROTOCOL")
     func streamingProtocol() {
         for message in Fixture.everyMessage where message.kind != .ack && message.kind != .refuse {
             var s = Self.streaming()
-            #expect(Self.refused(s.received(message, view: Self.view()), ReplicationRule.protocolViolation), "\(message.kind)")
+            #expect(Self.refused(s.received(message, view: Self.view()), RuleID.replProtocol.rawValue), "\(message.kind)")
         }
     }
 

@@ -1,6 +1,7 @@
 import AeroCore
 @testable import AeroReplication
 import AeroStorage
+import AeroTestSupport
 import Foundation
 import Testing
 
@@ -10,9 +11,9 @@ import Testing
 /// decided by the test, not by timing.
 @Suite("Replica append path (group commit per flush)", .serialized)
 struct ReplicaAppenderTests {
-    /// Bound on waiting for a state the storage threads reach: polls of 2 ms (a bound, not a
-    /// timing check; the test fails if it is exceeded).
-    static let pollsMax = 5000
+    /// Bound on waiting for a state the storage threads reach (a bound, not a timing check; the
+    /// test fails if it is exceeded).
+    static let waitMs = 60_000
 
     /// PosixIO whose WAL segment syncs wait while the gate is closed; logs renames and WAL writes.
     final class GatedIO: StorageIO, @unchecked Sendable {
@@ -94,9 +95,7 @@ struct ReplicaAppenderTests {
     }
 
     static func waitUntil(_ what: String, _ condition: () -> Bool) async throws {
-        for _ in 0..<pollsMax where !condition() {
-            try await Task.sleep(for: .milliseconds(2))
-        }
+        _ = await Deadline.waitUntil(timeoutMs: waitMs, pollMs: 2) { condition() }
         try #require(condition(), "never reached: \(what)")
     }
 

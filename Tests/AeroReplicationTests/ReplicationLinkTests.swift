@@ -1,6 +1,7 @@
 import AeroCore
 import AeroReplication
 import AeroStorage
+import AeroTestSupport
 import Foundation
 import NIOCore
 import NIOPosix
@@ -10,8 +11,8 @@ import Testing
 /// ReplicationSource and ReplicationFollower.
 @Suite("Replication over loopback (in process)", .serialized)
 struct ReplicationLinkTests {
-    /// Bound on waiting for the replica to catch up: polls of 5 ms (a bound, not a timing check).
-    static let catchUpPollsMax = 6000
+    /// Bound on waiting for the replica to catch up (a bound, not a timing check).
+    static let catchUpWaitMs = 30_000
 
     final class Pair {
         let root: String
@@ -69,9 +70,7 @@ struct ReplicationLinkTests {
     }
 
     static func waitUntil(_ condition: () -> Bool) async throws {
-        for _ in 0..<catchUpPollsMax where !condition() {
-            try await Task.sleep(for: .milliseconds(5))
-        }
+        _ = await Deadline.waitUntil(timeoutMs: catchUpWaitMs) { condition() }
     }
 
     static func allRecords(_ engine: StorageEngine) throws -> [WALRecord] {
@@ -132,7 +131,7 @@ struct ReplicationLinkTests {
             try await pair.shutdown()
             return
         }
-        #expect(refuse.ruleID == ReplicationRule.historyMismatch)
+        #expect(refuse.ruleID == RuleID.replHistoryMismatch.rawValue)
         #expect(pair.replica.durableLSN == .zero)
         try await pair.shutdown()
     }
@@ -155,7 +154,7 @@ struct ReplicationLinkTests {
             try await pair.shutdown()
             return
         }
-        #expect(refuse.ruleID == ReplicationRule.staleEpoch)
+        #expect(refuse.ruleID == RuleID.replStaleEpoch.rawValue)
         #expect(pair.higherEpochs.current == LSN(5), "the primary was told it is stale")
         #expect(pair.replica.durableLSN == .zero)
         try await pair.shutdown()

@@ -1,4 +1,5 @@
 import AeroCore
+import AeroTestSupport
 import Foundation
 import Testing
 
@@ -127,8 +128,8 @@ struct ClusterProcessTests {
     static let asyncWrites = ProcessInfo.processInfo.environment["AERODB_CLUSTER_WRITES"].flatMap(Int.init) ?? 10_000
     /// Concurrent HTTP clients writing.
     static let clients = 16
-    /// Bound on waiting for the replica to catch up: polls of 10 ms.
-    static let catchUpPollsMax = 3000
+    /// Bound on waiting for the replica to catch up.
+    static let catchUpWaitMs = 30_000
 
     static func durableLSN(_ node: ServeProcess) async throws -> Int64 {
         try await node.request("GET", "/v1/status").json?["node"]?["durable_lsn"]?.integerValue ?? -1
@@ -161,9 +162,7 @@ struct ClusterProcessTests {
         #expect(acknowledged.count == writes)
 
         let target = try await Self.durableLSN(n1)
-        for _ in 0..<Self.catchUpPollsMax where try await Self.durableLSN(n2) < target {
-            try await Task.sleep(for: .milliseconds(10))
-        }
+        _ = try await Deadline.waitUntil(timeoutMs: Self.catchUpWaitMs, pollMs: 10) { try await Self.durableLSN(n2) >= target }
         #expect(try await Self.durableLSN(n2) == target)
         let onPrimary = try await n1.request("GET", "/v1/kv?prefix=k").json?["entries"]
         let onReplica = try await n2.request("GET", "/v1/kv?prefix=k&min_lsn=\(target)").json?["entries"]

@@ -1,6 +1,7 @@
 import AeroCore
 import AeroReplication
 import AeroServer
+import AeroTestSupport
 import Foundation
 import Testing
 
@@ -20,11 +21,7 @@ struct CommitWaitersAfterStopTests {
         waiters.localDurable(LSN(1))
         let answer = Answer()
         Task { answer.set(await waiters.waitCommitted(LSN(1))) }
-        var waitedMs = 0
-        while answer.get() == nil && waitedMs < Self.answerWaitMsMax {
-            try await Task.sleep(for: .milliseconds(5))
-            waitedMs += 5
-        }
+        _ = await Deadline.waitUntil(timeoutMs: Self.answerWaitMsMax) { answer.get() != nil }
         #expect(answer.get() == .failed)
         #expect(waiters.waiterCount == 0)
     }

@@ -78,9 +78,9 @@ struct DefaultClusterFailoverTests {
         try cluster.restart(0)
         try cluster.rejoin(0, primary: 1)
         var served = await cluster.put(1, "after", "v")
-        for _ in 0..<50 where served.status != 200 {
-            try await Task.sleep(for: .milliseconds(20))
-            served = await cluster.put(1, "after", "v")
+        _ = await Deadline.waitUntil(timeoutMs: 10_000, pollMs: 20) {
+            if served.status != 200 { served = await cluster.put(1, "after", "v") }
+            return served.status == 200
         }
         #expect(served.status == 200 && served.json?["epoch"]?.integerValue == 2, "\(served.text)")
         #expect(await cluster.get(1, "before").text == "v")
@@ -125,10 +125,9 @@ final class LocalClusterHarness: @unchecked Sendable {
         let start = try aerodb(["local-cluster", "start", "--nodes", String(nodes), "--dir", dir, "--base-port", String(base)])
         guard start.status == 0 else { throw ServeProcess.StartError(output: start.stdout + start.stderr) }
         // The replicas connect within milliseconds; wait (bounded) so the first write finds its quorum.
-        for _ in 0..<100 {
+        _ = Deadline.waitUntilBlocking(timeoutMs: 10_000, pollMs: 20) {
             let status = try? JSONParser.parse(aerodb(["status", "--addr", addr(0)]).stdout)
-            if (status?["cluster"]?["streaming_replicas"]?.arrayValue?.count ?? 0) == nodes - 1 { break }
-            Thread.sleep(forTimeInterval: 0.02)
+            return (status?["cluster"]?["streaming_replicas"]?.arrayValue?.count ?? 0) == nodes - 1
         }
     }
 
@@ -152,9 +151,9 @@ final class LocalClusterHarness: @unchecked Sendable {
         } else if let pid = pid(index) {
             kill(pid, SIGKILL)
             var status: Int32 = 0
-            for _ in 0..<200 where kill(pid, 0) == 0 {  // bounded: 2 s
+            _ = Deadline.waitUntilBlocking(timeoutMs: 2_000, pollMs: 10) {
                 _ = waitpid(pid, &status, WNOHANG)
-                usleep(10_000)
+                return kill(pid, 0) != 0
             }
         }
     }
@@ -183,14 +182,14 @@ final class LocalClusterHarness: @unchecked Sendable {
     }
 
     func waitCaughtUp(_ index: Int, primary: Int) async throws {
-        for _ in 0..<250 {  // bounded: 5 s
+        let caughtUp = await Deadline.waitUntil(timeoutMs: 10_000, pollMs: 20) {
             let mine = await request(index, "GET", "/v1/status").json?["node"]
             let theirs = await request(primary, "GET", "/v1/status").json?["node"]
-            if let a = mine?["durable_lsn"]?.integerValue, let b = theirs?["durable_lsn"]?.integerValue, a >= b,
-               mine?["following"]?.stringValue == "n\(primary + 1)" { return }
-            try await Task.sleep(for: .milliseconds(20))
+            guard let a = mine?["durable_lsn"]?.integerValue, let b = theirs?["durable_lsn"]?.integerValue else { return false }
+            return a >= b && mine?["following"]?.stringValue == "n\(primary + 1)"
         }
-        Issue.record("n\(index + 1) did not catch up with n\(primary + 1) within 5 s")
+        if caughtUp { return }
+        Issue.record("n\(index + 1) did not catch up with n\(primary + 1) within 10 s")
     }
 
     /// Runs `writers` loops of writes against `primary` for `loadMs`, kills it -9 while they

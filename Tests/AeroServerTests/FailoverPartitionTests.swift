@@ -152,12 +152,12 @@ struct FailoverPartitionTests {
         try await Task.sleep(for: .milliseconds(plan.partitionedMs))
 
         // The operator fails over to n2 (or to n3, when DUR-2 names it).
-        let asked = Date()
+        let asked = ContinuousClock.now
         let (candidate, promoted) = await cluster.failOverAsOperator()
         let other = candidate == 1 ? 2 : 1
         try #require(promoted.json?["outcome"]?.stringValue == "promoted", "round \(round) (\(plan)): \(promoted.text)")
         newEpochExists.value = 1
-        let promoteMs = Int(Date().timeIntervalSince(asked) * 1000)
+        let promoteMs = Int((ContinuousClock.now - asked) / .milliseconds(1))
         // n1 was unreachable for the facts, the claim and the re-pointing: only through the proxy.
         #expect(promoted.json?["unreachable"] == .array([.string("n1")]), "\(promoted.text)")
         #expect(promoted.json?["repointed"] == .array([.string("n\(other + 1)")]), "\(promoted.text)")
@@ -298,10 +298,11 @@ struct FailoverPartitionTests {
     /// n1's position, so that n1 holds nothing its replicas do not.
     func waitQuiet(_ cluster: PromoCluster, inFlight: NIOTarget) async throws {
         let quietWaitMs = 10_000
-        let deadline = Date().addingTimeInterval(Double(quietWaitMs) / 1000)
-        while inFlight.value > 0 && Date() < deadline { try await Task.sleep(for: .milliseconds(2)) }
+        let clock = ContinuousClock()
+        let deadline = clock.now + .milliseconds(quietWaitMs)
+        while inFlight.value > 0 && clock.now < deadline { try await Task.sleep(for: .milliseconds(2)) }
         try #require(inFlight.value == 0, "writes still in flight after \(quietWaitMs) ms")
-        while Date() < deadline {
+        while clock.now < deadline {
             var durable: [Int64] = []
             for node in 0..<PromoCluster.count {
                 durable.append(await cluster.request(node, "GET", "/v1/status").json?["node"]?["durable_lsn"]?.integerValue ?? -1)

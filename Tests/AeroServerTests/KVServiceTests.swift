@@ -2,6 +2,7 @@ import AeroCore
 import AeroReplication
 import AeroServer
 import AeroStorage
+import AeroTestSupport
 import Foundation
 import Testing
 
@@ -110,7 +111,7 @@ struct KVServiceTests {
         let service = f.service
         // n2 never acknowledges: the first write waits; while it waits the queue is full.
         let first = Task { await service.put(key: "a", value: [1]) }
-        for _ in 0..<2000 where waiters.waiterCount == 0 { try await Task.sleep(for: .milliseconds(1)) }
+        _ = await Deadline.waitUntil(timeoutMs: 60_000, pollMs: 1) { waiters.waiterCount > 0 }  // a bound against a hang
         let second = await f.service.put(key: "b", value: [2])
         #expect(second.status == 503 && Self.code(second) == "REPL-COMMIT-BACKLOG")
         #expect(await f.service.get(key: "b", minLSN: nil).status == 404, "a write refused for backlog is not made")
@@ -119,7 +120,7 @@ struct KVServiceTests {
         #expect(timedOut.bodyText.contains("durable on the primary but not acknowledged"))
         // n2 comes back: the next write commits once it acknowledges.
         let third = Task { await service.put(key: "c", value: [3]) }
-        for _ in 0..<2000 where waiters.waiterCount == 0 { try await Task.sleep(for: .milliseconds(1)) }
+        _ = await Deadline.waitUntil(timeoutMs: 60_000, pollMs: 1) { waiters.waiterCount > 0 }  // a bound against a hang
         waiters.replicaDurable("n2", f.engine.durableLSN)
         #expect(await third.value.status == 200)
         let rules = try f.journalEvents().compactMap { $0["fields"]?["rule"]?.stringValue }

@@ -1,12 +1,15 @@
 // PromotionRuleIndexTests.swift — every PROMOTE-* rule id the server can answer has a line in
 // docs/failover.md's rule table and a test under Tests/AeroServerTests that expects it
 // (the project standard: a rule that can refuse has a stable id, a trip test and a docs line).
+// The ids come from the registry (`RuleID`); docs/rule-ids.md holds every id of the project.
+import AeroCore
+import AeroTestSupport
 import Foundation
 import Testing
 
 @Suite("PROMOTE-* rule index")
 struct PromotionRuleIndexTests {
-    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    static let root = Repository.root
 
     /// Every `PROMOTE-NAME-N` in the text.
     static func ids(in text: String) -> Set<String> {
@@ -21,9 +24,9 @@ struct PromotionRuleIndexTests {
             .map { try String(contentsOfFile: path + "/" + $0, encoding: .utf8) }.joined(separator: "\n")
     }
 
-    @Test("each PROMOTE-* id in Sources/AeroServer is in the docs table and expected by a test")
+    @Test("each PROMOTE-* id of the registry is in the docs table and expected by a test")
     func everyRuleDocumentedAndTripped() throws {
-        let sources = Self.ids(in: try Self.text(of: "Sources/AeroServer", suffix: ".swift"))
+        let sources = Set(RuleID.allCases.map(\.rawValue).filter { $0.hasPrefix("PROMOTE-") })
         #expect(sources.count >= 13, "\(sources.sorted())")
         let docs = try String(contentsOf: Self.root.appendingPathComponent("docs/failover.md"), encoding: .utf8)
         let table = docs.split(separator: "\n").filter { $0.hasPrefix("| PROMOTE-") }.joined(separator: "\n")

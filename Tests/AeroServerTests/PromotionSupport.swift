@@ -32,11 +32,10 @@ final class PromoNode: @unchecked Sendable {
             self.lock.withLock { self.output += String(decoding: data, as: UTF8.self) }
         }
         try process.run()
-        let deadline = Date().addingTimeInterval(Double(ServeProcess.startWaitMs) / 1000)
-        while Date() < deadline && process.isRunning {
-            if lock.withLock({ output.contains("listening on http://127.0.0.1:") }) { return }
-            Thread.sleep(forTimeInterval: 0.01)
+        let listening = Deadline.waitUntilBlocking(timeoutMs: ServeProcess.startWaitMs, pollMs: 10) {
+            lock.withLock { output.contains("listening on http://127.0.0.1:") } || !process.isRunning
         }
+        if listening, lock.withLock({ output.contains("listening on http://127.0.0.1:") }) { return }
         let text = lock.withLock { output }
         if process.isRunning { kill(process.processIdentifier, SIGKILL) }
         throw ServeProcess.StartError(output: text)
@@ -74,8 +73,7 @@ final class PromoCluster: @unchecked Sendable {
         root = FileManager.default.temporaryDirectory.appendingPathComponent("aerodb-promo-\(UUID().uuidString)").path
         policyDir = root + "/policies"
         try FileManager.default.createDirectory(atPath: policyDir, withIntermediateDirectories: true)
-        let shipped = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-            .appendingPathComponent("policies/require-requested-by.lua").path
+        let shipped = Repository.url("policies/require-requested-by.lua").path
         try FileManager.default.copyItem(atPath: shipped, toPath: policyDir + "/require-requested-by.lua")
         http = try (0..<Self.count).map { _ in try freeLoopbackPort() }
         peer = try (0..<Self.count).map { _ in try freeLoopbackPort() }
@@ -116,7 +114,7 @@ final class PromoCluster: @unchecked Sendable {
     /// Waits (bounded, 10 s) until the primary n1 reports both replicas streaming, so that the
     /// first write of a test finds its quorum connected whatever the host's load.
     func waitReplicasStreaming() {
-        for _ in 0..<500 {
+        _ = Deadline.waitUntilBlocking(timeoutMs: 10_000, pollMs: 20) {
             var request = URLRequest(url: URL(string: "http://127.0.0.1:\(http[0])/v1/status")!, timeoutInterval: 2)
             request.httpMethod = "GET"
             let done = DispatchSemaphore(value: 0)
@@ -128,8 +126,7 @@ final class PromoCluster: @unchecked Sendable {
                 done.signal()
             }.resume()
             done.wait()
-            if count.get() >= Self.count - 1 { return }
-            Thread.sleep(forTimeInterval: 0.02)
+            return count.get() >= Self.count - 1
         }
     }
 

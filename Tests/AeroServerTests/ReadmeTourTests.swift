@@ -11,9 +11,7 @@ import Testing
 
 @Suite("README tour, run as pasted", .serialized)
 struct ReadmeTourTests {
-    static var repositoryRoot: URL {
-        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-    }
+    static var repositoryRoot: URL { Repository.root }
 
     /// The first ```sh block after `heading`, as lines.
     static func shBlock(in text: String, after heading: String) throws -> [String] {

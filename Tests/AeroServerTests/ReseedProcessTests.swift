@@ -38,9 +38,7 @@ struct ReseedProcessTests {
 
     static func catchUp(_ replica: ServeProcess, to primary: ServeProcess) async throws -> Int64 {
         let target = try await durableLSN(primary)
-        for _ in 0..<ClusterProcessTests.catchUpPollsMax where try await durableLSN(replica) < target {
-            try await Task.sleep(for: .milliseconds(10))
-        }
+        _ = try await Deadline.waitUntil(timeoutMs: ClusterProcessTests.catchUpWaitMs, pollMs: 10) { try await durableLSN(replica) >= target }
         return target
     }
 

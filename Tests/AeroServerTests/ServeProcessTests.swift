@@ -7,18 +7,6 @@ import AeroTestSupport
     import FoundationNetworking
 #endif
 
-/// Locates a built executable next to the test bundle (SwiftPM puts both in the same products
-/// directory).
-func builtExecutable(_ name: String) -> URL {
-    var directory = Bundle.main.bundleURL
-    for bundle in Bundle.allBundles where bundle.bundlePath.hasSuffix(".xctest") {
-        directory = bundle.bundleURL.deletingLastPathComponent()
-    }
-    let candidate = directory.appendingPathComponent(name)
-    if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
-    return URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent(name)
-}
-
 /// One `aerodb serve` child process on 127.0.0.1 and an ephemeral port. Killed on deinit, so a
 /// failing test never leaves a server behind.
 final class ServeProcess: @unchecked Sendable {
@@ -51,13 +39,14 @@ final class ServeProcess: @unchecked Sendable {
             self.lock.unlock()
         }
         try process.run()
-        let deadline = Date().addingTimeInterval(Double(Self.startWaitMs) / 1000)
-        while Date() < deadline && process.isRunning {
-            if let port = listeningPort() {
-                self.port = port
-                return
-            }
-            Thread.sleep(forTimeInterval: 0.01)
+        var found: Int?
+        _ = Deadline.waitUntilBlocking(timeoutMs: Self.startWaitMs, pollMs: 10) {
+            found = listeningPort()
+            return found != nil || !process.isRunning
+        }
+        if let found {
+            self.port = found
+            return
         }
         if process.isRunning { process.terminate() }
         ChildProcess.waitOrKill(process, timeoutMs: 10_000)
@@ -239,7 +228,7 @@ struct ServeProcessTests {
                 }
             }
             // Let the writers get going, then ask the node to stop while they write.
-            for _ in 0..<2000 where acknowledged.count < 200 { try await Task.sleep(for: .milliseconds(5)) }
+            _ = await Deadline.waitUntil(timeoutMs: 60_000) { acknowledged.count >= 200 }  // a bound against a hang
             #expect(server.stop() == 0, "graceful stop under load")
             try await group.waitForAll()
         }

@@ -34,11 +34,7 @@ struct UnfenceDuringPromotionTests {
         #expect(PromoCluster.errorCode(await cluster.put(0, "lag", "x")) == "REPL-SYNC-TIMEOUT")
 
         async let promoted = cluster.promote(1, kind: "switchover")
-        var waitedMs = 0
-        while !cluster.journal(0).contains("\"fenced\"") && waitedMs < Self.fenceWaitMs {
-            try await Task.sleep(for: .milliseconds(Self.pollMs))
-            waitedMs += Self.pollMs
-        }
+        _ = await Deadline.waitUntil(timeoutMs: Self.fenceWaitMs, pollMs: Self.pollMs) { cluster.journal(0).contains("\"fenced\"") }
         try #require(cluster.journal(0).contains("\"fenced\""), "n2 did not fence n1")
 
         // Naming a candidate other than the one n1 promised epoch 2 to asks the wrong node.

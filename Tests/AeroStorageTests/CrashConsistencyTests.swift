@@ -29,7 +29,7 @@ import AeroTestSupport
 
         for run in 0..<kills {
             let process = Process()
-            process.executableURL = productExecutable("aerodb")
+            process.executableURL = builtExecutable("aerodb")
             process.arguments = ["wal", "crash-writer", "--data-dir", directory, "--run", String(run), "--writers", "4"]
             let out = Pipe()
             let err = Pipe()

@@ -10,7 +10,7 @@ import Testing
 
     func aerodb(_ arguments: [String]) throws -> Result {
         let process = Process()
-        process.executableURL = productExecutable("aerodb")
+        process.executableURL = builtExecutable("aerodb")
         process.arguments = arguments
         let out = Pipe()
         let err = Pipe()

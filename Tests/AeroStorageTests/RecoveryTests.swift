@@ -28,13 +28,15 @@ func recordOffsets(_ bytes: [UInt8]) -> [Int] {
     return offsets
 }
 
-func expectDamage(_ fs: SimulatedFileSystem, _ kind: WALDamage.Kind, segment: String? = nil, offset: UInt64? = nil, lsn: LSN? = nil) {
+/// Opens the directory and expects it refused with damage of `kind`, carrying the registry id `rule`.
+func expectDamage(_ fs: SimulatedFileSystem, _ kind: WALDamage.Kind, _ rule: RuleID, segment: String? = nil, offset: UInt64? = nil, lsn: LSN? = nil) {
     do {
         let engine = try StorageEngine.open(directory: "/d", options: simOptions(fs))
         engine.close()
         Issue.record("open succeeded; expected \(kind)")
     } catch StorageError.damaged(let damage) {
         #expect(damage.kind == kind)
+        #expect(damage.ruleID == rule.rawValue && damage.description.hasPrefix("[\(rule.rawValue)]"))
         if let segment { #expect(damage.segment == segment) }
         if let offset { #expect(damage.offset == offset) }
         if let lsn { #expect(damage.lsn == lsn) }
@@ -89,13 +91,13 @@ func expectDamage(_ fs: SimulatedFileSystem, _ kind: WALDamage.Kind, segment: St
         let offsets = recordOffsets(bytes)
         bytes[offsets[1] + WALFormat.recordHeaderBytes] ^= 0x40
         fs.setBytes(path, bytes)
-        expectDamage(fs, .corruptRecord, segment: "wal-00000000000000000001.log", offset: UInt64(offsets[1]), lsn: LSN(2))
+        expectDamage(fs, .corruptRecord, RuleID.storageRecoveryCorruptRecord, segment: "wal-00000000000000000001.log", offset: UInt64(offsets[1]), lsn: LSN(2))
         // A damaged length field: later records are found by scanning, still damage.
         var bytes2 = fs.bytes(path)!
         bytes2[offsets[1] + WALFormat.recordHeaderBytes] ^= 0x40
         bytes2[offsets[2]] ^= 0xFF
         fs.setBytes(path, bytes2)
-        expectDamage(fs, .corruptRecord, offset: UInt64(offsets[2]), lsn: LSN(3))
+        expectDamage(fs, .corruptRecord, RuleID.storageRecoveryCorruptRecord, offset: UInt64(offsets[2]), lsn: LSN(3))
     }
 
     @Test func aMissingSegmentIsAnLSNGap() throws {
@@ -105,14 +107,14 @@ func expectDamage(_ fs: SimulatedFileSystem, _ kind: WALDamage.Kind, segment: St
         #expect(segments.count >= 3)
         try fs.remove(segments[1])
         let expectedLSN = WALFormat.segmentFirstLSN(String(segments[1].dropFirst(3)))!
-        expectDamage(fs, .lsnGap, segment: String(segments[2].dropFirst(3)), lsn: expectedLSN)
+        expectDamage(fs, .lsnGap, RuleID.storageRecoveryLsnGap, segment: String(segments[2].dropFirst(3)), lsn: expectedLSN)
     }
 
     @Test func theFirstSegmentMissingIsAnLSNGap() throws {
         let fs = SimulatedFileSystem()
         try populate(fs, count: 30, segmentBytes: 300)
         try fs.remove(try segmentPaths(fs)[0])
-        expectDamage(fs, .lsnGap, lsn: LSN(1))
+        expectDamage(fs, .lsnGap, RuleID.storageRecoveryLsnGap, lsn: LSN(1))
     }
 
     @Test func anEpochGoingBackwardsStopsTheOpen() throws {
@@ -127,7 +129,7 @@ func expectDamage(_ fs: SimulatedFileSystem, _ kind: WALDamage.Kind, segment: St
         WALRecord(kind: .transaction, epoch: Epoch(1), lsn: LSN(2), payload: payload).encode(into: &segment)
         WALRecord(kind: .transaction, epoch: Epoch(2), lsn: LSN(3), payload: payload).encode(into: &segment)
         fs.setBytes("/d/" + WALFormat.segmentName(firstLSN: LSN(1)), segment)
-        expectDamage(fs, .epochBackwards, offset: UInt64(offset), lsn: LSN(2))
+        expectDamage(fs, .epochBackwards, RuleID.storageRecoveryEpochBackwards, offset: UInt64(offset), lsn: LSN(2))
     }
 
     @Test func aWALAheadOfTheAuthorityEpochStopsTheOpen() throws {
@@ -136,7 +138,7 @@ func expectDamage(_ fs: SimulatedFileSystem, _ kind: WALDamage.Kind, segment: St
         var segment = WALFormat.encodeSegmentHeader(firstLSN: LSN(1), nodeID: "local")
         WALRecord(kind: .epochStart, epoch: Epoch(5), lsn: LSN(1), payload: []).encode(into: &segment)
         fs.setBytes("/d/" + WALFormat.segmentName(firstLSN: LSN(1)), segment)
-        expectDamage(fs, .authorityBehindWAL, lsn: LSN(1))
+        expectDamage(fs, .authorityBehindWAL, RuleID.storageRecoveryAuthorityBehindWal, lsn: LSN(1))
     }
 
     @Test func aCorruptCheckpointStopsTheOpen() async throws {
@@ -149,7 +151,7 @@ func expectDamage(_ fs: SimulatedFileSystem, _ kind: WALDamage.Kind, segment: St
         var bytes = fs.bytes(path)!
         bytes[bytes.count / 2] ^= 1
         fs.setBytes(path, bytes)
-        expectDamage(fs, .corruptCheckpoint, segment: CheckpointFormat.fileName(lsn: lsn), lsn: lsn)
+        expectDamage(fs, .corruptCheckpoint, RuleID.storageRecoveryCorruptCheckpoint, segment: CheckpointFormat.fileName(lsn: lsn), lsn: lsn)
     }
 
     @Test func aTornSegmentHeaderAtTheTailIsRemoved() throws {
@@ -168,7 +170,23 @@ func expectDamage(_ fs: SimulatedFileSystem, _ kind: WALDamage.Kind, segment: St
         let fs = SimulatedFileSystem()
         try populate(fs, count: 2)
         try fs.remove("/d/authority.json")
-        #expect(throws: StorageError.self) { try StorageEngine.open(directory: "/d", options: simOptions(fs)).close() }
+        do {
+            try StorageEngine.open(directory: "/d", options: simOptions(fs)).close()
+            Issue.record("a WAL without its authority file was opened")
+        } catch let error as StorageError {
+            #expect(error.ruleID == RuleID.storageAuthorityRefused.rawValue, "\(error)")
+        }
+    }
+
+    @Test func aDamagedSegmentHeaderBeforeTheTailStopsTheOpen() throws {
+        let fs = SimulatedFileSystem()
+        try populate(fs, count: 30, segmentBytes: 300)
+        let segments = try segmentPaths(fs)
+        #expect(segments.count >= 3)
+        var bytes = fs.bytes(segments[1])!
+        bytes[20] ^= 0x01  // inside the header, covered by its CRC
+        fs.setBytes(segments[1], bytes)
+        expectDamage(fs, .badSegmentHeader, RuleID.storageRecoveryBadSegmentHeader, segment: String(segments[1].dropFirst(3)))
     }
 
     @Test func leftoverTemporaryFilesAreRemoved() throws {

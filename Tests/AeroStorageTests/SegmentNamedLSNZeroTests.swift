@@ -13,7 +13,7 @@ import Testing
         let zeroName = "wal-00000000000000000000.log"
         fs.setBytes("/d/" + zeroName, fs.bytes(path)!)
         try fs.remove(path)
-        expectDamage(fs, .lsnGap, segment: zeroName, offset: 0, lsn: LSN(1))
+        expectDamage(fs, .lsnGap, RuleID.storageRecoveryLsnGap, segment: zeroName, offset: 0, lsn: LSN(1))
         let inspected = try StorageEngine.inspect(directory: "/d", io: fs)
         #expect(inspected.report.damage?.segment == zeroName)
     }

@@ -27,14 +27,3 @@ func simOptions(_ fs: SimulatedFileSystem, segmentBytes: UInt64 = 64 << 20, chec
     return o
 }
 
-/// Locates a built executable next to the test bundle (SwiftPM puts both in the same products
-/// directory). Copied from Tests/CLITests/VersionTests.swift.
-func productExecutable(_ name: String) -> URL {
-    var directory = Bundle.main.bundleURL
-    for bundle in Bundle.allBundles where bundle.bundlePath.hasSuffix(".xctest") {
-        directory = bundle.bundleURL.deletingLastPathComponent()
-    }
-    let candidate = directory.appendingPathComponent(name)
-    if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
-    return URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent(name)
-}

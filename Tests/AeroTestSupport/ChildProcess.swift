@@ -41,13 +41,15 @@ public enum ChildProcess {
     public static func wait(_ process: Process, timeoutMs: Int = waitMsMax) -> ChildExit? {
         precondition(timeoutMs >= 0)
         let pid = process.processIdentifier
-        let started = Date()
+        let clock = ContinuousClock()
+        let started = clock.now
         while true {
             if !process.isRunning {
                 let signaled = process.terminationReason == .uncaughtSignal
                 return ChildExit(status: process.terminationStatus, signaled: signaled)
             }
-            let elapsedMs = Int(Date().timeIntervalSince(started) * 1000)
+            let elapsed = (clock.now - started).components
+            let elapsedMs = Int(elapsed.seconds) * 1000 + Int(elapsed.attoseconds / 1_000_000_000_000_000)
             if elapsedMs >= foundationGraceMs {
                 var raw: Int32 = 0
                 let reaped = waitpid(pid, &raw, WNOHANG)

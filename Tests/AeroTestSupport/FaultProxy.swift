@@ -142,8 +142,7 @@ public final class FaultProxy: @unchecked Sendable {
             return true
         }
         guard first else { return }
-        let deadline = Date().addingTimeInterval(Double(Self.stopWaitMs) / 1000)
-        while lock.withLock({ threads }) > 0 && Date() < deadline { usleep(UInt32(Self.pollMs) * 1000) }
+        _ = Deadline.waitUntilBlocking(timeoutMs: Self.stopWaitMs, pollMs: Int(Self.pollMs)) { lock.withLock { threads } == 0 }
         let remaining = lock.withLock { threads }
         precondition(remaining == 0, "\(name): \(remaining) proxy threads did not end within \(Self.stopWaitMs) ms")
         close(listenFD)

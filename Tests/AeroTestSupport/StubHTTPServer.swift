@@ -40,8 +40,7 @@ public final class StubHTTPServer: @unchecked Sendable {
 
     public func stop() {
         lock.withLock { stopping = true }
-        let deadline = Date().addingTimeInterval(Double(Self.stopWaitMs) / 1000)
-        while lock.withLock({ running }) && Date() < deadline { usleep(UInt32(Self.pollMs) * 1000) }
+        _ = Deadline.waitUntilBlocking(timeoutMs: Self.stopWaitMs, pollMs: Int(Self.pollMs)) { !lock.withLock { running } }
         precondition(!lock.withLock { running }, "the stub HTTP server on \(port) did not stop within \(Self.stopWaitMs) ms")
         close(listenFD)
     }

@@ -21,8 +21,7 @@ enum PolicyCLI {
     static let processTimeoutSeconds = 60
 
     /// The repository root, found from this file's path (Tests/CLITests/…).
-    static let repositoryRoot: URL = URL(fileURLWithPath: #filePath)
-        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    static let repositoryRoot: URL = Repository.root
 
     /// Runs `aerodb-policy arguments` in the repository root, feeding `stdin` when given.
     /// Output goes to files (not pipes) so that a large output can never block the child.
@@ -33,7 +32,7 @@ enum PolicyCLI {
         let errorPath = try scratch.write("stderr", "")
         let inputPath = try scratch.write("stdin", stdin ?? "")
         let process = Process()
-        process.executableURL = productExecutable("aerodb-policy")
+        process.executableURL = builtExecutable("aerodb-policy")
         process.arguments = arguments
         process.currentDirectoryURL = repositoryRoot
         let output = try #require(FileHandle(forWritingAtPath: outputPath))

@@ -1,5 +1,6 @@
 // CRC32C.swift — the Castagnoli CRC (polynomial 0x1EDC6F41, reflected 0x82F63B78) that frames
-// every WAL record, segment header, checkpoint and authority file.
+// every WAL record, segment header, checkpoint, authority file and peer wire frame. In AeroCore
+// because both the storage engine and the wire protocol use it.
 //
 // Implemented here (slicing-by-8, eight 256-entry tables built once) rather than taken from a
 // package: the WAL format must not depend on a library's choice of polynomial or seed.
