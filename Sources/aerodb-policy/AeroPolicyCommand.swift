@@ -34,12 +34,15 @@ struct AeroPolicyCommand: ParsableCommand {
         abstract: "Author, dry-run and unit-test AeroDB promotion policies.",
         discussion: """
             Examples:
-              aerodb-policy eval --facts examples/facts/failover-ok.json --policy policies --explain
-              aerodb-policy test policies/tests --junit build/policy-tests.xml
+              aerodb-policy eval --facts examples/facts/failover-ok.json \\
+                  --policy policies --explain
+              aerodb-policy test policies/tests --junit /tmp/policy-tests.xml
               aerodb-policy check policies
-              aerodb-policy replay --decisions /var/lib/aerodb/decisions --policy policies
-              aerodb-policy explore --facts f.json --policy policies --vary '$.nodes[1].applied_lsn=0..5000:500'
-              aerodb-policy bench --facts examples/facts/failover-ok.json --policy policies
+              aerodb-policy replay --decisions examples/decisions --policy policies
+              aerodb-policy explore --facts examples/facts/failover-ok.json \\
+                  --policy policies --vary '$.nodes[1].applied_lsn=0..5000:500'
+              aerodb-policy bench --facts examples/facts/failover-ok.json \\
+                  --policy policies
 
             Exit codes: 0 allowed / passed, 1 refused / failed, 2 unusable input.
             The guide: docs/policy-guide.md.

@@ -22,8 +22,10 @@ struct BenchCommand: ParsableCommand {
             Instructions and memory are deterministic for the same facts; CPU time is not.
 
             Examples:
-              aerodb-policy bench --facts examples/facts/failover-ok.json --policy policies
-              aerodb-policy bench --facts big-cluster.json --policy my-policy.lua --runs 1000 --format json
+              aerodb-policy bench --facts examples/facts/failover-ok.json \\
+                  --policy policies
+              aerodb-policy bench --facts examples/facts/switchover-ok.json \\
+                  --policy policies/keep-a-replica.lua --runs 1000 --format json
 
             Exit codes: 0 measured; 2 unusable input (facts, policy, bad flags).
             """

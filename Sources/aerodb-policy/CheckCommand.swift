@@ -14,7 +14,7 @@ struct CheckCommand: ParsableCommand {
 
             Examples:
               aerodb-policy check policies
-              aerodb-policy check policies/keep-a-replica.lua my-draft.lua
+              aerodb-policy check policies/keep-a-replica.lua policies/change-freeze.lua
 
             Exit codes: 0 no problem; 1 a problem in some policy; 2 a path that cannot be read.
             """

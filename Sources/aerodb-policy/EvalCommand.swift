@@ -19,9 +19,13 @@ struct EvalCommand: ParsableCommand {
             "policies" entries of --format json), never as lines of its own on stdout.
 
             Examples:
-              aerodb-policy eval --facts examples/facts/failover-ok.json --policy policies --explain
-              aerodb-policy eval --facts captured.json --policy policies/keep-a-replica.lua --format json
-              curl -s http://node-a:7301/facts | aerodb-policy eval --facts - --policy policies
+              aerodb-policy eval --facts examples/facts/failover-ok.json \\
+                  --policy policies --explain
+              aerodb-policy eval --facts examples/facts/switchover-ok.json \\
+                  --policy policies/keep-a-replica.lua --format json
+              ID=$(aerodb decisions list --addr 127.0.0.1:7002 | awk 'NR==2 {print $1}')
+              aerodb decisions show "$ID" --facts --addr 127.0.0.1:7002 \\
+                  | aerodb-policy eval --facts - --policy policies
 
             Exit codes: 0 promotion allowed; 1 refused (by a rule, a policy or a failing
             policy); 2 unusable input (facts or policy file missing or malformed, bad flags).

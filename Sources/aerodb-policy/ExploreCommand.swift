@@ -23,10 +23,11 @@ struct ExploreCommand: ParsableCommand {
             \(cellsMax) cells.
 
             Examples:
-              aerodb-policy explore --facts examples/facts/failover-ok.json --policy policies \\
-                  --vary '$.nodes[1].applied_lsn=3000..6000:500'
-              aerodb-policy explore --facts f.json --policy policies \\
-                  --vary '$.nodes[1].applied_lsn=4000..5200:400' --vary '$.cluster.commit_mode=sync,async'
+              aerodb-policy explore --facts examples/facts/failover-ok.json \\
+                  --policy policies --vary '$.nodes[1].applied_lsn=3000..6000:500'
+              aerodb-policy explore --facts examples/facts/failover-ok.json \\
+                  --policy policies --vary '$.nodes[1].applied_lsn=4000..5200:400' \\
+                  --vary '$.cluster.commit_mode=sync,async'
 
             Exit codes: 0 the surface was printed; 2 unusable input (facts, policy, a --vary
             that cannot be parsed, more than \(cellsMax) cells, facts a cell makes invalid).

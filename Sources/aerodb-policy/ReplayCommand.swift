@@ -20,8 +20,10 @@ struct ReplayCommand: ParsableCommand {
             added or gone. The last line is "N decisions, N changed".
 
             Examples:
-              aerodb-policy replay --decisions /var/lib/aerodb/decisions --policy policies-proposed
-              aerodb-policy replay --decisions d1.json --decisions d2.json --policy policies --format json
+              aerodb-policy replay --decisions examples/decisions --policy policies
+              aerodb-policy replay --decisions examples/decisions/n2-1796317167432-1.json \\
+                  --decisions examples/decisions/n3-1796317167576-1.json \\
+                  --policy policies --format json
 
             Exit codes: 0 no decision changed; 1 some decision changed; 2 unusable input (a
             record that cannot be read, naming the file and what is wrong; a policy; bad flags).

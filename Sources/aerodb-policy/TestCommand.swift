@@ -25,8 +25,9 @@ struct TestCommand: ParsableCommand {
             Examples:
               aerodb-policy test
               aerodb-policy test policies/tests --filter keep-a-replica
-              aerodb-policy test policies/tests --junit build/policy-tests.xml
-              aerodb-policy test policies/tests --coverage-min 100 --coverage-lcov build/policies.lcov
+              aerodb-policy test policies/tests --junit /tmp/policy-tests.xml
+              aerodb-policy test policies/tests --coverage-min 100 \\
+                  --coverage-lcov /tmp/policies.lcov
 
             Exit codes: 0 every case passed (and coverage reached --coverage-min); 1 a case
             failed, no case was found, or coverage is below --coverage-min; 2 a test path or

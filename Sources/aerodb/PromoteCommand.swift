@@ -24,9 +24,15 @@ struct PromoteCommand: AsyncParsableCommand {
             switchover fences the primary first; failover requires the primary unreachable.
 
             Examples:
-              aerodb promote --addr 127.0.0.1:7002 --kind switchover --dry-run --requested-by alice
-              aerodb promote --addr 127.0.0.1:7002 --kind switchover --requested-by alice --expect-facts-digest <digest of the dry run>
-              aerodb promote --addr 127.0.0.1:7003 --kind failover --requested-by alice --explain
+              aerodb promote --addr 127.0.0.1:7002 --kind switchover --dry-run \\
+                  --requested-by alice
+              D=$(aerodb promote --addr 127.0.0.1:7002 --kind switchover --dry-run \\
+                  --requested-by alice --format json \\
+                  | sed -n 's/^  "facts_digest": "\\([0-9a-f]*\\)".*/\\1/p')
+              aerodb promote --addr 127.0.0.1:7002 --kind switchover \\
+                  --requested-by alice --expect-facts-digest "$D"
+              aerodb promote --addr 127.0.0.1:7003 --kind failover \\
+                  --requested-by alice --explain   # exit 1 while the primary lives
 
             Exit codes: 0 allowed (dry run) or promoted; 1 refused or failed; 2 no answer or
             unusable request.

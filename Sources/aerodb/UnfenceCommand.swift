@@ -29,8 +29,9 @@ struct UnfenceCommand: AsyncParsableCommand {
             --candidate-lost asserts the candidate is gone for good and never became primary.
 
             Examples:
-              aerodb unfence --addr 127.0.0.1:7301
-              aerodb unfence --addr 127.0.0.1:7301 --epoch 1 --candidate n2 --format json
+              aerodb unfence --addr 127.0.0.1:7001   # exit 1 unless n1 is a fenced primary
+              aerodb unfence --addr 127.0.0.1:7001 --epoch 1 --candidate n2 \\
+                  --format json   # exit 1 unless n1 is a fenced primary of epoch 1
 
             Exit codes: 0 the fence is lifted; 1 refused (PROMOTE-FENCE-1: not the primary of
             that epoch; PROMOTE-UNFENCE-1: the candidate is at a newer epoch, still runs a

@@ -176,7 +176,7 @@ final class LocalClusterHarness: @unchecked Sendable {
         let said = run.stdout + run.stderr
         #expect(said.contains("DIVERGED") || said.contains("reseed"), "rejoin refused without naming a divergence: \(said)")
         kill9(index)
-        let reseed = try aerodb(["reseed", "--config", "\(dir)/n\(index + 1).json", "--primary", addr(primary), "--discard-local-state"])
+        let reseed = try aerodb(["reseed", "--config", "\(dir)/n\(index + 1).json", "--from", addr(primary), "--discard-local-state"])
         #expect(reseed.status == 0, "reseed: \(reseed.stdout) \(reseed.stderr)")
         try restart(index)
     }

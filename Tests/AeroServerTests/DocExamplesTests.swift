@@ -1,4 +1,8 @@
-// ReadmeTourTests.swift — the README's tour works when pasted (issue 17): its ```sh block is
+// DocExamplesTests.swift — what the README and `--help` tell a user to paste works when pasted
+// (issue 17). Both tests use the addresses the docs use (127.0.0.1:7001–7003, 7101–7103), so
+// they share one serialized suite.
+//
+// The README's tour: its ```sh block is
 // run line by line by bash from the repository root, as a user would paste it, and every line
 // must exit 0, or the code its comment states (`# exit 1: …`). Two substitutions only: `swift
 // build` is skipped (this test runs inside a build) and `B=` points at this build's products.
@@ -9,8 +13,8 @@ import AeroTestSupport
 import Foundation
 import Testing
 
-@Suite("README tour, run as pasted", .serialized)
-struct ReadmeTourTests {
+@Suite("README and --help examples, run as pasted", .serialized)
+struct DocExamplesTests {
     static var repositoryRoot: URL { Repository.root }
 
     /// The first ```sh block after `heading`, as lines.
@@ -73,6 +77,67 @@ struct ReadmeTourTests {
         let output = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         let exit = ChildProcess.waitOrKill(process, timeoutMs: 180_000)
         #expect(exit.status == 0, "the tour failed:\n\(output.suffix(6000))")
+        #expect(output.contains("README tour: every line as promised"), "\(output.suffix(2000))")
+    }
+
+    /// Every example line of every `--help` (the lines under "Examples:" up to a blank line;
+    /// a trailing `\` joins the next line), `aerodb`'s first: they run against one local
+    /// cluster in order, so the switchover example changes the primary for those after it.
+    static func helpExamples() throws -> [String] {
+        var examples: [String] = []
+        for executable in ["aerodb", "aerodb-policy"] {
+            for command in try [[]] + EveryCommandExitCodeTests.leaves(executable) {
+                let help = try EveryCommandExitCodeTests.run(executable, command + ["--help"]).stdout
+                guard let start = help.range(of: "Examples:\n") else { continue }
+                var pending = ""
+                for raw in help[start.upperBound...].split(separator: "\n", omittingEmptySubsequences: false) {
+                    let line = raw.trimmingCharacters(in: .whitespaces)
+                    if line.isEmpty && pending.isEmpty { break }
+                    // An example the help formatter wrapped (longer than its 80 columns) starts
+                    // a line without the indent, and would not paste as one command.
+                    #expect(raw.hasPrefix("  "), "\(executable) \(command): an example line wrapped by the help formatter: \(raw)")
+                    if line.hasSuffix("\\") {
+                        pending += line.dropLast() + " "
+                        continue
+                    }
+                    let example = pending + line
+                    pending = ""
+                    if !examples.contains(example) { examples.append(example) }
+                }
+            }
+        }
+        return examples
+    }
+
+    @Test("every example in --help of both CLIs exits as it says, on a real local cluster")
+    func helpExamplesAsPasted() throws {
+        let examples = try Self.helpExamples()
+        #expect(examples.count >= 15, "\(examples)")
+        #expect(examples.contains { $0.hasPrefix("aerodb promote") } && examples.contains { $0.hasPrefix("aerodb-policy replay") })
+        let binDir = builtExecutable("aerodb").deletingLastPathComponent().path
+        let dir = NSTemporaryDirectory() + "aerodb-help-examples-\(getpid())"
+        var lines = ["export PATH=\(binDir):$PATH", "T=\(dir); rm -rf $T; mkdir -p $T",
+                     "aerodb local-cluster start --nodes 3 --dir $T/demo --base-port 7000 --policy-dir policies"]
+        lines += examples
+        var script = Self.script(lines, binDir: binDir)
+        script = script.replacingOccurrences(of: "cleanup() {", with: "cleanup() { aerodb local-cluster stop --dir \"\(dir)/demo\" > /dev/null 2>&1;")
+        let scriptPath = NSTemporaryDirectory() + "aerodb-help-examples-\(getpid()).sh"
+        try script.write(toFile: scriptPath, atomically: true, encoding: .utf8)
+        defer {
+            try? FileManager.default.removeItem(atPath: scriptPath)
+            try? FileManager.default.removeItem(atPath: dir)
+        }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/bash")
+        process.arguments = [scriptPath]
+        process.currentDirectoryURL = Self.repositoryRoot
+        let out = Pipe()
+        process.standardOutput = out
+        process.standardError = out
+        try process.run()
+        let output = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        let exit = ChildProcess.waitOrKill(process, timeoutMs: 180_000)
+        #expect(exit.status == 0, "an example failed:\n\(output.suffix(6000))")
         #expect(output.contains("README tour: every line as promised"), "\(output.suffix(2000))")
     }
 }
