@@ -69,4 +69,10 @@ enum FactsJSON {
 extension NodeFacts {
     /// This node in the JSON shape of the facts document.
     public var json: JSONValue { FactsJSON.node(self) }
+
+    /// Reads one node in that shape (a member's `GET /v1/status` "node"), validated as the
+    /// document reader validates it; errors name `path` and the field.
+    public init(json: JSONValue, path: String) throws(FactsError) {
+        self = try FactsDocument.readNode(Field(value: json, path: path))
+    }
 }

@@ -7,8 +7,10 @@
 //      with PROMOTE-BUSY-1, never queued.
 //   2. Every decision (dry run or not) is recorded in the DecisionLog with its facts document
 //      and explanation before it is answered, and journaled (`promotion_decision`).
-//   3. A real run given `expect_facts_digest` is refused with PROMOTE-DIGEST-1 when the facts
-//      captured now have another digest: the cluster changed since the operator's dry run.
+//   3. A real run given `expect_facts_digest` is refused with PROMOTE-DIGEST-1 when the digest
+//      of what this decision depends on (DecisionDigest.swift: shape, reachability, labels,
+//      policies, request and outcome; never positions) differs: the refusal names what changed
+//      since the operator's dry run, read from the dry run's recorded basis.
 //   4. Before any authority change, the candidate claims the new epoch: its own promise, the
 //      fenced primary's (switchover) and `promisesNeeded` of the current epoch's acknowledging
 //      set (EpochDurability.swift, PromotionClaim.swift C3; PROMOTE-CLAIM-1 otherwise).
@@ -117,8 +119,11 @@ final class PromotionCoordinator: Sendable {
         }
         let facts = captured.document
         let decision = PromotionEngine(policies: policies, sandbox: PolicySandbox(budget: PolicySandbox.defaultBudget, isolation: .worker)).decide(facts)
-        let stateDigest = Self.stateDigest(facts)
+        let basis = DecisionDigest.basis(facts, decision)
+        let stateDigest = DecisionDigest.digest(basis)
         let digestMismatch = request.expectFactsDigest.map { $0 != stateDigest } ?? false
+        // What changed, read before this decision is recorded (it would match nothing anyway).
+        let approved = digestMismatch && !request.dryRun ? request.expectFactsDigest.flatMap(decisions.basis(forDigest:)) : nil
         let id: String
         do {
             id = try decisions.record(facts: facts, decision: decision, dryRun: request.dryRun, capturedMs: captured.capturedMs, extra: [
@@ -140,7 +145,10 @@ final class PromotionCoordinator: Sendable {
         ]
         if digestMismatch, !request.dryRun {
             metrics.refused(rule: "PROMOTE-DIGEST-1")
-            let message = "the facts changed since the operator saw them: expected facts digest \(request.expectFactsDigest!), captured \(stateDigest) (decision \(id)); run a new dry run and check it"
+            let what = approved.map { "changed: " + DecisionDigest.describe(DecisionDigest.changes(from: $0, to: basis)) }
+                ?? "no decision recorded on \(config.id) has that digest, so what changed cannot be named"
+            let message = "the facts changed since the operator saw them: expected facts digest \(request.expectFactsDigest!), captured \(stateDigest) (decision \(id)); \(what); run a new dry run and check it"
+            fields["changed"] = approved.map { .array(DecisionDigest.changes(from: $0, to: basis).map(JSONValue.string)) } ?? .null
             journalOutcome("promotion_refused", id: id, rule: "PROMOTE-DIGEST-1", message: message)
             return answer(.refused(rule: "PROMOTE-DIGEST-1"), message: message, fields: fields)
         }
@@ -203,16 +211,6 @@ final class PromotionCoordinator: Sendable {
                 return answer(.failed(step: failure.step, rule: failure.rule), message: message, fields: fields)
             }
         }
-    }
-
-    /// Rule 3's digest: SHA-256 of the canonical JSON of the facts document without
-    /// `captured_at` (the one clock reading), so that it changes exactly when the cluster's
-    /// reported state changed. The decision itself cites the whole document's digest
-    /// (`document_digest`).
-    static func stateDigest(_ facts: FactsDocument) -> String {
-        guard case .object(var members) = facts.json else { preconditionFailure("a facts document is an object") }
-        members["captured_at"] = nil
-        return Digest.sha256Hex(JSONValue.object(members).canonicalJSON.utf8)
     }
 
     // MARK: Policies, journal, answers

@@ -1,0 +1,124 @@
+// LiveFactsProcessTests.swift — a live cluster of real processes reports measured node facts
+// (issue 11): a primary's acked_lsn stops short of its durable LSN when a write was not
+// acknowledged, a replica's primary_acked_lsn follows the primary's heartbeats and its
+// last_contact_ms grows once the primary is gone; and the compare-and-swap digest of a dry run
+// survives continuous writes but not a member dying (PROMOTE-DIGEST-1 naming it).
+import AeroCore
+import Foundation
+import Testing
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+@Suite("Live facts (real processes)", .serialized)
+struct LiveFactsProcessTests {
+    /// How long a test waits for a replica to hear what the primary did (heartbeats every 20 ms).
+    static let settleMs = 5_000
+
+    static func node(_ cluster: PromoCluster, _ index: Int) async -> JSONValue? {
+        await cluster.request(index, "GET", "/v1/status", timeoutMs: 2_000).json?["node"]
+    }
+
+    /// Polls node `index`'s status (bounded by `settleMs`) until `holds`; the last status seen.
+    static func poll(_ cluster: PromoCluster, _ index: Int, until holds: (JSONValue) -> Bool) async -> JSONValue? {
+        var last: JSONValue?
+        for _ in 0..<(settleMs / 20) {
+            last = await node(cluster, index)
+            if let last, holds(last) { return last }
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        return last
+    }
+
+    @Test("acked_lsn, primary_acked_lsn, last_contact_ms, wal, recovering: what the live processes measured")
+    func everyFieldLive() async throws {
+        let cluster = try PromoCluster(syncTimeoutMs: 2_000)
+        defer { cluster.stopAll() }
+        try cluster.startAll()
+        var lastLSN: Int64 = 0
+        for i in 0..<5 {
+            let reply = await cluster.put(0, "k\(i)", "v\(i)")
+            #expect(reply.status == 200, "\(reply.text)")
+            lastLSN = reply.json?["lsn"]?.integerValue ?? 0
+        }
+        let primary = try #require(await Self.node(cluster, 0))
+        #expect(primary["acked_lsn"]?.integerValue == lastLSN, "\(primary.canonicalJSON)")
+        #expect(primary["primary_acked_lsn"] == .null && primary["last_contact_ms"] == .null)
+
+        // The replica hears the primary's acknowledged position from its heartbeats.
+        let heard = try #require(await Self.poll(cluster, 1) { $0["primary_acked_lsn"]?.integerValue == lastLSN })
+        #expect(heard["primary_acked_lsn"]?.integerValue == lastLSN, "\(heard.canonicalJSON)")
+        #expect(heard["acked_lsn"] == .null)
+        #expect((heard["last_contact_ms"]?.integerValue ?? Int64.max) < 2_000, "\(heard.canonicalJSON)")
+        #expect(heard["recovering"] == .bool(false) && heard["wal"]?["continuous"] == .bool(true))
+        #expect(heard["following"] == .string("n1"))
+
+        // n3 stops acknowledging: the next write is durable on n1 but not acknowledged (sync set {n2, n3}).
+        let n3 = try #require(cluster.nodes[2])
+        kill(n3.process.processIdentifier, SIGSTOP)
+        let timedOut = await cluster.put(0, "late", "v")
+        kill(n3.process.processIdentifier, SIGCONT)
+        #expect(PromoCluster.errorCode(timedOut) == "REPL-SYNC-TIMEOUT", "\(timedOut.text)")
+        let after = try #require(await Self.node(cluster, 0))
+        let durable = after["durable_lsn"]?.integerValue ?? 0
+        #expect(durable > lastLSN, "the refused write is durable on n1: \(after.canonicalJSON)")
+        #expect(after["acked_lsn"]?.integerValue == lastLSN, "but was not acknowledged: \(after.canonicalJSON)")
+
+        // The primary is gone: the replica's time since contact grows, measured, not guessed.
+        cluster.kill9(0)
+        let silent = try #require(await Self.poll(cluster, 1) { ($0["last_contact_ms"]?.integerValue ?? 0) >= 300 })
+        let first = silent["last_contact_ms"]?.integerValue ?? 0
+        #expect(first >= 300, "\(silent.canonicalJSON)")
+        try await Task.sleep(for: .milliseconds(200))
+        let later = try #require(await Self.node(cluster, 1))
+        #expect((later["last_contact_ms"]?.integerValue ?? 0) >= first + 150, "\(later.canonicalJSON)")
+    }
+
+    @Test("compare-and-swap under continuous writes: the dry run's digest lets the real run through")
+    func digestUnderWrites() async throws {
+        let cluster = try PromoCluster()
+        defer { cluster.stopAll() }
+        try cluster.startAll()
+        let writing = NIOLockedBox(true)
+        let acked = NIOLockedBox(0)
+        let writer = Task {
+            var i = 0
+            while writing.get() {
+                if await cluster.put(0, "w\(i)", "v").status == 200 { acked.set(acked.get() + 1) }
+                i += 1
+            }
+        }
+        // Writes flow before and between the two requests.
+        while acked.get() < 20 { try await Task.sleep(for: .milliseconds(10)) }
+        let dry = await cluster.promote(1, kind: "switchover", dryRun: true)
+        #expect(dry.json?["outcome"]?.stringValue == "allowed", "\(dry.text)")
+        let digest = try #require(dry.json?["facts_digest"]?.stringValue)
+        let before = acked.get()
+        while acked.get() < before + 20 { try await Task.sleep(for: .milliseconds(10)) }
+        let done = await cluster.promote(1, kind: "switchover", expectDigest: digest)
+        writing.set(false)
+        _ = await writer.value
+        #expect(done.json?["outcome"]?.stringValue == "promoted", "\(done.text)")
+        #expect(done.json?["facts_digest"]?.stringValue == digest)
+        #expect(done.json?["document_digest"]?.stringValue != dry.json?["document_digest"]?.stringValue,
+                "the positions did move between the two captures")
+    }
+
+    @Test("PROMOTE-DIGEST-1 names what changed: a member died between the dry run and the real run")
+    func digestNamesDeadMember() async throws {
+        let cluster = try PromoCluster()
+        defer { cluster.stopAll() }
+        try cluster.startAll()
+        let dry = await cluster.promote(1, kind: "switchover", dryRun: true)
+        let digest = try #require(dry.json?["facts_digest"]?.stringValue, "\(dry.text)")
+        cluster.kill9(2)
+        let refused = await cluster.promote(1, kind: "switchover", expectDigest: digest)
+        #expect(refused.status == 409, "\(refused.text)")
+        #expect(refused.json?["rule"]?.stringValue == "PROMOTE-DIGEST-1")
+        let message = refused.json?["message"]?.stringValue ?? ""
+        #expect(message.contains("nodes[n3].reachable: true -> false"), "\(message)")
+        #expect(refused.json?["changed"]?.arrayValue?.contains(.string("nodes[n3].reachable: true -> false")) == true)
+        #expect(await cluster.role(0)?.role == "primary", "a refused promotion changes nothing")
+    }
+}
