@@ -21,6 +21,9 @@
 //   last_contact_ms    replica: monotonic ms since the last message of any kind from the
 //                      primary; null before the first message and on a primary
 //   labels             the member's configuration
+//   policy_set_digest  the digest of the policy set its policy_dir gives now (PolicySet.swift),
+//                      null when the directory is unusable; POLICY-1 compares them
+//   engine_version     this build (AeroVersion)
 // The engine finished recovery before the HTTP server started, so a node that answers has
 // recovered its own log; `recovering` is about catching up with the primary.
 
@@ -59,6 +62,8 @@ enum NodeStatus {
             recovering: recovering,
             following: authority.following,
             lastContactMs: lastContactMs,
-            labels: service.config.selfMember?.labels ?? [:])
+            labels: service.config.selfMember?.labels ?? [:],
+            policySetDigest: PolicySet.digest(service.config),
+            engineVersion: AeroVersion.string)
     }
 }

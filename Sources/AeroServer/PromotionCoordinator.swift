@@ -50,7 +50,6 @@ import NIOConcurrencyHelpers
 
 final class PromotionCoordinator: Sendable {
     static let attemptFileName = "promotion-attempt.json"
-    static let policyDefinitionSuffix = ".d.lua"
 
     let service: KVService
     let roles: NodeRoles
@@ -107,7 +106,7 @@ final class PromotionCoordinator: Sendable {
     private func run(_ request: Request) async -> APIResponse {
         let policies: [PolicySource]
         do {
-            policies = try loadPolicies()
+            policies = try PolicySet.load(config)
         } catch {
             return unusable("PROMOTE-POLICY-1", "policy_dir is unusable, so no decision was made: \(error)")
         }
@@ -195,6 +194,7 @@ final class PromotionCoordinator: Sendable {
                 switch service {
                 case .verified(let how):
                     fields["verified_write"] = .string(how)
+                    await recordEpoch(epoch, kind: kind, decisionID: id, fields: &fields)
                     let message = "\(config.id) is primary of epoch \(epoch); \(how)"
                     journalOutcome("promotion_promoted", id: id, rule: nil, message: message, extra: fields.filter { ["repointed", "unreachable", "repoint_refused"].contains($0.key) })
                     return answer(.promoted, message: message, fields: fields)
@@ -213,14 +213,23 @@ final class PromotionCoordinator: Sendable {
         }
     }
 
-    // MARK: Policies, journal, answers
-
-    private func loadPolicies() throws -> [PolicySource] {
-        guard let dir = config.policyDir else { return [] }
-        let sources = try PolicyLoader.load(paths: [dir]).filter { !$0.path.hasSuffix(Self.policyDefinitionSuffix) }
-        if sources.isEmpty { throw PolicyLoadError(path: dir, message: "holds no policy (*.lua)") }
-        return sources
+    /// How the epoch began, as replicated cluster state (EpochRecords.swift): what the facts'
+    /// `cluster.history` and anti-flap policies read. A promotion whose record could not be
+    /// written stands (it is verified); the answer and the journal say the record is missing.
+    private func recordEpoch(_ epoch: Epoch, kind: PromotionKind, decisionID: String, fields: inout [String: JSONValue]) async {
+        let written = await EpochRecords.write(service: service, epoch: epoch, kind: kind, decisionID: decisionID,
+                                               startedAtMs: EventJournal.wallClockMs())
+        if written.status == 200, let lsn = (try? JSONParser.parse(written.bodyText))?["lsn"] {
+            fields["history_lsn"] = lsn
+        } else {
+            fields["history_lsn"] = .null
+            logger.error("the epoch's history record was not written", metadata: ["epoch": "\(epoch)", "answer": "\(written.bodyText)"])
+            _ = try? service.journal.append("epoch_record_failed", fields: ["epoch": .integer(Int64(epoch.rawValue)), "answer": .string(written.bodyText)],
+                                            durability: .sync)
+        }
     }
+
+    // MARK: Policies, journal, answers
 
     /// Rule 9: a request that cannot be decided (PROMOTE-POLICY-1, PROMOTE-FACTS-1,
     /// PROMOTE-RECORD-1) changes nothing, is counted and journaled, and answers exit code 2.

@@ -57,7 +57,9 @@ enum PromotionFacts {
             syncReplicas: config.syncReplicas, labels: ClusterLabels.read(service.engine.snapshot()), syncQuorum: config.syncQuorum,
             // The current epoch's, as its history entry records it (this node's view).
             durability: try? NodeRoles.durability(config: config, authority: authority)?.get(),
-            epochStartLSN: authority.history.last?.startLSN)
+            epochStartLSN: authority.history.last?.startLSN,
+            // The recent epochs with how each began, as this candidate applied them.
+            history: EpochRecords.history(authority: authority, snapshot: service.engine.snapshot()))
         let request = FactsRequest(kind: kind, candidate: config.id, requestedBy: requestedBy)
         let document = try FactsDocument(request: request, cluster: cluster, nodes: nodes, capturedAt: rfc3339(ms: nowMs))
         return Captured(document: document, capturedMs: nowMs)

@@ -58,7 +58,8 @@ struct DecisionDigestTests {
     func coveredChangesAreNamed() throws {
         let old = Self.basis(Self.base)
         let unreachable = try Self.editNode(3) { node in
-            for key in ["epoch", "durable_lsn", "applied_lsn", "acked_lsn", "primary_acked_lsn", "wal", "recovering", "following", "last_contact_ms"] {
+            for key in ["epoch", "durable_lsn", "applied_lsn", "acked_lsn", "primary_acked_lsn", "wal", "recovering", "following", "last_contact_ms",
+                        "policy_set_digest", "engine_version"] {
                 node[key] = .null
             }
             node["reachable"] = .bool(false)

@@ -153,9 +153,9 @@ struct NodeStatusTidyTests {
             var value = trimmed[trimmed.index(after: colon)...].trimmingCharacters(in: .whitespaces)
             if let comment = value.range(of: "//") { value = String(value[..<comment.lowerBound]).trimmingCharacters(in: .whitespaces) }
             if value.hasSuffix(",") { value.removeLast() }
-            if value.hasSuffix(")") && label == "labels" { value.removeLast() }
+            if value.hasSuffix(")") && label == "engineVersion" { value.removeLast() }
             out.append((label, value))
-            if label == "labels" { break }
+            if label == "engineVersion" { break }
         }
         return out
     }
@@ -165,7 +165,7 @@ struct NodeStatusTidyTests {
         let args = try Self.arguments()
         let labels = args.map(\.label)
         #expect(labels == ["id", "role", "reachable", "epoch", "durableLSN", "appliedLSN", "ackedLSN", "primaryAckedLSN",
-                           "wal", "recovering", "following", "lastContactMs", "labels"], "\(labels)")
+                           "wal", "recovering", "following", "lastContactMs", "labels", "policySetDigest", "engineVersion"], "\(labels)")
         let literals: Set<String> = ["true", "false", "nil", ".null", "LSN.zero", ".zero", "[:]", "0"]
         for (label, value) in args where label != "reachable" {
             #expect(!literals.contains(value), "\(label) is the literal \(value)")
