@@ -5,7 +5,8 @@
 // operator who approved "switch over to n2, allowed" approved that cluster shape and that
 // outcome, not an LSN. The basis (docs/promotion-rules.md, "The compare-and-swap digest"):
 //   cluster   name, epoch, primary, commit_mode, sync_replicas, sync_quorum, durability, labels
-//   nodes     per member in document order: id, role, reachable, epoch, following, labels
+//   nodes     per member in document order: id, role, reachable, epoch, following, labels,
+//             policy_set_digest, engine_version
 //   request   kind, candidate, requested_by
 //   policies  the policy set digest and engine version the decision was made with
 //   outcome   allowed, and the source of every reason (`rule:ID`, `policy:NAME`)
@@ -24,7 +25,7 @@ enum DecisionDigest {
     static func basis(_ facts: FactsDocument, _ decision: Decision) -> JSONValue {
         let json = facts.json
         let clusterKeys = ["name", "epoch", "primary", "commit_mode", "sync_replicas", "sync_quorum", "durability", "labels"]
-        let nodeKeys = ["id", "role", "reachable", "epoch", "following", "labels"]
+        let nodeKeys = ["id", "role", "reachable", "epoch", "following", "labels", "policy_set_digest", "engine_version"]
         var cluster: [String: JSONValue] = [:]
         for key in clusterKeys { cluster[key] = json["cluster"]?[key] ?? .null }
         // The derived durability of a document written without the field is what was decided on.

@@ -105,6 +105,33 @@ struct LiveFactsProcessTests {
                 "the positions did move between the two captures")
     }
 
+    @Test("PROMOTE-DIGEST-1 names what changed: an epoch change, then another policy set on a member")
+    func digestNamesEpochAndPolicySet() async throws {
+        let cluster = try PromoCluster()
+        defer { cluster.stopAll() }
+        try cluster.startAll()
+        // n3's dry run; then n2 is promoted: the epoch n3's operator approved is gone.
+        let dry = await cluster.promote(2, kind: "switchover", dryRun: true)
+        let digest = try #require(dry.json?["facts_digest"]?.stringValue, "\(dry.text)")
+        let promoted = await cluster.promote(1, kind: "switchover")
+        #expect(promoted.json?["outcome"]?.stringValue == "promoted", "\(promoted.text)")
+        var stale = await cluster.promote(2, kind: "switchover", expectDigest: digest)
+        #expect(stale.json?["rule"]?.stringValue == "PROMOTE-DIGEST-1", "\(stale.text)")
+        #expect(stale.json?["message"]?.stringValue?.contains("cluster.epoch: 1 -> 2") == true, "\(stale.text)")
+
+        // n2's dry run; then n1's policy_dir gains a policy: n1 now reports another digest.
+        let again = await cluster.promote(2, kind: "switchover", dryRun: true)
+        let second = try #require(again.json?["facts_digest"]?.stringValue, "\(again.text)")
+        try FileManager.default.copyItem(atPath: repoRootURL.appendingPathComponent("policies/change-freeze.lua").path,
+                                         toPath: cluster.policyDir + "/change-freeze.lua")
+        stale = await cluster.promote(2, kind: "switchover", expectDigest: second)
+        #expect(stale.json?["rule"]?.stringValue == "PROMOTE-DIGEST-1", "\(stale.text)")
+        let changed = stale.json?["changed"]?.arrayValue?.compactMap(\.stringValue) ?? []
+        #expect(changed.contains { $0.hasPrefix("nodes[n3].policy_set_digest: ") }, "\(changed)")
+        #expect(changed.contains { $0.hasPrefix("policies.set_digest: ") }, "\(changed)")
+        #expect(await cluster.role(1)?.role == "primary", "a refused promotion changes nothing")
+    }
+
     @Test("PROMOTE-DIGEST-1 names what changed: a member died between the dry run and the real run")
     func digestNamesDeadMember() async throws {
         let cluster = try PromoCluster()
