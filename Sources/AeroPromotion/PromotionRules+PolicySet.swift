@@ -45,7 +45,9 @@ extension RuleContext {
                               message: "\(mine): it reported no policy set, so what its policies would say is not known", facts: read)
         }
         if differing.isEmpty {
-            return RuleResult(id: "POLICY-1", passed: true, message: "every reachable member runs the \(mine)", facts: read)
+            return RuleResult(id: "POLICY-1", passed: true,
+                              message: "every reachable member runs candidate \(node.id)'s policy set \(Self.short(node.policySetDigest)) (engine \(node.engineVersion ?? "unknown"))",
+                              facts: read)
         }
         return RuleResult(id: "POLICY-1", passed: false,
                           message: "\(mine), but \(Self.list(differing)) differ: the decision would depend on which node was asked; give every node the same policy_dir contents and build, then ask again",
