@@ -2,7 +2,8 @@
 // (issue 11): a primary's acked_lsn stops short of its durable LSN when a write was not
 // acknowledged, a replica's primary_acked_lsn follows the primary's heartbeats and its
 // last_contact_ms grows once the primary is gone; and the compare-and-swap digest of a dry run
-// survives continuous writes but not a member dying (PROMOTE-DIGEST-1 naming it).
+// survives continuous writes but not a member dying (PROMOTE-DIGEST-1 naming it); a replica
+// reconnecting behind the primary reports recovering until it caught up.
 import AeroCore
 import Foundation
 import Testing
@@ -73,6 +74,32 @@ struct LiveFactsProcessTests {
         try await Task.sleep(for: .milliseconds(200))
         let later = try #require(await Self.node(cluster, 1))
         #expect((later["last_contact_ms"]?.integerValue ?? 0) >= first + 150, "\(later.canonicalJSON)")
+    }
+
+    @Test("recovering: a replica that reconnects behind the primary's position at connect says so until it caught up")
+    func recoveringLive() async throws {
+        let cluster = try PromoCluster(syncTimeoutMs: 150, proxyPrimary: true)
+        defer { cluster.stopAll() }
+        try cluster.startAll()
+        #expect(await cluster.put(0, "k", "v").status == 200)
+        // n1's replication link goes silent; n1 goes on writing (durable there only).
+        let link = cluster.primaryProxies[1]
+        link.partition(.blackhole)
+        for i in 0..<10 { _ = await cluster.put(0, "behind\(i)", "v") }
+        let primaryDurable = try #require(await Self.node(cluster, 0)?["durable_lsn"]?.integerValue)
+        // The link comes back slow: each chunk waits, so between the primary's hello (its
+        // position at connect) and the records that reach it, the replica is recovering.
+        link.setDelay(ms: 400)
+        link.heal()
+        let recovering = await Self.poll(cluster, 1) { $0["recovering"] == .bool(true) }
+        #expect(recovering?["recovering"] == .bool(true), "\(recovering?.canonicalJSON ?? "no answer")")
+        #expect((recovering?["durable_lsn"]?.integerValue ?? Int64.max) < primaryDurable)
+        link.setDelay(ms: 0)
+        let caughtUp = await Self.poll(cluster, 1) {
+            $0["recovering"] == .bool(false) && ($0["durable_lsn"]?.integerValue ?? 0) >= primaryDurable
+        }
+        #expect(caughtUp?["recovering"] == .bool(false), "\(caughtUp?.canonicalJSON ?? "no answer")")
+        #expect((caughtUp?["durable_lsn"]?.integerValue ?? 0) >= primaryDurable)
     }
 
     @Test("compare-and-swap under continuous writes: the dry run's digest lets the real run through")
