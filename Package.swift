@@ -135,7 +135,7 @@ let package = Package(
         .testTarget(
             name: "AeroServerTests",
             dependencies: [
-                "AeroServer", "AeroReplication", "AeroStorage", "AeroCore", "aerodb", "AeroTestSupport", "aerodb-policy-worker",
+                "AeroServer", "AeroReplication", "AeroStorage", "AeroPromotion", "AeroCore", "aerodb", "AeroTestSupport", "aerodb-policy-worker",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strictSettings

@@ -31,7 +31,16 @@
 ---@field primary string id of the primary of the current epoch
 ---@field commit_mode aerodb.CommitMode
 ---@field sync_replicas string[] ids of the replicas a sync commit waits for
----@field labels table<string, string>? site labels set on the cluster, e.g. labels["change-freeze"]
+---@field labels table<string, string>? the cluster's replicated labels, e.g. labels["change-freeze"]
+---@field history aerodb.Epoch[]? recent epochs, oldest first (nil in aerodb.facts/1)
+
+---@class aerodb.Epoch
+---@field epoch integer
+---@field primary string the epoch's primary
+---@field start_lsn integer the epoch's first LSN
+---@field kind string? "initial", "failover" or "switchover"; nil when not recorded
+---@field decision_id string? the decision that began the epoch
+---@field started_at string? when the epoch began (RFC 3339); nil when not recorded
 
 ---@class aerodb.WAL
 ---@field continuous boolean the node's WAL has no gap
@@ -47,13 +56,15 @@
 ---@field acked_lsn integer? primary only: highest position acknowledged to a client as committed
 ---@field primary_acked_lsn integer? replicas: the primary's acked_lsn as last heard by this node
 ---@field wal aerodb.WAL?
----@field recovering boolean? the node is replaying its WAL after a restart
+---@field recovering boolean? re-seeding, or not yet caught up with its primary's position at connect
 ---@field following string? id of the primary this replica follows
 ---@field last_contact_ms integer? replicas: milliseconds since it last heard from its primary
 ---@field labels table<string, string> site labels from configuration, e.g. labels.zone
+---@field policy_set_digest string? the node's policy set digest (aerodb.facts/2)
+---@field engine_version string? the node's build (aerodb.facts/2)
 
 ---@class aerodb.Facts
----@field schema string "aerodb.facts/1"
+---@field schema string "aerodb.facts/2" (or "aerodb.facts/1" for older documents)
 ---@field captured_at string when the facts were captured (RFC 3339); informative only
 ---@field request aerodb.Request
 ---@field cluster aerodb.Cluster

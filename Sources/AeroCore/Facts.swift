@@ -1,7 +1,9 @@
 // Facts.swift — the facts document: a frozen snapshot of cluster state that a promotion
 // decision reads, and nothing else.
 //
-// Schema "aerodb.facts/1" (docs/promotion-rules.md has the field reference):
+// Schema "aerodb.facts/2", and "aerodb.facts/1" for documents written before it (journaled
+// decisions keep replaying); FactsHistory.swift says what /2 adds. docs/promotion-rules.md
+// has the field reference:
 //   - Every field of the node shape must be present; a value that was not reported is an
 //     explicit null. A typo in a key therefore fails loudly instead of reading as "unknown".
 //   - A node with `reachable: false` has null for everything it would have reported (epoch,
@@ -74,11 +76,13 @@ public struct ClusterFacts: Sendable, Equatable {
     public var durability: EpochDurability?
     /// The first LSN of the current epoch (its history entry), when known.
     public var epochStartLSN: LSN?
+    /// aerodb.facts/2: the recent epochs, oldest first (empty for a /1 document).
+    public var history: [EpochFacts]
 
     public init(
         name: String, epoch: Epoch, primary: NodeID, commitMode: CommitMode,
         syncReplicas: [NodeID], labels: [String: String] = [:], syncQuorum: Int? = nil,
-        durability: EpochDurability? = nil, epochStartLSN: LSN? = nil
+        durability: EpochDurability? = nil, epochStartLSN: LSN? = nil, history: [EpochFacts] = []
     ) {
         self.name = name
         self.epoch = epoch
@@ -89,6 +93,7 @@ public struct ClusterFacts: Sendable, Equatable {
         self.syncQuorum = syncQuorum
         self.durability = durability
         self.epochStartLSN = epochStartLSN
+        self.history = history
     }
 
     /// The durability a primary `candidate` of the next epoch would have (D1), or why none.
@@ -135,12 +140,16 @@ public struct NodeFacts: Sendable, Equatable {
     public var lastContactMs: UInt64?
     /// From configuration (e.g. "zone").
     public var labels: [String: String]
+    /// aerodb.facts/2: the digest of the policy set the node loads and its engine version
+    /// (nil when unreachable, when its policy_dir is unusable, or in a /1 document).
+    public var policySetDigest: String?
+    public var engineVersion: String?
 
     public init(
         id: NodeID, role: NodeRole, reachable: Bool, epoch: Epoch? = nil, durableLSN: LSN? = nil,
         appliedLSN: LSN? = nil, ackedLSN: LSN? = nil, primaryAckedLSN: LSN? = nil,
         wal: WALFacts? = nil, recovering: Bool? = nil, following: NodeID? = nil,
-        lastContactMs: UInt64? = nil, labels: [String: String] = [:]
+        lastContactMs: UInt64? = nil, labels: [String: String] = [:], policySetDigest: String? = nil, engineVersion: String? = nil
     ) {
         self.id = id
         self.role = role
@@ -155,6 +164,8 @@ public struct NodeFacts: Sendable, Equatable {
         self.following = following
         self.lastContactMs = lastContactMs
         self.labels = labels
+        self.policySetDigest = policySetDigest
+        self.engineVersion = engineVersion
     }
 
     /// A node that was not reached: only configuration is known.
@@ -188,8 +199,12 @@ public struct FactsError: Error, Equatable, Sendable, CustomStringConvertible {
 
 /// A validated facts document. Immutable: a decision reads one frozen snapshot.
 public struct FactsDocument: Sendable, Equatable {
-    /// The only schema this build reads.
-    public static let schemaVersion = "aerodb.facts/1"
+    /// The schema this build writes.
+    public static let schemaVersion = "aerodb.facts/2"
+    /// The first schema: still read, so that journaled decisions keep replaying.
+    public static let schemaVersion1 = "aerodb.facts/1"
+    /// Every schema this build reads.
+    public static let schemasRead = [schemaVersion1, schemaVersion]
     /// Nodes per document. A cluster is small; the bound keeps hostile documents cheap.
     public static let nodeCountMax = 10_000
 
@@ -211,8 +226,8 @@ public struct FactsDocument: Sendable, Equatable {
     public init(json: JSONValue) throws(FactsError) {
         let root = Field(value: json, path: "$")
         let schema = try root.member("schema").string()
-        guard schema == Self.schemaVersion else {
-            throw FactsError(path: "$.schema", message: "unknown schema \"\(schema)\"; this build reads \"\(Self.schemaVersion)\"")
+        guard Self.schemasRead.contains(schema) else {
+            throw FactsError(path: "$.schema", message: "unknown schema \"\(schema)\"; this build reads \(Self.schemasRead.map { "\"\($0)\"" }.joined(separator: " and "))")
         }
         let capturedAtField = try root.member("captured_at")
         let capturedAt = try capturedAtField.string()
@@ -263,10 +278,11 @@ public struct FactsDocument: Sendable, Equatable {
             durability = try? EpochDurability.derive(eligible: syncReplicas, quorum: syncQuorum, primary: NodeID(primaryID)).get()
         }
         let epochStartLSN = try clusterField.optionalMember("epoch_start_lsn")?.nullableUnsigned().map { LSN($0) }
+        let history = try Self.readHistory(clusterField, schema: schema)
         let cluster = ClusterFacts(
             name: clusterName, epoch: Epoch(clusterEpoch), primary: NodeID(primaryID),
             commitMode: commitMode, syncReplicas: syncReplicas, labels: clusterLabels,
-            syncQuorum: syncQuorum, durability: durability, epochStartLSN: epochStartLSN
+            syncQuorum: syncQuorum, durability: durability, epochStartLSN: epochStartLSN, history: history
         )
 
         let nodesField = try root.member("nodes")
@@ -280,7 +296,7 @@ public struct FactsDocument: Sendable, Equatable {
         var indexByID: [NodeID: Int] = [:]
         for (index, value) in nodeValues.enumerated() {
             let field = Field(value: value, path: "$.nodes[\(index)]")
-            let node = try Self.readNode(field)
+            let node = try Self.readNode(field, schema: schema)
             if let earlier = indexByID.updateValue(index, forKey: node.id) {
                 throw FactsError(path: "\(field.path).id", message: "duplicate node id \"\(node.id)\" (also $.nodes[\(earlier)])")
             }
@@ -355,7 +371,7 @@ public struct FactsDocument: Sendable, Equatable {
 
     public static func == (lhs: FactsDocument, rhs: FactsDocument) -> Bool { lhs.json == rhs.json }
 
-    static func readNode(_ field: Field) throws(FactsError) -> NodeFacts {
+    static func readNode(_ field: Field, schema: String) throws(FactsError) -> NodeFacts {
         _ = try field.object()
         let roleField = try field.member("role")
         let roleText = try roleField.string()
@@ -373,6 +389,10 @@ public struct FactsDocument: Sendable, Equatable {
         let following = try field.member("following").nullableString()
         let lastContactMs = try field.member("last_contact_ms").nullableUnsigned()
         let labels = try field.optionalMember("labels")?.labels() ?? [:]
+        // aerodb.facts/2 requires them (null allowed); a /1 document may carry them.
+        let v2 = schema != Self.schemaVersion1
+        let policySetDigest = try (v2 ? field.member("policy_set_digest") : field.optionalMember("policy_set_digest"))?.nullableString()
+        let engineVersion = try (v2 ? field.member("engine_version") : field.optionalMember("engine_version"))?.nullableString()
         var node = NodeFacts(
             id: id, role: role, reachable: reachable,
             epoch: epoch.map { Epoch($0) },
@@ -384,7 +404,9 @@ public struct FactsDocument: Sendable, Equatable {
             recovering: recovering,
             following: following.map { NodeID($0) },
             lastContactMs: lastContactMs,
-            labels: labels
+            labels: labels,
+            policySetDigest: policySetDigest,
+            engineVersion: engineVersion
         )
         let walField = try field.member("wal")
         if walField.value != .null {
@@ -400,6 +422,7 @@ public struct FactsDocument: Sendable, Equatable {
             ("primary_acked_lsn", node.primaryAckedLSN == nil), ("wal", node.wal == nil),
             ("recovering", node.recovering == nil), ("following", node.following == nil),
             ("last_contact_ms", node.lastContactMs == nil),
+            ("policy_set_digest", node.policySetDigest == nil), ("engine_version", node.engineVersion == nil),
         ]
         if reachable {
             for (key, isNull) in reported where isNull && Self.requiredWhenReachable.contains(key) {

@@ -1,4 +1,4 @@
-// FactsJSON.swift — typed facts back to the JSON shape of schema "aerodb.facts/1".
+// FactsJSON.swift — typed facts back to the JSON shape of schema "aerodb.facts/2".
 // `FactsDocument(request:cluster:nodes:capturedAt:)` builds through here and then validates
 // the result with the same code that reads files, so both paths accept exactly the same
 // documents.
@@ -16,6 +16,7 @@ enum FactsJSON {
             "sync_quorum": cluster.syncQuorum.map { .integer(Int64($0)) } ?? .null,
             "epoch_start_lsn": optionalUnsigned(cluster.epochStartLSN?.rawValue),
             "labels": labels(cluster.labels),
+            "history": .array(cluster.history.map(\.json)),
         ]
         // Left out when unknown, so that the reader derives it (D1) exactly as for a file.
         if let durability = cluster.durability { clusterJSON["durability"] = durability.json }
@@ -47,6 +48,8 @@ enum FactsJSON {
             "following": node.following.map { .string($0.rawValue) } ?? .null,
             "last_contact_ms": optionalUnsigned(node.lastContactMs),
             "labels": labels(node.labels),
+            "policy_set_digest": node.policySetDigest.map(JSONValue.string) ?? .null,
+            "engine_version": node.engineVersion.map(JSONValue.string) ?? .null,
         ])
     }
 
@@ -69,4 +72,10 @@ enum FactsJSON {
 extension NodeFacts {
     /// This node in the JSON shape of the facts document.
     public var json: JSONValue { FactsJSON.node(self) }
+
+    /// Reads one node in that shape (a member's `GET /v1/status` "node"), validated as the
+    /// document reader validates it; errors name `path` and the field.
+    public init(json: JSONValue, path: String) throws(FactsError) {
+        self = try FactsDocument.readNode(Field(value: json, path: path), schema: FactsDocument.schemaVersion)
+    }
 }

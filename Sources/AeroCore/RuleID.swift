@@ -18,6 +18,7 @@ public enum RuleID: String, CaseIterable, Sendable, CustomStringConvertible {
     case dur1 = "DUR-1"
     case dur2 = "DUR-2"
     case dur3 = "DUR-3"
+    case policy1 = "POLICY-1"
     case fence1 = "FENCE-1"
     // Live promotion: the coordinator, its steps and the peer admin routes (docs/failover.md).
     case promoteBusy1 = "PROMOTE-BUSY-1"

@@ -28,7 +28,9 @@ public enum FactsFixtures {
                 durableLSN: durable, appliedLSN: durable, ackedLSN: nil,
                 primaryAckedLSN: LSN(head - 2 - behind), wal: WALFacts(continuous: true, corrupt: false),
                 recovering: false, following: primary, lastContactMs: 4_000 + UInt64(index % 500),
-                labels: ["zone": zones[index % zones.count], "rack": "r\(index % 16)"]))
+                labels: ["zone": zones[index % zones.count], "rack": "r\(index % 16)"],
+                // One policy set and engine everywhere (POLICY-1 passes).
+                policySetDigest: fixturePolicySetDigest, engineVersion: AeroVersion.string))
         }
         let cluster = ClusterFacts(
             name: "generated-\(nodeCount)", epoch: epoch, primary: primary, commitMode: .sync,
@@ -40,6 +42,9 @@ public enum FactsFixtures {
             preconditionFailure("generated facts are invalid: \(error)")
         }
     }
+
+    /// The policy set digest every generated node reports: that of no policies.
+    public static let fixturePolicySetDigest = PromotionEngine.policySetDigest([])
 
     /// `n0000`, `n0001`, …: names that sort in node order.
     public static func nodeName(_ index: Int) -> String {

@@ -7,8 +7,8 @@
 // refusal's reasons cite only the rule that failed on its own:
 //
 //   premise                                 established by   needed by
-//   a candidate is named and in `nodes`     REQ-1            LIVE-1 ROLE-1 EPOCH-1 WAL-1 DUR-1 DUR-2 DUR-3
-//   the candidate reported its state        LIVE-1           ROLE-1 EPOCH-1 WAL-1 DUR-1 DUR-2 DUR-3
+//   a candidate is named and in `nodes`     REQ-1            LIVE-1 ROLE-1 EPOCH-1 WAL-1 DUR-1 DUR-2 DUR-3 POLICY-1
+//   the candidate reported its state        LIVE-1           ROLE-1 EPOCH-1 WAL-1 DUR-1 DUR-2 DUR-3 POLICY-1
 //   the request kind is known               REQ-1            DUR-1 FENCE-1
 //
 // LIVE-1 is not in the list; it is added because an unreachable candidate reported
@@ -25,7 +25,7 @@ import AeroCore
 
 public enum PromotionRules {
     /// Every native rule id, in evaluation and reporting order.
-    public static let allIDs = [RuleID.req1.rawValue, RuleID.live1.rawValue, RuleID.role1.rawValue, RuleID.epoch1.rawValue, RuleID.wal1.rawValue, RuleID.dur1.rawValue, RuleID.dur2.rawValue, RuleID.dur3.rawValue, RuleID.fence1.rawValue]
+    public static let allIDs = [RuleID.req1.rawValue, RuleID.live1.rawValue, RuleID.role1.rawValue, RuleID.epoch1.rawValue, RuleID.wal1.rawValue, RuleID.dur1.rawValue, RuleID.dur2.rawValue, RuleID.dur3.rawValue, RuleID.policy1.rawValue, RuleID.fence1.rawValue]
 
     /// A message lists at most this many offending nodes, then "and N more": a 1,000-node
     /// document must not produce a 1,000-name message. The facts map still has them all.
@@ -53,7 +53,7 @@ public enum PromotionRules {
         let context = RuleContext(facts: facts)
         let results = [
             context.req1(), context.live1(), context.role1(), context.epoch1(), context.wal1(),
-            context.dur1(), context.dur2(), context.dur3(), context.fence1(),
+            context.dur1(), context.dur2(), context.dur3(), context.policy1(), context.fence1(),
         ]
         precondition(results.map(\.id) == allIDs, "rules must report in allIDs order")
         return results

@@ -41,7 +41,11 @@ public enum ReplicationFollower {
         public var storageError: String? { box.withLockedValue { $0.storageError } }
 
         /// Forgets the previous session's end before a new one starts; progress is kept.
-        public func beginSession() { box.withLockedValue { $0.end = nil; $0.storageError = nil } }
+        public func beginSession() {
+            box.withLockedValue { $0.end = nil; $0.storageError = nil }
+            // "Caught up at connect" is per session; contact and re-seed state carry over.
+            link.withLockedValue { $0.catchUpTargetLSN = nil; $0.caughtUp = false }
+        }
 
         /// Returns once every storage operation of this observer's sessions was handed to the
         /// engine and the engine's last LSN is durable (or its WAL failed, which the appends
@@ -53,12 +57,82 @@ public enum ReplicationFollower {
             if engine.lastLSN > engine.durableLSN { _ = try? await engine.waitDurable(engine.lastLSN) }
         }
 
-        func progress(acked: LSN, durable: LSN) {
+        public func progress(acked: LSN, durable: LSN) {
             box.withLockedValue { $0.primaryAcked = max($0.primaryAcked, acked); $0.primaryDurable = max($0.primaryDurable, durable) }
+            link.withLockedValue { $0.heardPrimaryAcked = true }
         }
-        func ended(_ end: ReplicaSessionEnd) { box.withLockedValue { $0.end = end } }
-        func storageFailed(_ message: String) { box.withLockedValue { $0.storageError = message } }
+        public func ended(_ end: ReplicaSessionEnd) {
+            box.withLockedValue { $0.end = end }
+            if case .mustReseed = end { link.withLockedValue { $0.reseedNeeded = true } }
+        }
+        public func storageFailed(_ message: String) {
+            box.withLockedValue { $0.storageError = message }
+            // The appender's message carries the storage rule id in brackets.
+            if message.contains("[\(Self.gapRuleID)]") { link.withLockedValue { $0.gapSeen = true } }
+        }
+        static let gapRuleID = StorageError.replicationGap(expected: .zero, received: .zero).ruleID
+
+        // MARK: what the node reports in its status (NodeStatus.swift)
+        // The session's I/O handler calls these; they are public so that tests can drive the
+        // status from a known link state without a primary.
+
+        /// The link to the primary as the node's status reports it. Times are monotonic
+        /// milliseconds from the caller's clock (the handler's `ReplicationFollower.monotonicMs`).
+        public struct Link: Sendable, Equatable {
+            /// When the last message of any kind arrived from the primary; nil: none yet.
+            public var lastContactMs: UInt64?
+            /// A heartbeat carried the primary's acknowledged position (`primaryAckedLSN`).
+            public var heardPrimaryAcked = false
+            /// The primary's durable LSN announced in this session's hello: what "caught up at
+            /// connect" means. nil before the first hello of a session.
+            public var catchUpTargetLSN: LSN?
+            /// This session reached `catchUpTargetLSN` durably (latched: later lag is lag, not recovery).
+            public var caughtUp = false
+            /// The primary said this replica must re-seed, and no re-seed completed since.
+            public var reseedNeeded = false
+            /// A re-seed in place is running.
+            public var reseeding = false
+            /// A replicated record did not continue this log (storage.replica.lsn-gap).
+            public var gapSeen = false
+        }
+        private let link = NIOLockedValueBox(Link())
+        public var linkState: Link { link.withLockedValue { $0 } }
+
+        /// Any message from the primary (the handler calls it before the session reads it).
+        public func heard(_ message: PeerMessage, nowMs: UInt64, localDurable: LSN) {
+            link.withLockedValue { link in
+                link.lastContactMs = nowMs
+                switch message {
+                case .hello(let hello):
+                    link.catchUpTargetLSN = hello.lastDurableLSN
+                    link.caughtUp = localDurable >= hello.lastDurableLSN
+                case .records, .heartbeat:
+                    // Streaming: the primary has the WAL this replica needs.
+                    link.reseedNeeded = false
+                default:
+                    break
+                }
+            }
+        }
+
+        /// The local durable position advanced (the appender's flush).
+        public func localDurable(_ lsn: LSN) {
+            link.withLockedValue { link in
+                if let target = link.catchUpTargetLSN, lsn >= target { link.caughtUp = true }
+            }
+        }
+
+        /// A re-seed in place starts (`true`) or ends (`false`, `succeeded` says how).
+        public func reseeding(_ running: Bool, succeeded: Bool = false) {
+            link.withLockedValue { link in
+                link.reseeding = running
+                if !running && succeeded { link.reseedNeeded = false; link.gapSeen = false }
+            }
+        }
     }
+
+    /// Monotonic milliseconds (never wall time): what `Link.lastContactMs` is measured in.
+    public static func monotonicMs() -> UInt64 { DispatchTime.now().uptimeNanoseconds / 1_000_000 }
 
     /// Connects to the primary at `host:port` and runs one session. Returns the channel; its
     /// close future completes when the session ends (see `observer.end`).
@@ -113,6 +187,7 @@ final class ReplicaConnectionHandler: ChannelInboundHandler, @unchecked Sendable
             onDurable: { [self] durable in
                 loop.execute { [self] in
                     // The engine applies what is durable: applied == durable (storage E1).
+                    observer.localDurable(durable)
                     perform(session.localDurableAndApplied(durable))
                 }
             },
@@ -129,7 +204,9 @@ final class ReplicaConnectionHandler: ChannelInboundHandler, @unchecked Sendable
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        perform(session.received(unwrapInboundIn(data)))
+        let message = unwrapInboundIn(data)
+        observer.heard(message, nowMs: ReplicationFollower.monotonicMs(), localDurable: engine.durableLSN)
+        perform(session.received(message))
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {

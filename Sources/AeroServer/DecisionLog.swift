@@ -30,6 +30,7 @@ final class DecisionLog: @unchecked Sendable {
 
     /// Writes one record durably and returns its id.
     func record(facts: FactsDocument, decision: Decision, dryRun: Bool, capturedMs: UInt64, extra: [String: JSONValue]) throws -> String {
+        let basis = DecisionDigest.basis(facts, decision)
         let id: String = lock.withLock {
             sequence += 1
             let ms = String(capturedMs)
@@ -37,8 +38,8 @@ final class DecisionLog: @unchecked Sendable {
         }
         var fields: [String: JSONValue] = [
             "id": .string(id), "node": .string(node.rawValue), "dry_run": .bool(dryRun),
-            "allowed": .bool(decision.allowed), "facts_digest": .string(PromotionCoordinator.stateDigest(facts)),
-            "document_digest": .string(facts.digest),
+            "allowed": .bool(decision.allowed), "facts_digest": .string(DecisionDigest.digest(basis)),
+            "digest_basis": basis, "document_digest": .string(facts.digest),
             "facts": facts.json, "decision": decision.json, "explanation": .string(decision.explainText),
         ]
         for (key, value) in extra { fields[key] = value }
@@ -69,6 +70,15 @@ final class DecisionLog: @unchecked Sendable {
                 "facts_digest": record["facts_digest"] ?? .null, "reasons": reasons,
             ])
         }
+    }
+
+    /// The digest basis of the newest recorded decision (of the last `listedMax`) whose
+    /// `facts_digest` is `digest`: what an operator approved, to name what changed since.
+    func basis(forDigest digest: String) -> JSONValue? {
+        for id in ids().suffix(Self.listedMax).reversed() {
+            if let record = read(id: id), record["facts_digest"]?.stringValue == digest { return record["digest_basis"] }
+        }
+        return nil
     }
 
     private func ids() -> [String] {

@@ -64,6 +64,20 @@ public enum HTTPServer {
             }
             return render(await service.transaction(body: Array(buffer: body)))
         }
+        // Cluster labels: cluster state written through the WAL (ClusterLabels.swift).
+        router.get("/v1/cluster/labels") { _, _ -> Response in render(service.clusterLabels()) }
+        router.put("/v1/cluster/labels/:key") { request, context -> Response in
+            guard let name = decodedKey(context) else { return render(service.invalidKeyResponse()) }
+            var request = request
+            guard let body = try? await request.collectBody(upTo: ClusterLabels.valueBytesMax) else {
+                return render(service.respond(.request(.badRequest, "value of label \"\(name.prefix(80))\" exceeds \(ClusterLabels.valueBytesMax) bytes")))
+            }
+            return render(await service.setClusterLabel(name: name, value: Array(buffer: body)))
+        }
+        router.delete("/v1/cluster/labels/:key") { _, context -> Response in
+            guard let name = decodedKey(context) else { return render(service.invalidKeyResponse()) }
+            return render(await service.unsetClusterLabel(name: name))
+        }
         router.get("/v1/status") { _, _ -> Response in render(service.status()) }
         router.get("/metrics") { _, _ -> Response in render(service.metricsText()) }
         router.get("/v1/checkpoint") { request, _ -> Response in  // re-seeding a replica (ReseedEndpoint.swift)

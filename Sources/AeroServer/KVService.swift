@@ -32,82 +32,7 @@ import AeroStorage
 import Foundation
 import NIOConcurrencyHelpers
 
-/// What a primary's commit path tells replication, and (sync mode) waits for.
-public struct PrimaryHooks: Sendable {
-    /// New durable WAL: replicas may be sent more.
-    public var walDurable: @Sendable (LSN) -> Void
-    /// An LSN acknowledged to a client (carried by heartbeats).
-    public var acknowledged: @Sendable (LSN) -> Void
-    /// Sync mode: the waiters for the quorum's acknowledgements. nil: async.
-    public var waiters: CommitWaiters?
-    /// The replicas streaming from this primary now (nil: not known, nothing is refused for it).
-    public var streamingReplicas: (@Sendable () -> Set<NodeID>)?
-    /// Until this monotonic time (ms) a write whose quorum is not connected waits for it
-    /// (`timeouts.quorum_grace_ms` after the role started or a replica session ended).
-    public var quorumGraceUntilMs: (@Sendable () -> UInt64)?
-
-    public init(walDurable: @escaping @Sendable (LSN) -> Void, acknowledged: @escaping @Sendable (LSN) -> Void, waiters: CommitWaiters?,
-                streamingReplicas: (@Sendable () -> Set<NodeID>)? = nil, quorumGraceUntilMs: (@Sendable () -> UInt64)? = nil) {
-        self.walDurable = walDurable
-        self.acknowledged = acknowledged
-        self.waiters = waiters
-        self.streamingReplicas = streamingReplicas
-        self.quorumGraceUntilMs = quorumGraceUntilMs
-    }
-
-
-    /// REPL-QUORUM-1 with the grace window: nil when the quorum is connected (at once or within
-    /// the window), else the refusal's inputs. Bounded by the window's deadline.
-    func quorumUnmetAfterGrace() async -> (EpochDurability, Set<NodeID>)? {
-        guard var unmet = quorumUnmet() else { return nil }
-        let deadlineMs = quorumGraceUntilMs?() ?? 0
-        while CommitWaiters.monotonicMs() < deadlineMs {
-            try? await Task.sleep(for: .milliseconds(KVService.quorumPollMs))
-            guard let still = quorumUnmet() else { return nil }
-            unmet = still
-        }
-        return unmet
-    }
-
-    /// REPL-QUORUM-1's question: fewer members of the set stream from this primary than the
-    /// quorum needs? Returns the connected members when so.
-    func quorumUnmet() -> (EpochDurability, Set<NodeID>)? {
-        guard let durability = waiters?.durability, let streamingReplicas else { return nil }
-        let connected = streamingReplicas().intersection(durability.set)
-        return connected.count < durability.quorum ? (durability, connected) : nil
-    }
-}
-
-/// An HTTP answer, independent of the HTTP library.
-public struct APIResponse: Sendable, Equatable {
-    public var status: Int
-    public var headers: [(String, String)]
-    public var body: [UInt8]
-    public var contentType: String
-
-    public init(status: Int, headers: [(String, String)] = [], body: [UInt8], contentType: String) {
-        self.status = status
-        self.headers = headers
-        self.body = body
-        self.contentType = contentType
-    }
-
-    public static func json(_ value: JSONValue, status: Int = 200, headers: [(String, String)] = []) -> APIResponse {
-        APIResponse(status: status, headers: headers, body: Array((value.canonicalJSON + "\n").utf8), contentType: "application/json")
-    }
-
-    public static func == (a: APIResponse, b: APIResponse) -> Bool {
-        a.status == b.status && a.body == b.body && a.contentType == b.contentType
-            && a.headers.map { "\($0.0): \($0.1)" } == b.headers.map { "\($0.0): \($0.1)" }
-    }
-
-    public var bodyText: String { String(decoding: body, as: UTF8.self) }
-}
-
 public final class KVService: Sendable {
-    /// Poll interval while a `min_lsn` read waits for its LSN (bounded by min_lsn_wait_ms).
-    static let minLSNPollMs: UInt64 = 1
-
     public let config: ServerConfig
     public let engine: StorageEngine
     public let journal: EventJournal
@@ -116,8 +41,12 @@ public final class KVService: Sendable {
     private let role: NIOLockedValueBox<(hooks: PrimaryHooks?, observer: ReplicationFollower.Observer?)>
     var primaryHooks: PrimaryHooks? { role.withLockedValue { $0.hooks } }
     var replicaObserver: ReplicationFollower.Observer? { role.withLockedValue { $0.observer } }
+    /// The highest LSN answered 200 to a client (after its epoch's durability was met); the
+    /// status's `acked_lsn` on a primary. Per process: a restarted primary starts at zero.
+    private let acknowledged = NIOLockedValueBox(LSN.zero)
+    public var acknowledgedLSN: LSN { acknowledged.withLockedValue { $0 } }
     /// The highest epoch seen from a peer, and who showed it (rule 8).
-    private let higherEpoch = NIOLockedValueBox<(epoch: Epoch, from: String)?>(nil)
+    let higherEpoch = NIOLockedValueBox<(epoch: Epoch, from: String)?>(nil)
 
     public init(config: ServerConfig, engine: StorageEngine, journal: EventJournal, metrics: ServerMetrics,
                 primaryHooks: PrimaryHooks? = nil, replicaObserver: ReplicationFollower.Observer? = nil) {
@@ -162,11 +91,12 @@ public final class KVService: Sendable {
     }
 
     public func list(prefix: String, minLSN: LSN?) async -> APIResponse {
-        guard prefix.utf8.count <= Int(config.budgets.keyBytesMax) else { return invalidKey(prefix) }
+        guard prefix.utf8.count <= Int(config.budgets.keyBytesMax), !SystemKeys.isReserved(prefix) else { return invalidKey(prefix) }
         if let refusal = await waitFor(minLSN) { return respond(refusal, context: ["prefix": .string(prefix)]) }
         let snapshot = engine.snapshot()
         let limit = Int(config.budgets.listEntriesMax)
-        let rows = snapshot.scan(prefix: prefix, limit: limit + 1)
+        // System keys (cluster labels, at most ClusterLabels.countMax) sort first; never listed.
+        let rows = snapshot.scan(prefix: prefix, limit: limit + 1 + ClusterLabels.countMax).filter { !SystemKeys.isReserved($0.key) }.prefix(limit + 1)
         let entries: [JSONValue] = rows.prefix(limit).map { row in .object(["key": .string(row.key)].merging(Self.valueFields(row.value)) { a, _ in a }) }
         return .json(.object([
             "lsn": .integer(Int64(snapshot.lsn.rawValue)), "epoch": .integer(Int64(engine.currentEpoch.rawValue)),
@@ -185,28 +115,6 @@ public final class KVService: Sendable {
         return await commit(parsed, started: started, context: ["op": .string("txn"), "ops": .integer(Int64(parsed.mutations.count))])
     }
 
-    /// `writtenLSN`: the write was already made (the check after the commit wait).
-    private func staleEpochRefusal(writtenLSN: LSN? = nil) -> Refusal? {
-        guard let seen = higherEpoch.withLockedValue({ $0 }), seen.epoch > engine.currentEpoch else { return nil }
-        return .staleEpoch(node: config.id, nodeEpoch: engine.currentEpoch, seenEpoch: seen.epoch, seenFrom: seen.from, writtenLSN: writtenLSN)
-    }
-
-    /// The highest epoch above this node's that a peer or client showed (rule 8), if any.
-    var learnedEpoch: (epoch: Epoch, from: String)? {
-        guard let seen = higherEpoch.withLockedValue({ $0 }), seen.epoch > engine.currentEpoch else { return nil }
-        return seen
-    }
-
-    /// A peer showed an epoch above this node's: stop accepting writes (rule 8).
-    public func learnedHigherEpoch(_ epoch: Epoch, from peer: String) async {
-        guard epoch > engine.currentEpoch else { return }
-        higherEpoch.withLockedValue { current in
-            if current == nil || current!.epoch < epoch { current = (epoch, peer) }
-        }
-        // Waits for commits already accepted; they fail or finish, none is acknowledged after.
-        _ = try? await engine.fence()
-    }
-
     /// After a promotion (hooks of the new primary) or a re-pointing (the new follow loop's
     /// observer): the commit path and read headers use them from the next request on.
     func installRole(hooks: PrimaryHooks?, observer: ReplicationFollower.Observer?) {
@@ -217,59 +125,9 @@ public final class KVService: Sendable {
     /// epoch's quorum to connect.
     static let quorumPollMs: UInt64 = 2
 
-    // MARK: status and metrics
-
-    /// This node's facts in the node shape of the facts document, plus cluster view and history.
-    public func status() -> APIResponse {
-        let authority = engine.authority
-        let durable = engine.durableLSN
-        let failure = engine.failureReason
-        let me = config.selfMember
-        let labels = JSONValue.object((me?.labels ?? [:]).mapValues { .string($0) })
-        let node: JSONValue = .object([
-            "id": .string(config.id.rawValue),
-            "role": .string(authority.role.rawValue),
-            "reachable": .bool(true),
-            "epoch": .integer(Int64(authority.epoch.rawValue)),
-            "durable_lsn": .integer(Int64(durable.rawValue)),
-            "applied_lsn": .integer(Int64(engine.appliedLSN.rawValue)),
-            // Standalone/async: what is durable is acknowledged.
-            "acked_lsn": authority.role == .primary ? .integer(Int64(durable.rawValue)) : .null,
-            "primary_acked_lsn": .null,
-            "wal": .object(["continuous": .bool(true), "corrupt": .bool(failure != nil)]),
-            "recovering": .bool(false),
-            "following": authority.following.map { .string($0.rawValue) } ?? .null,
-            "last_contact_ms": .null,
-            "labels": labels,
-        ])
-        let history: [JSONValue] = authority.history.map(\.json)
-        let members: [JSONValue] = config.members.map {
-            .object(["id": .string($0.id.rawValue), "http": .string($0.http.description), "peer": .string($0.peer.description)])
-        }
-        return .json(.object([
-            "node": node,
-            "cluster": .object([
-                "members": .array(members), "commit_mode": .string(config.commitMode.rawValue),
-                "sync_replicas": .array(config.syncReplicas.map { .string($0.rawValue) }),
-                "sync_quorum": config.syncQuorum.map { .integer(Int64($0)) } ?? .null,
-                // What "acknowledged" means in this node's current epoch (its history entry).
-                "durability": (try? NodeRoles.durability(config: config, authority: authority)?.get())?.json ?? .null,
-                "streaming_replicas": primaryHooks?.streamingReplicas.map { .array($0().sorted().map { .string($0.rawValue) }) } ?? .null,
-            ]),
-            "epoch_history": .array(history),
-            "storage_failure": failure.map { .string($0) } ?? .null,
-        ]))
-    }
-
-    public func metricsText() -> APIResponse {
-        metrics.refresh(engine: engine, config: config)
-        metrics.observeJournal(failedAppends: journal.failedAppends)
-        return APIResponse(status: 200, body: Array(metrics.exposition().utf8), contentType: "text/plain; version=0.0.4")
-    }
-
     // MARK: helpers
 
-    private func commit(_ transaction: Transaction, started: ContinuousClock.Instant, context: [String: JSONValue]) async -> APIResponse {
+    func commit(_ transaction: Transaction, started: ContinuousClock.Instant, context: [String: JSONValue]) async -> APIResponse {
         if let refusal = staleEpochRefusal() { return respond(refusal, context: context) }
         if let waiters = primaryHooks?.waiters, waiters.isFull {
             return respond(.commitBacklog(waiters: waiters.waiterCount, max: waiters.waitersMax), context: context)
@@ -305,6 +163,7 @@ public final class KVService: Sendable {
                 if let refusal = staleEpochRefusal(writtenLSN: lsn) { return respond(refusal, context: context) }
                 hooks.acknowledged(lsn)
             }
+            acknowledged.withLockedValue { $0 = max($0, lsn) }
             metrics.commits.increment()
             metrics.commitLatency.record(ContinuousClock.now - started)
             var answer: [String: JSONValue] = ["lsn": .integer(Int64(lsn.rawValue)), "epoch": .integer(Int64(epoch.rawValue))]
@@ -358,17 +217,6 @@ public final class KVService: Sendable {
         return .json(refusal.json, status: refusal.code.httpStatus)
     }
 
-    private func waitFor(_ minLSN: LSN?) async -> Refusal? {
-        guard let minLSN, minLSN > engine.appliedLSN else { return nil }
-        let waitMs = config.timeouts.minLSNWaitMs
-        let polls = waitMs / Self.minLSNPollMs
-        for _ in 0..<polls {
-            try? await Task.sleep(for: .milliseconds(Self.minLSNPollMs))
-            if engine.appliedLSN >= minLSN { return nil }
-        }
-        return .staleRead(node: config.id, minLSN: minLSN, appliedLSN: engine.appliedLSN, waitedMs: waitMs)
-    }
-
     private func readHeaders(_ lsn: LSN) -> [(String, String)] {
         var headers = [("X-AeroDB-LSN", String(lsn.rawValue)), ("X-AeroDB-Epoch", String(engine.currentEpoch.rawValue)),
                        ("X-AeroDB-Role", engine.authority.role.rawValue)]
@@ -380,12 +228,15 @@ public final class KVService: Sendable {
     }
 
     private func validKey(_ key: String) -> String? {
-        guard !key.isEmpty, key.utf8.count <= Int(config.budgets.keyBytesMax) else { return nil }
+        guard !key.isEmpty, key.utf8.count <= Int(config.budgets.keyBytesMax), !SystemKeys.isReserved(key) else { return nil }
         return key
     }
 
     private func invalidKey(_ key: String) -> APIResponse {
-        respond(.request(.invalidKey, "key must be 1...\(config.budgets.keyBytesMax) bytes of UTF-8, got \(key.utf8.count) bytes"))
+        if SystemKeys.isReserved(key) {
+            return respond(.request(.invalidKey, "keys starting with a NUL byte are reserved for cluster state (ClusterLabels.swift); use /v1/cluster/labels for labels"))
+        }
+        return respond(.request(.invalidKey, "key must be 1...\(config.budgets.keyBytesMax) bytes of UTF-8, got \(key.utf8.count) bytes"))
     }
 
     private func notFound(_ key: String, headers: [(String, String)] = []) -> APIResponse {

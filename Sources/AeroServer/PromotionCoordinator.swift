@@ -7,8 +7,10 @@
 //      with PROMOTE-BUSY-1, never queued.
 //   2. Every decision (dry run or not) is recorded in the DecisionLog with its facts document
 //      and explanation before it is answered, and journaled (`promotion_decision`).
-//   3. A real run given `expect_facts_digest` is refused with PROMOTE-DIGEST-1 when the facts
-//      captured now have another digest: the cluster changed since the operator's dry run.
+//   3. A real run given `expect_facts_digest` is refused with PROMOTE-DIGEST-1 when the digest
+//      of what this decision depends on (DecisionDigest.swift: shape, reachability, labels,
+//      policies, request and outcome; never positions) differs: the refusal names what changed
+//      since the operator's dry run, read from the dry run's recorded basis.
 //   4. Before any authority change, the candidate claims the new epoch: its own promise, the
 //      fenced primary's (switchover) and `promisesNeeded` of the current epoch's acknowledging
 //      set (EpochDurability.swift, PromotionClaim.swift C3; PROMOTE-CLAIM-1 otherwise).
@@ -48,7 +50,6 @@ import NIOConcurrencyHelpers
 
 final class PromotionCoordinator: Sendable {
     static let attemptFileName = "promotion-attempt.json"
-    static let policyDefinitionSuffix = ".d.lua"
 
     let service: KVService
     let roles: NodeRoles
@@ -105,7 +106,7 @@ final class PromotionCoordinator: Sendable {
     private func run(_ request: Request) async -> APIResponse {
         let policies: [PolicySource]
         do {
-            policies = try loadPolicies()
+            policies = try PolicySet.load(config)
         } catch {
             return unusable(RuleID.promotePolicy1.rawValue, "policy_dir is unusable, so no decision was made: \(error)")
         }
@@ -117,8 +118,11 @@ final class PromotionCoordinator: Sendable {
         }
         let facts = captured.document
         let decision = PromotionEngine(policies: policies, sandbox: PolicySandbox(budget: PolicySandbox.defaultBudget, isolation: .worker)).decide(facts)
-        let stateDigest = Self.stateDigest(facts)
+        let basis = DecisionDigest.basis(facts, decision)
+        let stateDigest = DecisionDigest.digest(basis)
         let digestMismatch = request.expectFactsDigest.map { $0 != stateDigest } ?? false
+        // What changed, read before this decision is recorded (it would match nothing anyway).
+        let approved = digestMismatch && !request.dryRun ? request.expectFactsDigest.flatMap(decisions.basis(forDigest:)) : nil
         let id: String
         do {
             id = try decisions.record(facts: facts, decision: decision, dryRun: request.dryRun, capturedMs: captured.capturedMs, extra: [
@@ -140,7 +144,10 @@ final class PromotionCoordinator: Sendable {
         ]
         if digestMismatch, !request.dryRun {
             metrics.refused(rule: RuleID.promoteDigest1.rawValue)
-            let message = "the facts changed since the operator saw them: expected facts digest \(request.expectFactsDigest!), captured \(stateDigest) (decision \(id)); run a new dry run and check it"
+            let what = approved.map { "changed: " + DecisionDigest.describe(DecisionDigest.changes(from: $0, to: basis)) }
+                ?? "no decision recorded on \(config.id) has that digest, so what changed cannot be named"
+            let message = "the facts changed since the operator saw them: expected facts digest \(request.expectFactsDigest!), captured \(stateDigest) (decision \(id)); \(what); run a new dry run and check it"
+            fields["changed"] = approved.map { .array(DecisionDigest.changes(from: $0, to: basis).map(JSONValue.string)) } ?? .null
             journalOutcome("promotion_refused", id: id, rule: RuleID.promoteDigest1.rawValue, message: message)
             return answer(.refused(rule: RuleID.promoteDigest1.rawValue), message: message, fields: fields)
         }
@@ -187,6 +194,7 @@ final class PromotionCoordinator: Sendable {
                 switch service {
                 case .verified(let how):
                     fields["verified_write"] = .string(how)
+                    await recordEpoch(epoch, kind: kind, decisionID: id, fields: &fields)
                     let message = "\(config.id) is primary of epoch \(epoch); \(how)"
                     journalOutcome("promotion_promoted", id: id, rule: nil, message: message, extra: fields.filter { ["repointed", "unreachable", "repoint_refused"].contains($0.key) })
                     return answer(.promoted, message: message, fields: fields)
@@ -205,24 +213,24 @@ final class PromotionCoordinator: Sendable {
         }
     }
 
-    /// Rule 3's digest: SHA-256 of the canonical JSON of the facts document without
-    /// `captured_at` (the one clock reading), so that it changes exactly when the cluster's
-    /// reported state changed. The decision itself cites the whole document's digest
-    /// (`document_digest`).
-    static func stateDigest(_ facts: FactsDocument) -> String {
-        guard case .object(var members) = facts.json else { preconditionFailure("a facts document is an object") }
-        members["captured_at"] = nil
-        return Digest.sha256Hex(JSONValue.object(members).canonicalJSON.utf8)
+    /// How the epoch began, as replicated cluster state (EpochRecords.swift): what the facts'
+    /// `cluster.history` and anti-flap policies read. A promotion whose record could not be
+    /// written stands (it is verified); the answer and the journal say the record is missing.
+    private func recordEpoch(_ epoch: Epoch, kind: PromotionKind, decisionID: String, fields: inout [String: JSONValue]) async {
+        let written = await EpochRecords.write(service: service, epoch: epoch, kind: kind, decisionID: decisionID,
+                                               startedAtMs: EventJournal.wallClockMs())
+        if written.status == 200, let lsn = (try? JSONParser.parse(written.bodyText))?["lsn"] {
+            fields["history_lsn"] = lsn
+        } else {
+            fields["history_lsn"] = .null
+            logger.error("the epoch's history record was not written", metadata: ["epoch": "\(epoch)", "answer": "\(written.bodyText)"])
+            // A failed journal append is counted by the journal (aerodb_journal_write_failures_total).
+            _ = service.journal.record("epoch_record_failed", fields: ["epoch": .integer(Int64(epoch.rawValue)), "answer": .string(written.bodyText)],
+                                       durability: .sync)
+        }
     }
 
     // MARK: Policies, journal, answers
-
-    private func loadPolicies() throws -> [PolicySource] {
-        guard let dir = config.policyDir else { return [] }
-        let sources = try PolicyLoader.load(paths: [dir]).filter { !$0.path.hasSuffix(Self.policyDefinitionSuffix) }
-        if sources.isEmpty { throw PolicyLoadError(path: dir, message: "holds no policy (*.lua)") }
-        return sources
-    }
 
     /// Rule 9: a request that cannot be decided (PROMOTE-POLICY-1, PROMOTE-FACTS-1,
     /// PROMOTE-RECORD-1) changes nothing, is counted and journaled, and answers exit code 2.

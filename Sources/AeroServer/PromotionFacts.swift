@@ -13,8 +13,6 @@ import AeroStorage
 import Foundation
 
 enum PromotionFacts {
-    static let clusterName = "aerodb"
-
     struct Captured: Sendable {
         var document: FactsDocument
         var capturedMs: UInt64
@@ -39,42 +37,32 @@ enum PromotionFacts {
             }
             for await (id, node) in group { reported[id] = node }
         }
-        let own = service.status()
-        let ownNode = (try? JSONParser.parse(own.bodyText))?["node"] ?? .null
-        var nodes: [JSONValue] = []
-        for member in config.members {
+        // Every node in the one shape NodeStatus measures: this node in process, the others as
+        // they answered (read by the facts reader, so a status this build cannot read is
+        // PROMOTE-FACTS-1 naming the field), the unreached with configuration only.
+        var nodes: [NodeFacts] = []
+        for (index, member) in config.members.enumerated() {
             if member.id == config.id {
-                nodes.append(ownNode)
+                nodes.append(service.nodeFacts())
             } else if let node = reported[member.id] ?? nil {
-                nodes.append(node)
+                nodes.append(try NodeFacts(json: node, path: "$.nodes[\(index)]"))
             } else {
-                nodes.append(.object([
-                    "id": .string(member.id.rawValue), "role": .string(member.id == primary ? "primary" : "replica"),
-                    "reachable": .bool(false), "epoch": .null, "durable_lsn": .null, "applied_lsn": .null, "acked_lsn": .null,
-                    "primary_acked_lsn": .null, "wal": .null, "recovering": .null, "following": .null, "last_contact_ms": .null,
-                    "labels": .object(member.labels.mapValues { .string($0) }),
-                ]))
+                nodes.append(.unreachable(id: member.id, role: member.id == primary ? .primary : .replica, labels: member.labels))
             }
         }
         let nowMs = EventJournal.wallClockMs()
-        var request: [String: JSONValue] = ["kind": .string(kind), "candidate": .string(config.id.rawValue)]
-        request["requested_by"] = requestedBy.map { .string($0) } ?? .null
-        let json = JSONValue.object([
-            "schema": .string(FactsDocument.schemaVersion),
-            "captured_at": .string(rfc3339(ms: nowMs)),
-            "request": .object(request),
-            "cluster": .object([
-                "name": .string(clusterName), "epoch": .integer(Int64(authority.epoch.rawValue)), "primary": .string(primary.rawValue),
-                "commit_mode": .string(config.commitMode.rawValue),
-                "sync_replicas": .array(config.syncReplicas.map { .string($0.rawValue) }), "labels": .object([:]),
-                "sync_quorum": config.syncQuorum.map { .integer(Int64($0)) } ?? .null,
-                // The current epoch's, as its history entry records it (this node's view).
-                "durability": (try? NodeRoles.durability(config: config, authority: authority)?.get())?.json ?? .null,
-                "epoch_start_lsn": authority.history.last.map { .integer(Int64($0.startLSN.rawValue)) } ?? .null,
-            ]),
-            "nodes": .array(nodes),
-        ])
-        return Captured(document: try FactsDocument(json: json), capturedMs: nowMs)
+        let cluster = ClusterFacts(
+            name: config.clusterName, epoch: authority.epoch, primary: primary, commitMode: config.commitMode,
+            // The candidate's applied view of the replicated labels (ClusterLabels.swift).
+            syncReplicas: config.syncReplicas, labels: ClusterLabels.read(service.engine.snapshot()), syncQuorum: config.syncQuorum,
+            // The current epoch's, as its history entry records it (this node's view).
+            durability: try? NodeRoles.durability(config: config, authority: authority)?.get(),
+            epochStartLSN: authority.history.last?.startLSN,
+            // The recent epochs with how each began, as this candidate applied them.
+            history: EpochRecords.history(authority: authority, snapshot: service.engine.snapshot()))
+        let request = FactsRequest(kind: kind, candidate: config.id, requestedBy: requestedBy)
+        let document = try FactsDocument(request: request, cluster: cluster, nodes: nodes, capturedAt: rfc3339(ms: nowMs))
+        return Captured(document: document, capturedMs: nowMs)
     }
 
     /// RFC 3339 in UTC with milliseconds, e.g. 2026-11-27T01:02:03.456Z.

@@ -159,6 +159,24 @@ public struct ServerConfig: Hashable, Sendable {
     public var initialPrimary: NodeID?
     public var timeouts: TimeoutsConfig
     public var budgets: BudgetsConfig
+    /// `cluster_name`: the facts' `cluster.name` (policies may key on it). Every member should
+    /// carry the same; `local-cluster start --name` writes it into each node's file.
+    public var clusterName: String = ServerConfig.clusterNameDefault
+
+    public static let clusterNameDefault = "local"
+    /// A cluster name is 1...64 bytes of [A-Za-z0-9._-]: it appears in facts, logs and file names.
+    public static let clusterNameBytesMax = 64
+
+    /// Why `name` is not a usable cluster name, or nil.
+    public static func clusterNameProblem(_ name: String) -> String? {
+        guard !name.isEmpty, name.utf8.count <= clusterNameBytesMax else {
+            return "must be 1...\(clusterNameBytesMax) bytes, got \(name.utf8.count)"
+        }
+        guard name.unicodeScalars.allSatisfy({ ($0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0))) || "._-".unicodeScalars.contains($0) }) else {
+            return "may hold only letters, digits, '.', '_' and '-', got \"\(name.prefix(80))\""
+        }
+        return nil
+    }
 
     /// This node's entry in `members`.
     public var selfMember: MemberConfig? { members.first { $0.id == id } }

@@ -8,7 +8,7 @@ extension ServerConfig {
     public static let fileBytesMax = 1 << 20
 
     static let topLevelKeys: Set<String> = [
-        "id", "data_dir", "http", "peer", "members", "commit_mode", "sync_replicas", "sync_quorum", "policy_dir", "initial_primary",
+        "id", "data_dir", "http", "peer", "members", "commit_mode", "sync_replicas", "sync_quorum", "policy_dir", "initial_primary", "cluster_name",
         "timeouts", "budgets",
     ]
     static let memberKeys: Set<String> = ["id", "http", "peer", "labels"]
@@ -124,10 +124,13 @@ extension ServerConfig {
             try readIntegers(value, into: &budgets, keys: BudgetsConfig.keys, path: "budgets", fail)
         }
 
+        let clusterName = try string(object["cluster_name"], "cluster_name", required: false) ?? ServerConfig.clusterNameDefault
+        if let problem = ServerConfig.clusterNameProblem(clusterName) { throw fail("cluster_name", problem) }
+
         let config = ServerConfig(
             id: id, dataDir: dataDir, http: http, peer: peer, members: members, commitMode: commitMode,
             syncReplicas: syncReplicas, syncQuorum: syncQuorum, policyDir: policyDir, initialPrimary: initialPrimary,
-            timeouts: timeouts, budgets: budgets)
+            timeouts: timeouts, budgets: budgets, clusterName: clusterName)
         try config.validate(source: source)
         return config
     }

@@ -158,10 +158,12 @@ public enum ServerNode {
                     }
                     // The session's appends settled above: re-seed in place (ReseedInPlace.swift),
                     // then the next session streams from the checkpoint.
-                    if await ReseedInPlace.run(engine: engine, config: config, primary: primary,
-                                               reason: "mustReseed from \(primary.id): \(reseed.reason)", journal: journal, logger: logger) {
-                        delayMs = 0
-                    }
+                    // The node's status says `recovering` while it runs (NodeStatus.swift).
+                    observer.reseeding(true)
+                    let reseeded = await ReseedInPlace.run(engine: engine, config: config, primary: primary,
+                                                           reason: "mustReseed from \(primary.id): \(reseed.reason)", journal: journal, logger: logger)
+                    observer.reseeding(false, succeeded: reseeded)
+                    if reseeded { delayMs = 0 }
                 case .connectionClosed?, nil:
                     repeats.reset()
                 }

@@ -44,6 +44,9 @@ enum TransactionRequest {
             guard let key = fields["key"]?.stringValue, !key.isEmpty, UInt64(key.utf8.count) <= budgets.keyBytesMax else {
                 return .failure(.request(.invalidKey, "\(path).key: expected a key of 1...\(budgets.keyBytesMax) bytes"))
             }
+            guard !SystemKeys.isReserved(key) else {
+                return .failure(.request(.invalidKey, "\(path).key: keys starting with a NUL byte are reserved for cluster state"))
+            }
             switch fields["op"]?.stringValue {
             case "put":
                 if let unknown = fields.keys.sorted().first(where: { !["op", "key", "value", "value_base64"].contains($0) }) {
@@ -75,6 +78,9 @@ enum TransactionRequest {
             }
             guard let key = fields["key"]?.stringValue, !key.isEmpty else {
                 return .failure(.request(.invalidKey, "\(path).key: expected a non-empty key"))
+            }
+            guard !SystemKeys.isReserved(key) else {
+                return .failure(.request(.invalidKey, "\(path).key: keys starting with a NUL byte are reserved for cluster state"))
             }
             guard fields["value"] != nil || fields["value_base64"] != nil else {
                 return bad(path, "needs value (null for absent) or value_base64")

@@ -21,7 +21,7 @@ struct AeroDBCommand: AsyncParsableCommand {  // async: `serve` runs the server
         subcommands: [KVCommand.self, WALCommand.self, ServeCommand.self,
                       RemoteStatus.self, RemoteGet.self, RemotePut.self, RemoteDelete.self, LocalClusterCommand.self,
                       PromoteCommand.self, DecisionsCommand.self, RejoinCommand.self,
-                      ReseedCommand.self, UnfenceCommand.self]
+                      ReseedCommand.self, UnfenceCommand.self, ClusterCommand.self]
     )
 
     static func main() async {

@@ -1,4 +1,5 @@
 import AeroCore
+import AeroServer
 import ArgumentParser
 import Foundation
 
@@ -129,6 +130,7 @@ struct LocalClusterStart: ParsableCommand {
     @Option(name: .customLong("sync-replica"), help: "A member that may acknowledge writes (repeatable; default every member).") var syncReplicas: [String] = []
     @Option(name: .customLong("sync-quorum"), help: "How many of them must acknowledge each write: ANY k (default 1).") var syncQuorum: Int?
     @Option(name: .customLong("policy-dir"), help: "Site promotion policies every node runs (default: none).") var policyDir: String?
+    @Option(name: .long, help: "The cluster's name (cluster_name; the facts' cluster.name).") var name: String = ServerConfig.clusterNameDefault
 
     func validate() throws {
         guard (1...LocalCluster.nodesMax).contains(nodes) else { throw ValidationError("--nodes must be 1...\(LocalCluster.nodesMax)") }
@@ -136,6 +138,7 @@ struct LocalClusterStart: ParsableCommand {
         if let commitMode, commitMode != "sync" && commitMode != "async" { throw ValidationError("--commit-mode: sync or async") }
         if nodes == 1 && commitMode == "sync" { throw ValidationError("a one-node cluster has no sync replica") }
         if let syncQuorum, syncQuorum < 1 { throw ValidationError("--sync-quorum must be at least 1") }
+        if let problem = ServerConfig.clusterNameProblem(name) { throw ValidationError("--name: \(problem)") }
     }
 
     func run() throws {
@@ -170,6 +173,7 @@ struct LocalClusterStart: ParsableCommand {
             var config: [String: JSONValue] = [
                 "id": .string(id), "data_dir": .string(id), "http": .string("127.0.0.1:\(basePort + i + 1)"),
                 "peer": .string("127.0.0.1:\(basePort + 101 + i)"), "commit_mode": .string(mode),
+                "cluster_name": .string(name),
             ]
             if nodes > 1 {
                 config["members"] = .array(members)

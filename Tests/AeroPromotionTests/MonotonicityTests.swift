@@ -46,7 +46,10 @@ struct FactsGenerator {
                 recovering: !sound && chance(30),
                 following: isPrimary ? nil : (pristine || chance(90) ? primary : "zz"),
                 lastContactMs: isPrimary ? nil : UInt64.random(in: 0...10_000, using: &rng),
-                labels: ["zone": zone]))
+                labels: ["zone": zone],
+                // One policy set everywhere, except now and then (POLICY-1 refuses those).
+                policySetDigest: pristine || chance(95) ? FactsFixtures.fixturePolicySetDigest : "other",
+                engineVersion: AeroVersion.string))
         }
         let candidate: NodeID? = pristine || chance(85) ? NodeID(String(UnicodeScalar(UInt8(97 + Int.random(in: pristine ? 1...1 : 0...(nodeCount - 1), using: &rng))))) : nil
         let cluster = ClusterFacts(

@@ -19,7 +19,7 @@ import AeroTestSupport
     }
 
     @Test func allIDsAreUniqueAndStable() {
-        #expect(PromotionRules.allIDs == ["REQ-1", "LIVE-1", "ROLE-1", "EPOCH-1", "WAL-1", "DUR-1", "DUR-2", "DUR-3", "FENCE-1"])
+        #expect(PromotionRules.allIDs == ["REQ-1", "LIVE-1", "ROLE-1", "EPOCH-1", "WAL-1", "DUR-1", "DUR-2", "DUR-3", "POLICY-1", "FENCE-1"])
         #expect(Set(PromotionRules.allIDs).count == PromotionRules.allIDs.count)
     }
 

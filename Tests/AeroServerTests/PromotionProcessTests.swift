@@ -21,15 +21,18 @@ struct PromotionProcessTests {
         #expect(dry.json?["outcome"]?.stringValue == "allowed")
         let digest = try #require(dry.json?["facts_digest"]?.stringValue)
 
-        // The cluster changes (a write), so the digest the operator saw is stale.
-        #expect(await cluster.put(0, "moved", "on").status == 200)
-        let stale = await cluster.promote(1, kind: "switchover", expectDigest: digest)
+        // The digest of another decision (a failover dry run, refused) is not this one's:
+        // PROMOTE-DIGEST-1 names what differs.
+        let other = try #require(await cluster.promote(1, kind: "failover", dryRun: true).json?["facts_digest"]?.stringValue)
+        let stale = await cluster.promote(1, kind: "switchover", expectDigest: other)
         #expect(stale.status == 409)
         #expect(stale.json?["rule"]?.stringValue == "PROMOTE-DIGEST-1")
+        #expect(stale.json?["message"]?.stringValue?.contains(#"request.kind: "failover" -> "switchover""#) == true, "\(stale.text)")
         #expect(await cluster.role(0)?.role == "primary", "a refused promotion changes nothing")
 
-        let fresh = try #require(await cluster.promote(1, kind: "switchover", dryRun: true).json?["facts_digest"]?.stringValue)
-        let done = await cluster.promote(1, kind: "switchover", expectDigest: fresh)
+        // A write moves every position, not what the decision depended on: the digest holds.
+        #expect(await cluster.put(0, "moved", "on").status == 200)
+        let done = await cluster.promote(1, kind: "switchover", expectDigest: digest)
         #expect(done.status == 200, "\(done.text)")
         #expect(done.json?["outcome"]?.stringValue == "promoted")
         #expect(done.json?["epoch"]?.integerValue == 2)

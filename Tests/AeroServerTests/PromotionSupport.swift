@@ -69,12 +69,16 @@ final class PromoCluster: @unchecked Sendable {
     /// `proxyPrimary`: every address of n1 in the other members' configs goes through a
     /// FaultProxy (`primaryProxies`), so a test can cut n1 off from its peers while clients
     /// still reach it. Each node's config lists the members as that node reaches them.
-    init(syncTimeoutMs: Int = 2_000, factsGatherTimeoutMs: Int = 500, proxyPrimary: Bool = false) throws {
+    /// `policies`: the shipped policies (file stems under policies/) the site's policy_dir holds.
+    init(syncTimeoutMs: Int = 2_000, factsGatherTimeoutMs: Int = 500, proxyPrimary: Bool = false,
+         policies: [String] = ["require-requested-by"]) throws {
         root = FileManager.default.temporaryDirectory.appendingPathComponent("aerodb-promo-\(UUID().uuidString)").path
         policyDir = root + "/policies"
         try FileManager.default.createDirectory(atPath: policyDir, withIntermediateDirectories: true)
-        let shipped = Repository.url("policies/require-requested-by.lua").path
-        try FileManager.default.copyItem(atPath: shipped, toPath: policyDir + "/require-requested-by.lua")
+        let shipped = Repository.url("policies")
+        for policy in policies {
+            try FileManager.default.copyItem(atPath: shipped.appendingPathComponent(policy + ".lua").path, toPath: policyDir + "/\(policy).lua")
+        }
         http = try (0..<Self.count).map { _ in try freeLoopbackPort() }
         peer = try (0..<Self.count).map { _ in try freeLoopbackPort() }
         primaryProxies = proxyPrimary

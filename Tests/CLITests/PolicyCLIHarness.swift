@@ -93,6 +93,13 @@ enum Shipped {
     static let switchoverFacts = "policies/tests/fixtures/switchover-three-nodes.json"
     static let policies = "policies"
 
+    /// The shipped policies' names (`policies/*.lua` less `*.d.lua` definitions), counted from
+    /// the directory so that a new policy needs no edit here.
+    static func policyNames() throws -> [String] {
+        try FileManager.default.contentsOfDirectory(atPath: PolicyCLI.repositoryRoot.appendingPathComponent(policies).path)
+            .filter { $0.hasSuffix(".lua") && !$0.hasSuffix(".d.lua") }.map { String($0.dropLast(".lua".count)) }.sorted()
+    }
+
     /// The failover fixture with one textual replacement (which must occur exactly once).
     static func failoverFacts(replacing target: String, with replacement: String) throws -> String {
         let text = try PolicyCLI.read(failoverFacts)

@@ -11,6 +11,18 @@ import Testing
         #expect(!run.stdout.contains("rules:"), "the explanation is only printed with --explain")
     }
 
+    /// Journaled decisions keep replaying: an aerodb.facts/1 document is still accepted, and a
+    /// /2 document (with cluster.history and the policy digests) too.
+    @Test func bothSchemasAreAccepted() throws {
+        let v1 = try PolicyCLI.run(["eval", "--facts", Shipped.failoverFacts, "--policy", Shipped.policies, "--format", "json"])
+        #expect(v1.status == 0, "stderr: \(v1.stderr)")
+        #expect(try PolicyCLI.read(Shipped.failoverFacts).contains("\"aerodb.facts/1\""))
+        #expect(v1.stdout.contains("an aerodb.facts/1 document carries no policy set digests"))
+        let v2 = try PolicyCLI.run(["eval", "--facts", "policies/tests/fixtures/switchover-after-promotion.json", "--policy", Shipped.policies])
+        #expect(v2.status == 1, "stderr: \(v2.stderr)")
+        #expect(v2.stdout.contains("policy:min-interval-between-promotions:"), "\(v2.stdout)")
+    }
+
     @Test func refusedDecisionExitsOneWithOneLinePerReason() throws {
         let scratch = try ScratchDirectory()
         defer { scratch.remove() }
@@ -48,7 +60,7 @@ import Testing
         #expect((document["reasons"] as? [Any])?.isEmpty == true)
         let ruleIDs = try #require(document["rules"] as? [[String: Any]]).compactMap { $0["id"] as? String }
         #expect(Set(["REQ-1", "ROLE-1", "EPOCH-1", "WAL-1", "DUR-1", "DUR-2", "FENCE-1"]).isSubset(of: Set(ruleIDs)))
-        #expect((document["policies"] as? [Any])?.count == 5)
+        #expect((document["policies"] as? [Any])?.count == (try Shipped.policyNames()).count)
         #expect((document["facts_digest"] as? String)?.count == 64)
         #expect(document["policy_set_digest"] is String)
         #expect(document["engine_version"] as? String == "0.6.0")
