@@ -185,7 +185,7 @@ import Testing
     }
 
     @Test func libraryTablesLookFilledBeforeFirstUse() {
-        // Library tables are filled on first use (aero_sandbox.c); nothing may tell.
+        // Library tables are filled on first use (aero_sandbox_env.c); nothing may tell.
         let text = """
         return function()
           local r = {}
