@@ -81,8 +81,8 @@ static pthread_once_t capture_once = PTHREAD_ONCE_INIT;
 
 // The originals the wrappers call (set once by capture_libraries).
 lua_CFunction aero_original_load, aero_original_setmetatable, aero_original_getmetatable, aero_original_next, aero_original_pairs,
-    aero_original_xpcall, aero_original_select, aero_original_error,
-    aero_original_rep, aero_original_math_ult, aero_original_coclose, aero_original_coresume, aero_original_costatus,
+    aero_original_xpcall,
+    aero_original_rep, aero_original_coclose, aero_original_coresume, aero_original_costatus,
     aero_original_cocreate, aero_original_concat, aero_original_unpack, aero_original_format, aero_original_tostring;
 
 static uint8_t *table_chunk = NULL;  // the dump; process lifetime
@@ -192,10 +192,7 @@ static int capture_cfunction(lua_State *L) {
     aero_original_next = captured_function(LIB_BASE, "next");
     aero_original_pairs = captured_function(LIB_BASE, "pairs");
     aero_original_xpcall = captured_function(LIB_BASE, "xpcall");
-    aero_original_select = captured_function(LIB_BASE, "select");
-    aero_original_error = captured_function(LIB_BASE, "error");
     aero_original_rep = captured_function(LIB_STRING, "rep");
-    aero_original_math_ult = captured_function(LIB_MATH, "ult");
     aero_original_coclose = captured_function(LIB_COROUTINE, "close");
     aero_original_coresume = captured_function(LIB_COROUTINE, "resume");
     aero_original_costatus = captured_function(LIB_COROUTINE, "status");
@@ -205,8 +202,7 @@ static int capture_cfunction(lua_State *L) {
     aero_original_format = captured_function(LIB_STRING, "format");
     aero_original_tostring = captured_function(LIB_BASE, "tostring");
     if (!aero_original_load || !aero_original_setmetatable || !aero_original_getmetatable || !aero_original_next || !aero_original_pairs || !aero_original_xpcall ||
-        !aero_original_select || !aero_original_error ||
-        !aero_original_rep || !aero_original_math_ult || !aero_original_coclose || !aero_original_coresume ||
+        !aero_original_rep || !aero_original_coclose || !aero_original_coresume ||
         !aero_original_costatus || !aero_original_cocreate || !aero_original_concat || !aero_original_unpack || !aero_original_format ||
         !aero_original_tostring) {
         return luaL_error(L, "a wrapped function is missing");
@@ -290,17 +286,15 @@ void aero_populate_if_library(lua_State *L, int idx) {
         }
         lua_pushnil(L);
         lua_setupvalue(L, -2, 1);  // _ENV: the chunk reads no global
-        lua_pushcfunction(L, aero_original_select);
-        lua_pushcfunction(L, aero_original_error);
-        lua_pushcfunction(L, aero_table_check);
-        lua_pushcfunction(L, aero_original_math_ult);
-        lua_pushinteger(L, LUA_MAXINTEGER);
-        lua_call(L, 5, AERO_TABLE_CHUNK_FUNCTIONS);
-        for (int i = AERO_TABLE_CHUNK_FUNCTIONS - 1; i >= 0; i--) {
-            lua_pushstring(L, aero_table_chunk_names[i]);
-            lua_insert(L, -2);
+        lua_call(L, 0, AERO_TABLE_CHUNK_FUNCTIONS);
+        int loops = lua_gettop(L) - AERO_TABLE_CHUNK_FUNCTIONS + 1;
+        for (int i = 0; i < AERO_TABLE_CHUNK_FUNCTIONS; i++) {
+            lua_pushstring(L, aero_table_functions[i].name);
+            lua_pushvalue(L, loops + aero_table_functions[i].loop);
+            lua_pushcclosure(L, aero_table_functions[i].function, 1);
             lua_rawset(L, idx);
         }
+        lua_settop(L, loops - 1);
     }
     set_captured(L, idx, lib);
     lua_pushvalue(L, idx);

@@ -109,13 +109,18 @@ int aero_sandbox_sort(lua_State *L);
 
 // ---- table.insert/remove/move (aero_sandbox_tablelib.c) ----
 
+// The element loops, in Lua: the chunk returns AERO_TABLE_CHUNK_FUNCTIONS functions.
 extern const char aero_table_chunk_text[];
-// The argument checks the chunk is given (luaL_checkinteger, luaL_len, checktab).
-extern lua_CFunction aero_table_check;
 extern const size_t aero_table_chunk_text_length;
-// The chunk returns its functions in this order.
 #define AERO_TABLE_CHUNK_FUNCTIONS 3
-extern const char *const aero_table_chunk_names[AERO_TABLE_CHUNK_FUNCTIONS];
+// Each table function: its name, the C closure made over the loop the chunk returns at
+// position loop (0-based).
+typedef struct aero_table_function {
+    const char *name;
+    lua_CFunction function;
+    int loop;
+} aero_table_function;
+extern const aero_table_function aero_table_functions[AERO_TABLE_CHUNK_FUNCTIONS];
 
 // ---- The environment (aero_sandbox_env.c) ----
 
@@ -124,8 +129,8 @@ void aero_populate_if_library(lua_State *L, int idx);
 
 // The originals the wrappers call (set once per process by the library capture).
 extern lua_CFunction aero_original_load, aero_original_setmetatable, aero_original_getmetatable,
-    aero_original_next, aero_original_pairs, aero_original_xpcall, aero_original_select, aero_original_error,
-    aero_original_rep, aero_original_math_ult, aero_original_coclose, aero_original_coresume,
+    aero_original_next, aero_original_pairs, aero_original_xpcall,
+    aero_original_rep, aero_original_coclose, aero_original_coresume,
     aero_original_costatus, aero_original_cocreate, aero_original_concat, aero_original_unpack,
     aero_original_format, aero_original_tostring;
 

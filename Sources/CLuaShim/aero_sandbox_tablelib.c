@@ -1,157 +1,130 @@
-// aero_sandbox_tablelib.c — table.insert, table.remove and table.move, in Lua.
+// aero_sandbox_tablelib.c — table.insert, table.remove and table.move.
 //
-// Bounds: the C versions loop over a length a __len metamethod may choose, inside one C call
-// where no hook fires; these run as Lua, where the instruction budget counts every step.
-//
-// Semantics: Lua 5.4.4's ltablib.c, step for step: the same argument conversions (a float
-// with an integral value or a numeric string is an integer position, as luaL_checkinteger
-// takes it), the same unsigned bounds checks, table.move's "too many elements to move" and
-// "destination wrap around", the same reads and writes through metamethods, and the same
-// messages with the caller's position (error level 2, as luaL_argerror's level 1 in C). The
-// checks that need the C API (raw metatable fields, luaL_checkinteger's conversion) are done
-// by table_check below, which returns a message rather than raising, so the position is
-// the policy's. Two differences stay (docs/sandbox.md): the function is named 'insert' /
-// 'remove' / 'move' in messages whatever name the caller used (Lua takes it from the call
-// site), and an error of a tail call (return table.insert(...)) names no policy line, as the
-// caller's frame is gone (Lua keeps it for a C function).
+// Bounds: Lua's C versions loop over a length a __len metamethod may choose (or over a range
+// the caller gives, for move) inside one C call, where no hook fires. Here the arguments are
+// checked in C exactly as ltablib.c (Lua 5.4.4) checks them — checktab, luaL_len,
+// luaL_checkinteger, the unsigned bounds checks, move's "too many elements to move" and
+// "destination wrap around" — so results and messages are Lua's own (the function named as
+// the caller named it, the caller's line even in a tail call); only the element loops run as
+// Lua (a chunk the host compiles once, upvalues of these C closures), where the instruction
+// budget counts every step and the hooks fire. The loops read and write through metamethods
+// in the same order as ltablib.c's lua_geti/lua_seti.
 #include "aero_sandbox_internal.h"
 
-#include <string.h>
+#define TAB_R 1
+#define TAB_W 2
+#define TAB_L 4
+#define TAB_RW (TAB_R | TAB_W)
 
-// The type name luaL_typeerror uses: a string __name, "light userdata", or the type. May
-// push the __name (the caller's results are the top values, so it does no harm).
-static const char *type_name(lua_State *L, int idx) {
-    if (luaL_getmetafield(L, idx, "__name") == LUA_TSTRING) return lua_tostring(L, -1);
-    if (lua_type(L, idx) == LUA_TLIGHTUSERDATA) return "light userdata";
-    return luaL_typename(L, idx);
-}
-
-// check(what, value, argument, name) -> value, or nil and a message:
-//   "i": luaL_checkinteger's conversion of an argument;  "o": the same, nil when absent;
-//   "l": luaL_len's check of a length value (an integer, or a float with an integral value);
-//   "r", "w", "rwl": checktab (a table, or a value whose metatable has __index / __newindex /
-//   __len raw fields as asked).
-static int table_check(lua_State *L) {
-    const char *what = luaL_checkstring(L, 1);
-    int argument = (int)luaL_checkinteger(L, 3);
-    const char *name = luaL_checkstring(L, 4);
-    lua_settop(L, 4);
-    if (what[0] == 'i' || what[0] == 'o' || what[0] == 'l') {
-        if (what[0] == 'o' && lua_isnil(L, 2)) {
-            lua_pushnil(L);
-            return 1;
-        }
-        int is_integer = 0;
-        lua_Integer value = lua_tointegerx(L, 2, &is_integer);
-        if (is_integer) {
-            lua_pushinteger(L, value);
-            return 1;
-        }
-        if (what[0] == 'l') {
-            luaL_pushfail(L);
-            lua_pushliteral(L, "object length is not an integer");
-        } else if (lua_isnumber(L, 2)) {
-            luaL_pushfail(L);
-            lua_pushfstring(L, "bad argument #%d to '%s' (number has no integer representation)", argument, name);
-        } else {
-            const char *type = type_name(L, 2);
-            luaL_pushfail(L);
-            lua_pushfstring(L, "bad argument #%d to '%s' (number expected, got %s)", argument, name, type);
-        }
-        return 2;
-    }
-    if (lua_type(L, 2) == LUA_TTABLE) {
-        lua_pushboolean(L, 1);
-        return 1;
-    }
-    int ok = lua_getmetatable(L, 2);
-    static const struct { char flag; const char *field; } fields[] = {{'r', "__index"}, {'w', "__newindex"}, {'l', "__len"}};
-    for (int i = 0; ok && i < 3; i++) {
-        if (strchr(what, fields[i].flag) == NULL) continue;
-        lua_pushstring(L, fields[i].field);
-        ok = lua_rawget(L, 5) != LUA_TNIL;
-        lua_pop(L, 1);
-    }
-    if (ok) {
-        lua_pushboolean(L, 1);
-        return 1;
-    }
-    const char *type = type_name(L, 2);
-    luaL_pushfail(L);
-    lua_pushfstring(L, "bad argument #%d to '%s' (table expected, got %s)", argument, name, type);
-    return 2;
-}
-
-lua_CFunction aero_table_check = table_check;
-
-// table.insert, remove and move loop in C over a length a __len metamethod may choose; the
-// sandbox's run in Lua instead, where the instruction budget counts every step. They use no
-// global (the chunk runs with a nil _ENV): what they need is passed in (the check above and
-// the originals). Compiled once per process and dumped (stripped) by the host; only the host
-// loads it.
+// The element loops (the chunk runs with a nil _ENV and reads no global).
 const char aero_table_chunk_text[] =
-    "local select, error, check, ult, maxinteger = ...\n"
-    "local function argument(what, value, position, name, level)\n"
-    "  local converted, message = check(what, value, position, name)\n"
-    "  if message then error(message, level or 3) end\n"
-    "  return converted\n"
+    "local function shift_up(t, e, position)\n"
+    "  for i = e, position + 1, -1 do t[i] = t[i - 1] end\n"
     "end\n"
-    "local function length(t, name)\n"
-    "  argument('rwl', t, 1, name, 4)\n"
-    "  local n = argument('l', #t, 1, name, 4)\n"
-    "  return n\n"
+    "local function shift_down(t, position, size)\n"
+    "  for i = position, size - 1 do t[i] = t[i + 1] end\n"
     "end\n"
-    "local function insert(t, ...)\n"
-    "  local e = length(t, 'insert') + 1\n"
-    "  local count = select('#', ...)\n"
-    "  local position, value\n"
-    "  if count == 1 then\n"
-    "    position, value = e, ...\n"
-    "  elseif count == 2 then\n"
-    "    position, value = ...\n"
-    "    position = argument('i', position, 2, 'insert')\n"
-    "    if not ult(position - 1, e) then error(\"bad argument #2 to 'insert' (position out of bounds)\", 2) end\n"
-    "    for i = e, position + 1, -1 do t[i] = t[i - 1] end\n"
+    "local function copy(a1, f, a2, t, n, ascending)\n"
+    "  if ascending then\n"
+    "    for i = 0, n - 1 do a2[t + i] = a1[f + i] end\n"
     "  else\n"
-    "    error(\"wrong number of arguments to 'insert'\", 2)\n"
+    "    for i = n - 1, 0, -1 do a2[t + i] = a1[f + i] end\n"
     "  end\n"
-    "  t[position] = value\n"
     "end\n"
-    "local function remove(t, position)\n"
-    "  local size = length(t, 'remove')\n"
-    "  position = argument('o', position, 2, 'remove')\n"
-    "  if position == nil then position = size end\n"
-    "  if position ~= size and not (position - 1 == size or ult(position - 1, size)) then\n"
-    "    error(\"bad argument #1 to 'remove' (position out of bounds)\", 2)\n"
-    "  end\n"
-    "  local value = t[position]\n"
-    "  while position < size do\n"
-    "    t[position] = t[position + 1]\n"
-    "    position = position + 1\n"
-    "  end\n"
-    "  t[position] = nil\n"
-    "  return value\n"
-    "end\n"
-    "local function move(a1, f, e, t, a2)\n"
-    "  f = argument('i', f, 2, 'move')\n"
-    "  e = argument('i', e, 3, 'move')\n"
-    "  t = argument('i', t, 4, 'move')\n"
-    "  local other = a2 ~= nil\n"
-    "  if not other then a2 = a1 end\n"
-    "  argument('r', a1, 1, 'move')\n"
-    "  argument('w', a2, other and 5 or 1, 'move')\n"
-    "  if e >= f then\n"
-    "    if not (f > 0 or e < maxinteger + f) then error(\"bad argument #3 to 'move' (too many elements to move)\", 2) end\n"
-    "    local n = e - f + 1\n"
-    "    if not (t <= maxinteger - n + 1) then error(\"bad argument #4 to 'move' (destination wrap around)\", 2) end\n"
-    "    if t > e or t <= f or (other and a1 ~= a2) then\n"
-    "      for i = 0, n - 1 do a2[t + i] = a1[f + i] end\n"
-    "    else\n"
-    "      for i = n - 1, 0, -1 do a2[t + i] = a1[f + i] end\n"
-    "    end\n"
-    "  end\n"
-    "  return a2\n"
-    "end\n"
-    "return insert, move, remove\n";
+    "return shift_up, shift_down, copy\n";
 const size_t aero_table_chunk_text_length = sizeof aero_table_chunk_text - 1;
-const char *const aero_table_chunk_names[AERO_TABLE_CHUNK_FUNCTIONS] = {"insert", "move", "remove"};
+
+static int checkfield(lua_State *L, const char *key, int n) {
+    lua_pushstring(L, key);
+    return (lua_rawget(L, -n) != LUA_TNIL);
+}
+
+// ltablib.c's checktab: a table, or a value whose metatable has the required fields.
+static void checktab(lua_State *L, int arg, int what) {
+    if (lua_type(L, arg) != LUA_TTABLE) {
+        int n = 1;
+        if (lua_getmetatable(L, arg) && (!(what & TAB_R) || checkfield(L, "__index", ++n)) &&
+            (!(what & TAB_W) || checkfield(L, "__newindex", ++n)) && (!(what & TAB_L) || checkfield(L, "__len", ++n))) {
+            lua_pop(L, n);
+        } else {
+            luaL_checktype(L, arg, LUA_TTABLE);
+        }
+    }
+}
+
+static lua_Integer aux_getn(lua_State *L, int n, int what) {
+    checktab(L, n, what | TAB_L);
+    return luaL_len(L, n);
+}
+
+static int sandbox_insert(lua_State *L) {
+    lua_Integer e = aux_getn(L, 1, TAB_RW);
+    e = (lua_Integer)((lua_Unsigned)e + 1u);  // luaL_intop(+, e, 1): first empty element
+    lua_Integer pos;
+    switch (lua_gettop(L)) {
+    case 2: pos = e; break;
+    case 3:
+        pos = luaL_checkinteger(L, 2);
+        luaL_argcheck(L, (lua_Unsigned)pos - 1u < (lua_Unsigned)e, 2, "position out of bounds");
+        if (e > pos) {
+            luaL_checkstack(L, 4, "insert");
+            lua_pushvalue(L, lua_upvalueindex(1));
+            lua_pushvalue(L, 1);
+            lua_pushinteger(L, e);
+            lua_pushinteger(L, pos);
+            lua_call(L, 3, 0);
+        }
+        break;
+    default: return luaL_error(L, "wrong number of arguments to 'insert'");
+    }
+    lua_seti(L, 1, pos);
+    return 0;
+}
+
+static int sandbox_remove(lua_State *L) {
+    lua_Integer size = aux_getn(L, 1, TAB_RW);
+    lua_Integer pos = luaL_optinteger(L, 2, size);
+    if (pos != size) luaL_argcheck(L, (lua_Unsigned)pos - 1u <= (lua_Unsigned)size, 1, "position out of bounds");
+    lua_geti(L, 1, pos);
+    if (pos < size) {
+        luaL_checkstack(L, 4, "remove");
+        lua_pushvalue(L, lua_upvalueindex(1));
+        lua_pushvalue(L, 1);
+        lua_pushinteger(L, pos);
+        lua_pushinteger(L, size);
+        lua_call(L, 3, 0);
+        pos = size;
+    }
+    lua_pushnil(L);
+    lua_seti(L, 1, pos);
+    return 1;
+}
+
+static int sandbox_move(lua_State *L) {
+    lua_Integer f = luaL_checkinteger(L, 2);
+    lua_Integer e = luaL_checkinteger(L, 3);
+    lua_Integer t = luaL_checkinteger(L, 4);
+    int tt = !lua_isnoneornil(L, 5) ? 5 : 1;
+    checktab(L, 1, TAB_R);
+    checktab(L, tt, TAB_W);
+    if (e >= f) {
+        luaL_argcheck(L, f > 0 || e < LUA_MAXINTEGER + f, 3, "too many elements to move");
+        lua_Integer n = e - f + 1;
+        luaL_argcheck(L, t <= LUA_MAXINTEGER - n + 1, 4, "destination wrap around");
+        int ascending = t > e || t <= f || (tt != 1 && !lua_compare(L, 1, tt, LUA_OPEQ));
+        luaL_checkstack(L, 7, "move");
+        lua_pushvalue(L, lua_upvalueindex(1));
+        lua_pushvalue(L, 1);
+        lua_pushinteger(L, f);
+        lua_pushvalue(L, tt);
+        lua_pushinteger(L, t);
+        lua_pushinteger(L, n);
+        lua_pushboolean(L, ascending);
+        lua_call(L, 6, 0);
+    }
+    lua_pushvalue(L, tt);
+    return 1;
+}
+
+const aero_table_function aero_table_functions[AERO_TABLE_CHUNK_FUNCTIONS] = {
+    {"insert", sandbox_insert, 0}, {"remove", sandbox_remove, 1}, {"move", sandbox_move, 2}};
