@@ -145,4 +145,16 @@ import Testing
         }
         #expect(message.contains("a table key has no defined order in the policy sandbox"), "\(message)")
     }
+
+    @Test("traversing a large table over and over is stopped by a budget (the snapshots are charged)")
+    func largeTraversalsAreBounded() {
+        let text = "return function() local t = {} for i = 1, 100000 do t[i + 0.5] = i end while true do for k in pairs(t) do end end end"
+        let clock = ContinuousClock()
+        let started = clock.now
+        let run = F.run(text)
+        let elapsed = started.duration(to: clock.now)
+        let kind = run.outcome.failureKind
+        #expect(kind == .instructionBudget || kind == .memoryBudget || kind == .timeBudget, "\(run.outcome)")
+        #expect(elapsed < .seconds(10), "took \(elapsed)")
+    }
 }

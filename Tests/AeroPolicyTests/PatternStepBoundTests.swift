@@ -61,7 +61,7 @@ import Testing
             return
         }
         #expect(message.contains("pattern too complex for the sandbox (more than \(AERO_PATTERN_STEPS_MAX) matcher steps"), "\(message)")
-        // The bound is about 1,000,000 steps (a few ms in release); debug and loaded CI get slack.
+        // The bound is 500,000 steps (a few ms in release); debug and loaded CI get slack.
         #expect(elapsed < .milliseconds(1_500), "took \(elapsed)")
     }
 

@@ -155,7 +155,7 @@ const char *aero_string_at(lua_State *L, int idx, size_t *length);
 /// AERO_PATTERN_TIME_CHECK_STEPS. Measured in docs/sandbox.md.
 #define AERO_PATTERN_SUBJECT_BYTES_MAX (64 * 1024)
 #define AERO_PATTERN_BYTES_MAX 256
-#define AERO_PATTERN_STEPS_MAX 1000000
+#define AERO_PATTERN_STEPS_MAX 500000
 #define AERO_PATTERN_TIME_CHECK_STEPS 65536
 /// string.gsub with a replacement string: '%0'..'%9' escapes in it times the most matches
 /// (subject bytes + 1, or max_n) at most this (each escape is work in C that no hook sees and
