@@ -4,12 +4,14 @@
 // bounded inside it. Every matcher action counts one step against a budget of
 // AERO_PATTERN_STEPS_MAX per call (per iterator call for gmatch): entering or continuing
 // match(), each repetition a quantifier tries, each byte %b scans, each candidate position of
-// a plain search, per 64 bytes compared by a back reference or a plain search, and per 16
-// bytes of a character class tried. A call over the budget raises "string.NAME: pattern too complex for the
-// sandbox (...)". A static cost estimate made before the call refused ordinary patterns on
-// subjects of a few hundred bytes; counting the real work lets them run on subjects up to
-// the 64 KiB bound and still stops the pathological ones within a few milliseconds. Every
-// AERO_PATTERN_TIME_CHECK_STEPS steps the time budget is checked too.
+// a plain search, one per 64 bytes compared by a back reference or a plain search, and one
+// per 16 bytes of a character class tried. A call over the budget raises "string.NAME:
+// pattern too complex for the sandbox (...)". A static cost estimate made before the call
+// refused ordinary patterns on subjects of a few hundred bytes; counting the real work lets
+// them run on subjects up to the 64 KiB bound and still stops the pathological ones within a
+// few milliseconds (docs/benchmarks.md, "Policy sandbox"). Every
+// AERO_PATTERN_TIME_CHECK_STEPS steps the time budget is checked too, so many such calls
+// stop at the run's budget.
 //
 // Apart from the counting, the code is Lua 5.4.4's (Copyright (C) 1994-2022 Lua.org,
 // PUC-Rio, MIT licence), so results and error messages are Lua's own; the differential test

@@ -199,7 +199,7 @@ int aero_sandbox_cowrap(lua_State *L) {
     return 1;
 }
 
-// table.concat, table.unpack and the sort's copy loops read elements with lua_geti inside
+// table.concat, table.unpack and table.sort read elements with lua_geti inside
 // one C call: each read follows the table's __index chain, up to Lua's own 2,000 tables, with
 // no hook (7 to 20 s over a 2,000-table chain). The chain of tables is bounded before they
 // run; an __index function is called like any function, where the hooks fire.
