@@ -1,5 +1,5 @@
 // FactsTape.swift — encodes a facts document into the byte tape from which C builds the
-// read-only Lua tables (format documented in aero_sandbox.c). Encoding is pure Swift and
+// read-only Lua tables (format documented in aero_sandbox_tape.c). Encoding is pure Swift and
 // cannot fail except on bounds; building runs in C under lua_pcall.
 import AeroCore
 #if canImport(Glibc)

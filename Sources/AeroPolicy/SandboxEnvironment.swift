@@ -1,7 +1,7 @@
 // SandboxEnvironment.swift — the names and bounds of the policy sandbox's environment, which C
-// builds in every fresh state (aero_sandbox.c: the allow-list, the wrappers, the library
+// builds in every fresh state (aero_sandbox_env.c: the allow-list, the wrappers, the library
 // tables filled on first use); see docs/sandbox.md. No Lua text runs to set a sandbox up:
-// the only Lua code of the host's in a sandbox is table.insert/remove/move (host-compiled
+// the only Lua code of the host's in a sandbox is the element loops of table.insert/remove/move (host-compiled
 // bytecode, loaded when a policy first uses `table`).
 
 import CLuaShim
@@ -13,7 +13,7 @@ enum SandboxEnvironment {
 
     /// Names the sandbox environment provides (check() reports reads of any other global);
     /// the same as allowed_base plus print, load, setmetatable, _G and the library tables in
-    /// aero_sandbox.c.
+    /// aero_sandbox_env.c.
     static let environmentNames: Set<String> = [
         "_G", "_VERSION", "assert", "error", "getmetatable", "ipairs", "load", "next", "pairs",
         "pcall", "print", "select", "setmetatable", "tonumber", "tostring", "type", "xpcall",

@@ -80,19 +80,20 @@ struct SandboxBenchCommand: ParsableCommand {
         }
     }
 
-    /// Worst cases for Lua's backtracking matcher, sized to sit just under the cost bound
-    /// (cost = pattern bytes × max(subject, 2)^(quantifiers + unanchored) ≤ 2,000,000).
+    /// Worst cases for the step-counted matcher (aero_match.c: at most AERO_PATTERN_STEPS_MAX
+    /// = 500,000 steps per call, subject <= 65,536 bytes, pattern <= 256 bytes): calls
+    /// refused at the step bound cost the most, and ordinary patterns on 4 KiB for contrast.
     static let patternCases: [(String, String)] = [
-        ("plain find, 64,000-byte subject, 31-byte needle", "string.rep('a', 64000):find(string.rep('a', 30) .. 'b', 1, true)"),
-        ("find 'a*b', 800-byte subject", "string.rep('a', 800):find('a*b')"),
-        ("match '^a*a*b', 570-byte subject", "string.rep('a', 570):match('^a*a*b')"),
-        ("find 'a*a*b', 73-byte subject", "string.rep('a', 73):find('a*a*b')"),
-        ("find 'a*a*a*b', 23-byte subject", "string.rep('a', 23):find('a*a*a*b')"),
-        ("find ('a?' × 6) .. 'b', 5-byte subject", "string.rep('a', 5):find(string.rep('a?', 6) .. 'b')"),
-        ("find ('a*' × 8) .. 'b', 3-byte subject", "string.rep('a', 3):find(string.rep('a*', 8) .. 'b')"),
-        ("find '%b()', 700 × '('", "string.rep('(', 700):find('%b()')"),
+        ("plain find, 65,536-byte subject, 256-byte needle", "string.rep('a', 65536):find(string.rep('a', 255) .. 'b', 1, true)"),
+        ("find ('a-' × 6) .. 'b', 60,000-byte subject (step bound)", "string.rep('a', 60000):find(string.rep('a-', 6) .. 'b')"),
+        ("match ('x?' × 30) .. ('x' × 30), 30-byte subject (step bound)", "string.rep('x', 30):match(string.rep('x?', 30) .. string.rep('x', 30))"),
+        ("gmatch 'a*a*a*b', 65,536-byte subject (step bound)", "string.rep('a', 65536):gmatch('a*a*a*b')()"),
+        ("find '%b()', 30,000 × '((' (step bound)", "string.rep('((', 30000):find('%b()')"),
+        ("match '(.-)%1%1b$', 60,000-byte subject (step bound)", "string.rep('ab', 30000):match('(.-)%1%1b$')"),
+        ("find 10 classes .. 'b', 65,536-byte subject (step bound)", "string.rep('a', 65536):find(string.rep('[a%a%w%d]', 10) .. 'b')"),
         ("gsub('a', 'bb') on the 65,536-byte subject bound", "string.rep('a', 65536):gsub('a', 'bb')"),
-        ("find 'a*b', 900-byte subject (over the bound)", "string.rep('a', 900):find('a*b')"),
+        ("gsub('[^,]+', f) over a 4 KiB comma list (ordinary)", "string.rep('node-17,', 512):gsub('[^,]+', string.upper)"),
+        ("match an RFC 3339-like stamp with 6 captures (ordinary)", "string.rep('2026-11-26T10.00.00Z', 1):match('^(%d+)%-(%d+)%-(%d+)T(%d+)%.(%d+)%.(%d+)Z$')"),
     ]
 
     struct Report: CustomStringConvertible {

@@ -91,13 +91,13 @@ import Testing
         ("return function() return ('a'):rep(3000):match('a-a-a-b') end", "pattern too complex"),
         ("return function() return ('a'):rep(2000):gsub('(a*)*b', '') end", "pattern too complex"),
         ("return function() for _ in ('a'):rep(3000):gmatch('a*a*b') do end end", "pattern too complex"),
-        ("return function() return ('a'):rep(60000):find(('a'):rep(200) .. 'b', 1, true) end", "pattern too complex"),
+        ("return function() return ('a'):rep(60000):find(('a'):rep(30) .. 'b$') end", "pattern too complex"),
         ("return function() return ('a'):rep(100000):find('a') end", "subject of 100000 bytes"),
-        ("return function() return string.find('abc', ('x?'):rep(100)) end", "100 quantifiers"),
+        ("return function() return ('x'):rep(40):match(('x?'):rep(40) .. ('x'):rep(40)) end", "pattern too complex"),
         ("return function() return string.match('abc', ('x'):rep(300)) end", "pattern of 300 bytes"),
         ("return function() local m = string.match local s = ('a'):rep(5000) return m(s, '(.-)(.-)(.-)b') end", "pattern too complex"),
     ])
-    func catastrophicPatternsAreRefusedBeforeTheyRun(text: String, fragment: String) {
+    func catastrophicPatternsAreRefused(text: String, fragment: String) {
         expectFailure(text, .runtime, containing: fragment)
     }
 

@@ -5,13 +5,8 @@ import Testing
 /// How the tests are laid out: a suite lives in a file of its own name, helpers that several
 /// targets need come from AeroTestSupport only, and bounded waits run on the monotonic clock.
 @Suite struct TestLayoutTidyTests {
-    /// Files that hold more than one suite for now. Issue 12 (the sandbox) is changing these
-    /// tests in parallel; the lead splits them, and removes these entries, once that landed.
-    static let multiSuiteFiles: Set<String> = [
-        "Tests/AeroPolicyTests/PolicyCheckTests.swift",
-        "Tests/AeroPolicyTests/PolicySandboxTests.swift",
-        "Tests/AeroPolicyTests/ReviewSandboxBoundsTests.swift",
-    ]
+    /// Files that hold more than one suite: none (each suite lives in a file of its own name).
+    static let multiSuiteFiles: Set<String> = []
 
     static func testFiles() throws -> [String] {
         try Repository.files(under: "Tests", suffixes: [".swift"])

@@ -68,7 +68,7 @@ typedef struct aero_budget {
     char where_source[AERO_WHERE_BYTES_MAX];
     int where_line;
 
-    // print(): lines kept in a registry table; bounded by these counters (see aero_sandbox.c).
+    // print(): lines kept in a registry table; bounded by these counters (see aero_sandbox_names.c).
     int printed_lines;
     int printed_lines_max;
     size_t printed_bytes;
@@ -145,18 +145,18 @@ int aero_open_pure_libraries(lua_State *L);
 /// Returns the string at idx if it is a string (never converts numbers), else NULL.
 const char *aero_string_at(lua_State *L, int idx, size_t *length);
 
-// ---- The policy sandbox (aero_sandbox.c). Each entry point is protected (lua_pcall or
+// ---- The policy sandbox (aero_sandbox_*.c). Each entry point is protected (lua_pcall or
 // lua_load) and returns a Lua status; on error the error object is on top of the stack. ----
 
 /// Pattern-function bounds (string.find/match/gmatch/gsub run in C, where the hook never
-/// fires). A call is refused unless subject <= AERO_PATTERN_SUBJECT_BYTES_MAX, pattern <=
-/// AERO_PATTERN_BYTES_MAX, quantifiers <= AERO_PATTERN_QUANTIFIERS_MAX and the worst-case
-/// cost estimate pattern_bytes * max(subject_bytes, 2)^(quantifiers + unanchored) <=
-/// AERO_PATTERN_COST_MAX. Measured in docs/sandbox.md.
+/// fires). A call is refused unless subject <= AERO_PATTERN_SUBJECT_BYTES_MAX and pattern <=
+/// AERO_PATTERN_BYTES_MAX; the matcher (aero_match.c) then counts its steps and stops a call
+/// (an iterator call for gmatch) after AERO_PATTERN_STEPS_MAX, checking the time budget every
+/// AERO_PATTERN_TIME_CHECK_STEPS. Measured in docs/sandbox.md.
 #define AERO_PATTERN_SUBJECT_BYTES_MAX (64 * 1024)
 #define AERO_PATTERN_BYTES_MAX 256
-#define AERO_PATTERN_QUANTIFIERS_MAX 8
-#define AERO_PATTERN_COST_MAX 2000000.0
+#define AERO_PATTERN_STEPS_MAX 500000
+#define AERO_PATTERN_TIME_CHECK_STEPS 65536
 /// string.gsub with a replacement string: '%0'..'%9' escapes in it times the most matches
 /// (subject bytes + 1, or max_n) at most this (each escape is work in C that no hook sees and
 /// no memory bounds; ~10 ns each, so the bound is ~10 ms).
@@ -166,11 +166,11 @@ const char *aero_string_at(lua_State *L, int idx, size_t *length);
 #define AERO_INDEX_CHAIN_MAX 16
 
 /// A policy's answer: at most this many refusal reasons, each at most this many bytes
-/// (checked by the sandbox's validate, aero_sandbox.c).
+/// (checked by the sandbox's validate, aero_sandbox_answer.c).
 #define AERO_REASONS_MAX 32
 #define AERO_REASON_BYTES_MAX 1024
 
-/// Sandbox bounds enforced by the C wrappers (aero_sandbox.c): load() takes at most
+/// Sandbox bounds enforced by the C wrappers (aero_sandbox_bounds.c, aero_sandbox_patterns.c): load() takes at most
 /// AERO_LOAD_BYTES_MAX bytes of Lua text per chunk; string.rep at most AERO_REP_COUNT_MAX
 /// repetitions and AERO_REP_BYTES_MAX result bytes per call; a printed line is kept up to
 /// AERO_PRINTED_LINE_BYTES_MAX bytes (the budget's printed_line_bytes_max, at most this).
@@ -193,7 +193,7 @@ int aero_sandbox_prepare(lua_State *L);
 int aero_sandbox_capture_libraries(void);
 
 /// Pushes the root proxy of read-only facts read lazily from a tape (format in
-/// aero_sandbox.c). The tape is not copied: the caller keeps it valid and unchanged until it
+/// aero_sandbox_facts.c). The tape is not copied: the caller keeps it valid and unchanged until it
 /// runs no more Lua code in this state.
 int aero_sandbox_push_facts(lua_State *L, const uint8_t *tape, size_t length);
 
