@@ -76,6 +76,7 @@ public final class AdminService: Sendable {
             let claims = try PromotionClaimFile(directory: service.config.dataDir)
             self.decisions = decisions
             self.claims = claims
+            service.promiseView.withLockedValue { $0 = { claims.promise.map { ($0.epoch, $0.candidate) } } }
             coordinator = PromotionCoordinator(service: service, roles: roles, decisions: decisions, claims: claims,
                                                metrics: metrics, logger: logger)
             unavailable = nil
@@ -164,6 +165,10 @@ public final class AdminService: Sendable {
         do {
             let final = try await engine.fence()
             fencingAttempt.withLockedValue { $0 = json["attempt"]?.stringValue }
+            service.fenceRecord.withLockedValue {
+                $0 = FenceRecord(epoch: Epoch(epoch), toEpoch: Epoch(toEpoch), candidate: NodeID(candidate),
+                                 attempt: json["attempt"]?.stringValue, sinceMs: EventJournal.wallClockMs())
+            }
             service.journal.record("fenced", fields: [
                 "epoch": .integer(Int64(epoch)), "candidate": .string(candidate), "final_lsn": .integer(Int64(final.rawValue)),
             ], durability: .sync)
@@ -223,6 +228,7 @@ public final class AdminService: Sendable {
         let released = candidate.map { claims?.release(next, candidate: $0) ?? false } ?? false
         engine.unfence()
         fencingAttempt.withLockedValue { $0 = nil }
+        service.fenceRecord.withLockedValue { $0 = nil }
         service.journal.record("unfenced", fields: [
             "epoch": .integer(Int64(epoch)), "candidate": candidate.map { .string($0.rawValue) } ?? .null, "was_fenced": .bool(wasFenced),
             "candidate_lost": .bool(candidateLost), "candidate_gave_up": .bool(candidateGaveUp),
@@ -349,6 +355,7 @@ public final class AdminService: Sendable {
             return refuse(RuleID.promoteFollow1.rawValue, "\(config.id) could not write its new authority: \(error)", status: 500)
         }
         engine.unfence()
+        service.fenceRecord.withLockedValue { $0 = nil }
         let observer = roles.startFollowing()
         service.installRole(hooks: nil, observer: observer)
         service.journal.record("repointed", fields: [

@@ -29,6 +29,9 @@ extension KVService {
                 "streaming_replicas": primaryHooks?.streamingReplicas.map { .array($0().sorted().map { .string($0.rawValue) }) } ?? .null,
             ]),
             "epoch_history": .array(history),
+            // A fenced primary's fence (FenceView.swift) and any epoch promise this node holds.
+            "fence": fenceJSON(),
+            "epoch_promise": epochPromiseJSON(),
             "storage_failure": engine.failureReason.map { .string($0) } ?? .null,
         ]))
     }

@@ -47,6 +47,10 @@ public final class KVService: Sendable {
     public var acknowledgedLSN: LSN { acknowledged.withLockedValue { $0 } }
     /// The highest epoch seen from a peer, and who showed it (rule 8).
     let higherEpoch = NIOLockedValueBox<(epoch: Epoch, from: String)?>(nil)
+    /// Why this primary is fenced (FenceView.swift); set and cleared by AdminService.
+    let fenceRecord = NIOLockedValueBox<FenceRecord?>(nil)
+    /// Reads the epoch promise this node holds (AdminService's claim file), for the status.
+    let promiseView = NIOLockedValueBox<(@Sendable () -> (epoch: Epoch, candidate: NodeID)?)?>(nil)
 
     public init(config: ServerConfig, engine: StorageEngine, journal: EventJournal, metrics: ServerMetrics,
                 primaryHooks: PrimaryHooks? = nil, replicaObserver: ReplicationFollower.Observer? = nil) {
@@ -182,7 +186,7 @@ public final class KVService: Sendable {
         switch error {
         case .notWritable(let role, let following, let epoch):
             if role == .replica { return .writeOnReplica(node: config.id, primary: following, epoch: epoch) }
-            return Refusal(code: .fenced, message: "\(config.id) is fenced at epoch \(epoch) and accepts no writes",
+            return Refusal(code: .fenced, message: fencedMessage(epoch: epoch),
                            explanation: Explanation(rule: ErrorCode.fenced.rawValue,
                                                     summary: "a fenced primary accepts no writes until the fence is lifted or a new primary exists",
                                                     facts: ["epoch": .integer(Int64(epoch.rawValue))]))

@@ -84,14 +84,67 @@ func encodedKey(_ key: String) -> String {
 }
 
 struct RemoteStatus: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "status", abstract: "Show a node's facts, cluster view and epoch history.")
+    static let configuration = CommandConfiguration(
+        commandName: "status", abstract: "Show a node's facts, cluster view and epoch history.",
+        discussion: "JSON by default (every field); --format text prints the authority summary an operator reads first.")
     @OptionGroup var remote: RemoteOptions
+    @Option(name: .long, help: "Output format: json (every field) or text (role, epoch, durability, fence, promise, positions).")
+    var format: PromoteFormat = .json
 
     func run() async throws {
         let reply = try await remote.send("GET", "/v1/status")
         try remote.check(reply)
         let text = String(decoding: reply.body, as: UTF8.self)
-        print((try? JSONParser.parse(text))?.prettyJSON ?? text)
+        guard let json = try? JSONParser.parse(text) else {
+            print(text)
+            return
+        }
+        switch format {
+        case .json: print(json.prettyJSON)
+        case .text: print(Self.summary(json), terminator: "")
+        }
+    }
+
+    /// The lines an operator needs at 3 a.m.: who this node is, what authority it holds, what it
+    /// waits for, whether it is fenced and what lifts it, and where its log stands.
+    static func summary(_ json: JSONValue) -> String {
+        let node = json["node"] ?? .null
+        func text(_ value: JSONValue?) -> String {
+            guard let value, value != .null else { return "none" }
+            return value.stringValue ?? value.integerValue.map(String.init) ?? value.canonicalJSON
+        }
+        var out = "node:        \(text(node["id"])) (\(text(node["role"])) of epoch \(text(node["epoch"])))\n"
+        if let following = node["following"]?.stringValue { out += "following:   \(following)\n" }
+        if let durability = json["cluster"]?["durability"], durability != .null {
+            let set = (durability["set"]?.arrayValue ?? []).compactMap(\.stringValue).joined(separator: ", ")
+            out += "durability:  ANY \(text(durability["quorum"])) of (\(set))\n"
+        } else {
+            out += "durability:  none (async: the primary alone acknowledges)\n"
+        }
+        if let streaming = json["cluster"]?["streaming_replicas"]?.arrayValue {
+            out += "streaming:   \(streaming.isEmpty ? "none" : streaming.compactMap(\.stringValue).joined(separator: ", "))\n"
+        }
+        if let fence = json["fence"], fence != .null {
+            var line = "FENCED at epoch \(text(fence["epoch"]))"
+            if let candidate = fence["candidate"]?.stringValue { line += " for \(candidate)'s switchover to epoch \(text(fence["to_epoch"]))" }
+            if let attempt = fence["attempt"]?.stringValue { line += ", attempt \(attempt)" }
+            if let since = fence["since"]?.stringValue { line += ", since \(since)" }
+            if let cause = fence["cause"]?.stringValue, fence["candidate"]?.stringValue == nil { line += " (\(cause))" }
+            out += "fence:       \(line); writes are refused (REPL-FENCED); `aerodb unfence` lifts it after a failed switchover\n"
+        } else {
+            out += "fence:       none\n"
+        }
+        if let promise = json["epoch_promise"], promise != .null {
+            out += "promise:     epoch \(text(promise["epoch"])) promised to \(text(promise["candidate"]))\n"
+        } else {
+            out += "promise:     none\n"
+        }
+        out += "positions:   durable \(text(node["durable_lsn"])), applied \(text(node["applied_lsn"])), acked \(text(node["acked_lsn"]))"
+        if node["primary_acked_lsn"] != nil && node["primary_acked_lsn"] != .null { out += ", primary acked \(text(node["primary_acked_lsn"]))" }
+        out += "\n"
+        if let contact = node["last_contact_ms"]?.integerValue { out += "last contact: \(contact) ms ago (from its primary)\n" }
+        if let failure = json["storage_failure"]?.stringValue { out += "STORAGE FAILED: \(failure)\n" }
+        return out
     }
 }
 

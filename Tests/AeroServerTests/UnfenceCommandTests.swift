@@ -25,6 +25,17 @@ struct UnfenceCommandTests {
         cluster.nodes[1] = nil
         let fenced = await cluster.put(0, "while", "fenced")
         #expect(PromoCluster.errorCode(fenced) == "REPL-FENCED", "\(fenced.text)")
+        // The refusal names the attempt and what lifts the fence; status shows fence and promise.
+        let fencedMessage = fenced.json?["error"]?["message"]?.stringValue ?? ""
+        #expect(fencedMessage.contains("n1 is fenced at epoch 1 for n2's switchover to epoch 2 (attempt n2-"), "\(fencedMessage)")
+        #expect(fencedMessage.contains("`aerodb unfence --addr 127.0.0.1:\(cluster.http[0])` lifts the fence (it asks n2 first)"), "\(fencedMessage)")
+        let fencedStatus = await cluster.request(0, "GET", "/v1/status").json
+        #expect(fencedStatus?["fence"]?["candidate"] == .string("n2") && fencedStatus?["fence"]?["to_epoch"] == .integer(2), "\(String(describing: fencedStatus?["fence"]))")
+        #expect(fencedStatus?["fence"]?["attempt"]?.stringValue?.hasPrefix("n2-") == true)
+        #expect(fencedStatus?["epoch_promise"] == .object(["epoch": .integer(2), "candidate": .string("n2")]))
+        let summary = try RemoteCommandTests.aerodb(["status", "--addr", "127.0.0.1:\(cluster.http[0])", "--format", "text"])
+        #expect(summary.status == 0 && summary.stdout.contains("fence:       FENCED at epoch 1 for n2's switchover to epoch 2, attempt n2-"), "\(summary.stdout)")
+        #expect(summary.stdout.contains("promise:     epoch 2 promised to n2"), "\(summary.stdout)")
 
         // Exit 1: n3 is a replica, there is no fence of epoch 1 to lift on it.
         let refused = try RemoteCommandTests.aerodb(["unfence", "--addr", "127.0.0.1:\(cluster.http[2])", "--epoch", "1"])
@@ -48,6 +59,8 @@ struct UnfenceCommandTests {
         #expect(lifted.status == 0, "\(lifted.stdout) \(lifted.stderr)")
         #expect(lifted.stdout == "n1: fence of epoch 1 lifted; it takes writes again\nreleased its promise of epoch 2 to n2\n", "\(lifted.stdout)")
         #expect(cluster.journal(0).contains("\"unfenced\""))
+        let liftedStatus = await cluster.request(0, "GET", "/v1/status").json
+        #expect(liftedStatus?["fence"] == .null && liftedStatus?["epoch_promise"] == .null, "\(String(describing: liftedStatus))")
 
         // Again, as JSON: nothing was fenced any more; still exit 0.
         let again = try RemoteCommandTests.aerodb(["unfence", "--addr", "127.0.0.1:\(cluster.http[0])", "--format", "json"])
