@@ -92,7 +92,7 @@ extension StorageEngine {
         commits.finishReseed(at: image.lsn, epoch: image.epoch)
         checkpointLSN = image.lsn
         segments = []
-        readCursor = nil
+        readCursors = []
         walBytesSinceCheckpoint = 0
         activeBytes = 0
         activeAllocatedBytes = 0

@@ -75,7 +75,9 @@ public final class StorageEngine: @unchecked Sendable {
     var segments: [(name: String, firstLSN: LSN)]
     var checkpointLSN: LSN
     var walBytesSinceCheckpoint: UInt64
-    var readCursor: (next: LSN, segment: String, offset: UInt64)?
+    /// Where recent `readWAL` calls ended, most recent last (at most `readCursorsMax`): one per
+    /// replica streaming, so that readers at different positions each resume where they were.
+    var readCursors: [(next: LSN, segment: String, offset: UInt64)] = []
     var durableListeners: [UInt64: @Sendable (LSN) -> Void] = [:]
     var nextListenerID: UInt64 = 1
 

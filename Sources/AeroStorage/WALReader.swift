@@ -6,19 +6,30 @@
 //     `WALFormat.recordPayloadBytesMax` and within what the segment file holds after it. A
 //     corrupt length is damage (`storage.recovery.corrupt-record`) before any buffer of that
 //     size is allocated.
-//   - A read continuing where the previous one ended (the usual case: one replica streaming)
-//     resumes at the remembered segment and offset instead of scanning from the segment start.
+//   - A read continuing where an earlier one ended (the usual case: each streaming replica
+//     asks for the records after the ones it was sent) resumes at the remembered segment and
+//     offset instead of scanning from the segment start. One cursor per reader, at most
+//     `readCursorsMax`: with a single shared cursor, two replicas reading the same records in
+//     turn (the default 3-node cluster) each found the other's position and rescanned the
+//     segment from its start on every read — two preads and a CRC per record, so the
+//     primary's CPU per write grew with the segment (docs/benchmarks.md, "Cluster").
 //   - A segment removed after a checkpoint answers `.walGone`: the reader must re-seed.
 
 import AeroCore
 import Foundation
 
 extension StorageEngine {
+    /// Read positions remembered at once: more than the replicas a primary streams to (at most
+    /// 8 members in a local cluster), few enough that finding one is a short linear search.
+    static let readCursorsMax = 16
+
     /// Durable records from `lsn` on, at most about `bytesMax` bytes (at least one record when
     /// one exists). `.walGone` when the segment holding `lsn` was removed after a checkpoint.
     public func readWAL(from lsn: LSN, bytesMax: Int = 1 << 20) throws -> WALReadResult {
         precondition(lsn > .zero, "LSNs start at 1")
-        let (durableNow, list, cursor, ckpt) = locked { (commits.durableLSN, segments, readCursor, checkpointLSN) }
+        let (durableNow, list, cursor, ckpt) = locked {
+            (commits.durableLSN, segments, readCursors.last(where: { $0.next == lsn }), checkpointLSN)
+        }
         if lsn > durableNow { return .records([]) }
         guard let index = list.lastIndex(where: { $0.firstLSN <= lsn }) else {
             return .walGone(oldestAvailable: list.first?.firstLSN, checkpointLSN: ckpt)
@@ -74,7 +85,13 @@ extension StorageEngine {
             next = list[segment].firstLSN
         }
         let cursorSegment = list[segment].name
-        locked { readCursor = (next, cursorSegment, offset) }
+        locked {
+            // Kept, not moved: another replica may still ask for `lsn` (two in step ask for the
+            // same records in turn). One cursor per position; the oldest ages out.
+            readCursors.removeAll { $0.next == next }
+            readCursors.append((next, cursorSegment, offset))
+            if readCursors.count > Self.readCursorsMax { readCursors.removeFirst(readCursors.count - Self.readCursorsMax) }
+        }
         return .records(out)
     }
 }
