@@ -67,14 +67,21 @@ public struct Decision: Sendable, Equatable {
     public let rules: [RuleResult]
     /// Every policy, in name order, including those run after a native rule had refused.
     public let policies: [PolicyRun]
-    /// SHA-256 of the facts document in canonical JSON.
+    /// The facts digest: what an operator approves (`--expect-facts-digest`), SHA-256 of the
+    /// decision's basis (DecisionDigest.swift: cluster shape, reachability, labels, policy
+    /// sets, the request and the outcome; no LSNs, no clock). One name everywhere.
     public let factsDigest: String
+    /// The document digest: SHA-256 of the whole facts document in canonical JSON (LSNs and
+    /// captured_at included), to identify the exact document, never to approve a promotion.
+    public let documentDigest: String
+    /// The basis `factsDigest` is computed from (recorded, so a refusal can name what changed).
+    public let digestBasis: JSONValue
     /// SHA-256 identifying the policy set (see `PromotionEngine.policySetDigest`).
     public let policySetDigest: String
     public let engineVersion: String
 
     public init(
-        rules: [RuleResult], policies: [PolicyRun], factsDigest: String, policySetDigest: String,
+        facts: FactsDocument, rules: [RuleResult], policies: [PolicyRun], policySetDigest: String,
         engineVersion: String = AeroVersion.string
     ) {
         var reasons: [Reason] = []
@@ -104,7 +111,11 @@ public struct Decision: Sendable, Equatable {
         self.reasons = reasons
         self.rules = rules
         self.policies = policies
-        self.factsDigest = factsDigest
+        self.documentDigest = facts.digest
+        let basis = DecisionDigest.basis(facts, policySetDigest: policySetDigest, engineVersion: engineVersion,
+                                         allowed: allowed, reasonSources: reasons.map(\.source))
+        self.digestBasis = basis
+        self.factsDigest = DecisionDigest.digest(basis)
         self.policySetDigest = policySetDigest
         self.engineVersion = engineVersion
     }
@@ -117,6 +128,7 @@ public struct Decision: Sendable, Equatable {
             "rules": .array(rules.map(\.json)),
             "policies": .array(policies.map(Self.policyJSON)),
             "facts_digest": .string(factsDigest),
+            "document_digest": .string(documentDigest),
             "policy_set_digest": .string(policySetDigest),
             "engine_version": .string(engineVersion),
         ])
@@ -201,7 +213,8 @@ public struct Decision: Sendable, Equatable {
             for line in run.printed { lines.append("      print: \(Self.printable(line))") }
             if run.printedTruncated { lines.append("      print: (truncated)") }
         }
-        lines.append("facts digest:      \(factsDigest)")
+        lines.append("facts digest:      \(factsDigest)  (approve with --expect-facts-digest)")
+        lines.append("document digest:   \(documentDigest)  (the whole document; not for approval)")
         lines.append("policy set digest: \(policySetDigest)")
         lines.append("engine version:    \(engineVersion)")
         return lines.joined(separator: "\n") + "\n"

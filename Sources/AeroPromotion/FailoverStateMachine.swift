@@ -89,7 +89,8 @@ public struct PromotionPlan: Sendable, Equatable {
     /// The current epoch's acknowledging set and quorum (nil in async mode): whose promises
     /// the claim needs (P13).
     public let durability: EpochDurability?
-    public let factsDigest: String
+    /// SHA-256 of the facts document the plan was made from (Decision.documentDigest).
+    public let documentDigest: String
 
     /// P13: the promises of the set's members this attempt needs (0 in async mode, where no
     /// failover is allowed and a switchover is exclusive through the fenced primary alone).
@@ -283,7 +284,7 @@ public struct FailoverStateMachine: Sendable, Equatable {
     /// `decision` must have been computed from `facts`, and `facts` captured for this request.
     public mutating func decided(_ decision: Decision, facts: FactsDocument) -> Action {
         guard case .validating(let request) = state else { invalid(.decided) }
-        precondition(decision.factsDigest == facts.digest, "the decision was computed from other facts")
+        precondition(decision.documentDigest == facts.digest, "the decision was computed from other facts")
         precondition(facts.request.promotionKind == request.kind && facts.request.candidate == request.candidate,
                      "the facts were captured for another request")
         guard decision.allowed else {
@@ -300,7 +301,7 @@ public struct FailoverStateMachine: Sendable, Equatable {
             toEpoch: facts.cluster.epoch.successor, requiredLSN: required,
             primaryDurableLSN: request.kind == .switchover ? facts.primary.durableLSN : nil,
             durability: facts.cluster.commitMode == .sync ? facts.cluster.durability : nil,
-            factsDigest: facts.digest)
+            documentDigest: facts.digest)
         switch request.kind {
         case .switchover:
             state = .promoting(plan, .fencingPrimary, target: nil, undo: [])

@@ -51,6 +51,6 @@ public struct PromotionEngine: Sendable {
             let policyFacts = PolicyFacts(facts.json)
             runs = sandbox.runAll(policies, facts: policyFacts)
         }
-        return Decision(rules: rules, policies: runs, factsDigest: facts.digest, policySetDigest: policySetDigest)
+        return Decision(facts: facts, rules: rules, policies: runs, policySetDigest: policySetDigest)
     }
 }

@@ -43,8 +43,9 @@ public enum ReplicationFollower {
         /// Forgets the previous session's end before a new one starts; progress is kept.
         public func beginSession() {
             box.withLockedValue { $0.end = nil; $0.storageError = nil }
-            // "Caught up at connect" is per session; contact and re-seed state carry over.
-            link.withLockedValue { $0.catchUpTargetLSN = nil; $0.caughtUp = false }
+            // The catch-up target stays until the next hello replaces it: a replica that was
+            // behind when its link dropped is still behind (still `recovering`) while it
+            // reconnects, which is when a failover asks. Contact and re-seed state carry over.
         }
 
         /// Returns once every storage operation of this observer's sessions was handed to the

@@ -86,14 +86,24 @@ extension KVService {
         if let problem = ClusterLabels.nameProblem(name) ?? ClusterLabels.valueProblem(name: name, value) {
             return respond(.request(.badRequest, problem, facts: ["label": .string(String(name.prefix(80)))]))
         }
-        let existing = ClusterLabels.read(engine.snapshot())
-        if existing[name] == nil, existing.count >= ClusterLabels.countMax {
-            return respond(.request(.badRequest, "the cluster has \(existing.count) labels, the most it keeps (\(ClusterLabels.countMax)); unset one first",
-                                    facts: ["label": .string(name)]))
+        // A replica refuses a label write like any write, before any label check (rule 2).
+        let authority = engine.authority
+        if authority.role == .replica {
+            return respond(refusal(for: .notWritable(role: .replica, following: authority.following, epoch: authority.epoch)))
         }
-        var transaction = Transaction()
-        transaction.put(SystemKeys.labelPrefix + name, value)
-        return await commit(transaction, started: started, context: ["label": .string(name), "op": .string("label_set")])
+        // Check and commit under one lock: two new labels at once cannot both pass the count.
+        let answer = await labelWrites.withLock { [self] in
+            let existing = ClusterLabels.read(engine.snapshot())
+            if existing[name] == nil, existing.count >= ClusterLabels.countMax {
+                return respond(.request(.badRequest, "the cluster has \(existing.count) labels, the most it keeps (\(ClusterLabels.countMax)); unset one first",
+                                        facts: ["label": .string(name)]))
+            }
+            var transaction = Transaction()
+            transaction.put(SystemKeys.labelPrefix + name, value)
+            return await commit(transaction, started: started, context: ["label": .string(name), "op": .string("label_set")])
+        }
+        return answer ?? respond(.request(.badRequest, "\(labelWrites.waitersMax) label writes are already waiting; ask again once they are done",
+                                          facts: ["label": .string(name)]))
     }
 
     /// `DELETE /v1/cluster/labels/{name}`. Removing an absent label is still a write (so a

@@ -30,7 +30,6 @@ final class DecisionLog: @unchecked Sendable {
 
     /// Writes one record durably and returns its id.
     func record(facts: FactsDocument, decision: Decision, dryRun: Bool, capturedMs: UInt64, extra: [String: JSONValue]) throws -> String {
-        let basis = DecisionDigest.basis(facts, decision)
         let id: String = lock.withLock {
             sequence += 1
             let ms = String(capturedMs)
@@ -38,8 +37,8 @@ final class DecisionLog: @unchecked Sendable {
         }
         var fields: [String: JSONValue] = [
             "id": .string(id), "node": .string(node.rawValue), "dry_run": .bool(dryRun),
-            "allowed": .bool(decision.allowed), "facts_digest": .string(DecisionDigest.digest(basis)),
-            "digest_basis": basis, "document_digest": .string(facts.digest),
+            "allowed": .bool(decision.allowed), "facts_digest": .string(decision.factsDigest),
+            "digest_basis": decision.digestBasis, "document_digest": .string(decision.documentDigest),
             "facts": facts.json, "decision": decision.json, "explanation": .string(decision.explainText),
         ]
         for (key, value) in extra { fields[key] = value }
@@ -48,6 +47,46 @@ final class DecisionLog: @unchecked Sendable {
                                 directory: directory)
         prune()
         return id
+    }
+
+    /// What happened after the decision, in the record's `outcome` (issue 17: the history
+    /// showed the engine's "allowed" for promotions that were refused by PROMOTE-DIGEST-1 or
+    /// failed mid-way). `summary` is what `aerodb decisions list` prints.
+    static func outcomeJSON(_ outcome: PromotionOutcome, dryRun: Bool, message: String) -> JSONValue {
+        let summary: String
+        var step: JSONValue = .null
+        switch outcome {
+        case .allowed: summary = dryRun ? "dry run: allowed" : "allowed"
+        case .refused(let rule): summary = (dryRun ? "dry run: refused" : "refused") + (rule.map { " (\($0))" } ?? "")
+        case .promoted: summary = "promoted"
+        case .promotedWithoutService(let rule): summary = "promoted without service (\(rule))"
+        case .failed(let failedStep, let rule):
+            summary = "failed at \(failedStep.rawValue) (\(rule))"
+            step = .string(failedStep.rawValue)
+        case .unusable(let rule): summary = "unusable (\(rule))"
+        }
+        return .object([
+            "outcome": .string(outcome.name), "rule": outcome.rule.map(JSONValue.string) ?? .null, "step": step,
+            "summary": .string(summary), "message": .string(String(message.prefix(Self.outcomeMessageBytesMax))),
+        ])
+    }
+
+    /// A recorded outcome's message is cut to this many characters (the journal has it whole).
+    static let outcomeMessageBytesMax = 2_000
+
+    /// Adds `outcome` to the record `id`, durably (the same replace path as the record). Returns
+    /// the problem when it could not be written; the record then keeps its decision only.
+    func recordOutcome(id: String, _ outcome: JSONValue) -> (any Error)? {
+        guard case .object(var fields)? = read(id: id) else { return DecisionLogError.missing(id) }
+        fields["outcome"] = outcome
+        let path = directory + "/" + id + ".json"
+        do {
+            try DurableFile.replace(path: path, temp: path + ".tmp", bytes: Array((JSONValue.object(fields).canonicalJSON + "\n").utf8),
+                                    directory: directory)
+            return nil
+        } catch {
+            return error
+        }
     }
 
     func read(id: String) -> JSONValue? {
@@ -63,12 +102,16 @@ final class DecisionLog: @unchecked Sendable {
             guard let record = read(id: id) else { return nil }
             let request = record["facts"]?["request"]
             let reasons = record["decision"]?["reasons"] ?? .array([])
-            return .object([
-                "id": .string(id), "dry_run": record["dry_run"] ?? .null, "allowed": record["allowed"] ?? .null,
-                "kind": request?["kind"] ?? .null, "candidate": request?["candidate"] ?? .null,
-                "captured_at": record["facts"]?["captured_at"] ?? .null,
-                "facts_digest": record["facts_digest"] ?? .null, "reasons": reasons,
-            ])
+            var entry: [String: JSONValue] = ["id": .string(id), "reasons": reasons]
+            entry["dry_run"] = record["dry_run"] ?? .null
+            entry["allowed"] = record["allowed"] ?? .null
+            entry["kind"] = request?["kind"] ?? .null
+            entry["candidate"] = request?["candidate"] ?? .null
+            entry["captured_at"] = record["facts"]?["captured_at"] ?? .null
+            entry["facts_digest"] = record["facts_digest"] ?? .null
+            // Absent: the attempt did not end normally (the node stopped mid-way).
+            entry["outcome"] = record["outcome"] ?? .null
+            return .object(entry)
         }
     }
 
@@ -91,6 +134,15 @@ final class DecisionLog: @unchecked Sendable {
         guard all.count > Self.decisionsKeptMax else { return }
         for id in all.prefix(all.count - Self.decisionsKeptMax) {
             try? FileManager.default.removeItem(atPath: directory + "/" + id + ".json")
+        }
+    }
+}
+
+enum DecisionLogError: Error, CustomStringConvertible {
+    case missing(String)
+    var description: String {
+        switch self {
+        case .missing(let id): "no decision record \(id)"
         }
     }
 }

@@ -47,6 +47,8 @@ public final class KVService: Sendable {
     public var acknowledgedLSN: LSN { acknowledged.withLockedValue { $0 } }
     /// The highest epoch seen from a peer, and who showed it (rule 8).
     let higherEpoch = NIOLockedValueBox<(epoch: Epoch, from: String)?>(nil)
+    /// Serializes new-label writes (check the count, then commit; ClusterLabels.swift).
+    let labelWrites = AsyncMutex(waitersMax: 64)
     /// Why this primary is fenced (FenceView.swift); set and cleared by AdminService.
     let fenceRecord = NIOLockedValueBox<FenceRecord?>(nil)
     /// Reads the epoch promise this node holds (AdminService's claim file), for the status.
@@ -99,8 +101,11 @@ public final class KVService: Sendable {
         if let refusal = await waitFor(minLSN) { return respond(refusal, context: ["prefix": .string(prefix)]) }
         let snapshot = engine.snapshot()
         let limit = Int(config.budgets.listEntriesMax)
-        // System keys (cluster labels, at most ClusterLabels.countMax) sort first; never listed.
-        let rows = snapshot.scan(prefix: prefix, limit: limit + 1 + ClusterLabels.countMax).filter { !SystemKeys.isReserved($0.key) }.prefix(limit + 1)
+        // System keys (labels, epoch records: all start with NUL) sort before every client key
+        // and are never listed. Only an empty prefix reaches them: skip exactly as many as this
+        // snapshot holds (epoch records grow with promotions, so no constant bound will do).
+        let reserved = prefix.isEmpty ? snapshot.scan(prefix: SystemKeys.reservedLead).count : 0
+        let rows = snapshot.scan(prefix: prefix, limit: limit + 1 + reserved).filter { !SystemKeys.isReserved($0.key) }.prefix(limit + 1)
         let entries: [JSONValue] = rows.prefix(limit).map { row in .object(["key": .string(row.key)].merging(Self.valueFields(row.value)) { a, _ in a }) }
         return .json(.object([
             "lsn": .integer(Int64(snapshot.lsn.rawValue)), "epoch": .integer(Int64(engine.currentEpoch.rawValue)),

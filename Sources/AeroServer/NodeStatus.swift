@@ -40,6 +40,10 @@ enum NodeStatus {
         let isPrimary = authority.role == .primary
         // A primary follows no one: the link is the follower's, present only on a replica.
         let link = isPrimary ? nil : service.replicaObserver.map { (observer: $0, state: $0.linkState) }
+        // Acknowledged before durable: a commit finishing in between must not show acked > durable.
+        // Null until this process acknowledged a write (a restarted primary does not know what
+        // it acknowledged before; 0 would claim "nothing").
+        let acked: LSN? = isPrimary ? Optional(service.acknowledgedLSN).flatMap { $0 == .zero ? nil : $0 } : nil
         let durable = engine.durableLSN
         let applied = engine.appliedLSN
         let walContinuous = !(link?.state.reseedNeeded ?? false) && !(link?.state.gapSeen ?? false)
@@ -56,7 +60,7 @@ enum NodeStatus {
             epoch: authority.epoch,
             durableLSN: durable,
             appliedLSN: applied,
-            ackedLSN: isPrimary ? service.acknowledgedLSN : nil,
+            ackedLSN: acked,
             primaryAckedLSN: primaryAcked,
             wal: WALFacts(continuous: walContinuous, corrupt: engine.failureReason != nil),
             recovering: recovering,

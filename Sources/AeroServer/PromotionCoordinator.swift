@@ -118,8 +118,9 @@ final class PromotionCoordinator: Sendable {
         }
         let facts = captured.document
         let decision = PromotionEngine(policies: policies, sandbox: PolicySandbox(budget: PolicySandbox.defaultBudget, isolation: .worker)).decide(facts)
-        let basis = DecisionDigest.basis(facts, decision)
-        let stateDigest = DecisionDigest.digest(basis)
+        // The one digest an operator approves (Decision.factsDigest); the document's is separate.
+        let basis = decision.digestBasis
+        let stateDigest = decision.factsDigest
         let digestMismatch = request.expectFactsDigest.map { $0 != stateDigest } ?? false
         // What changed, read before this decision is recorded (it would match nothing anyway).
         let approved = digestMismatch && !request.dryRun ? request.expectFactsDigest.flatMap(decisions.basis(forDigest:)) : nil
@@ -131,7 +132,7 @@ final class PromotionCoordinator: Sendable {
             ])
             try service.journal.append("promotion_decision", fields: [
                 "id": .string(id), "dry_run": .bool(request.dryRun), "allowed": .bool(decision.allowed),
-                "kind": .string(request.kind), "facts_digest": .string(facts.digest),
+                "kind": .string(request.kind), "facts_digest": .string(decision.factsDigest), "document_digest": .string(decision.documentDigest),
                 "reasons": .array(decision.reasons.map { .string($0.description) }),
             ], durability: .sync)
         } catch {
@@ -149,14 +150,14 @@ final class PromotionCoordinator: Sendable {
             let message = "the facts changed since the operator saw them: expected facts digest \(request.expectFactsDigest!), captured \(stateDigest) (decision \(id)); \(what); run a new dry run and check it"
             fields["changed"] = approved.map { .array(DecisionDigest.changes(from: $0, to: basis).map(JSONValue.string)) } ?? .null
             journalOutcome("promotion_refused", id: id, rule: RuleID.promoteDigest1.rawValue, message: message)
-            return answer(.refused(rule: RuleID.promoteDigest1.rawValue), message: message, fields: fields)
+            return finish(id, .refused(rule: RuleID.promoteDigest1.rawValue), message: message, fields: fields)
         }
         guard let kind = PromotionKind(rawValue: request.kind) else {
             // REQ-1 refused it; there is no attempt to drive.
-            return answer(decision.allowed ? .allowed : .refused(rule: nil), message: decision.text, fields: fields)
+            return finish(id, decision.allowed ? .allowed : .refused(rule: nil), message: decision.text, fields: fields)
         }
         if request.dryRun {
-            return answer(decision.allowed ? .allowed : .refused(rule: nil), message: decision.text, fields: fields)
+            return finish(id, decision.allowed ? .allowed : .refused(rule: nil), message: decision.text, fields: fields)
         }
         var machine = FailoverStateMachine(request: PromotionRequest(kind: kind, candidate: config.id, requestedBy: request.requestedBy))
         _ = machine.validate()
@@ -171,7 +172,7 @@ final class PromotionCoordinator: Sendable {
                 preconditionFailure("facts were captured before the machine was driven")
             case .reportDenied:
                 journalOutcome("promotion_refused", id: id, rule: nil, message: decision.text)
-                return answer(.refused(rule: nil), message: decision.text, fields: fields)
+                return finish(id, .refused(rule: nil), message: decision.text, fields: fields)
             case .fencePrimary(let primary, let epoch):
                 action = await steps.fence(primary, epoch: epoch, machine: &machine)
             case .awaitCatchUp(_, let lsn):
@@ -197,18 +198,18 @@ final class PromotionCoordinator: Sendable {
                     await recordEpoch(epoch, kind: kind, decisionID: id, fields: &fields)
                     let message = "\(config.id) is primary of epoch \(epoch); \(how)"
                     journalOutcome("promotion_promoted", id: id, rule: nil, message: message, extra: fields.filter { ["repointed", "unreachable", "repoint_refused"].contains($0.key) })
-                    return answer(.promoted, message: message, fields: fields)
+                    return finish(id, .promoted, message: message, fields: fields)
                 case .unverified(let rule, let why):
                     fields["verified_write"] = .null
                     let message = "\(config.id) is primary of epoch \(epoch), but cannot acknowledge writes yet: \(why)"
                     journalOutcome("promotion_promoted", id: id, rule: rule, message: message, extra: fields.filter { ["repointed", "unreachable", "repoint_refused"].contains($0.key) })
-                    return answer(.promotedWithoutService(rule: rule), message: message, fields: fields)
+                    return finish(id, .promotedWithoutService(rule: rule), message: message, fields: fields)
                 }
             case .reportFailed(let failure):
                 metrics.failed(step: failure.step.rawValue)
                 let message = "step \(failure.step.rawValue): \(failure.message)"
                 journalOutcome("promotion_failed", id: id, rule: failure.rule, message: message)
-                return answer(.failed(step: failure.step, rule: failure.rule), message: message, fields: fields)
+                return finish(id, .failed(step: failure.step, rule: failure.rule), message: message, fields: fields)
             }
         }
     }
@@ -246,6 +247,19 @@ final class PromotionCoordinator: Sendable {
         if let rule { fields["rule"] = .string(rule) }
         for (key, value) in extra { fields[key] = value }
         service.journal.record(event, fields: fields, durability: .sync)
+    }
+
+    /// The answer to a request whose decision is recorded: the outcome is written into the
+    /// decision's record first (DecisionLog.recordOutcome), so the history shows what happened,
+    /// not only what the engine decided.
+    func finish(_ id: String, _ outcome: PromotionOutcome, message: String, fields: [String: JSONValue]) -> APIResponse {
+        let dryRun = fields["dry_run"]?.boolValue ?? false
+        if let problem = decisions.recordOutcome(id: id, DecisionLog.outcomeJSON(outcome, dryRun: dryRun, message: message)) {
+            // The promotion's answer stands; the record keeps its decision without the outcome.
+            logger.error("the decision's outcome was not recorded", metadata: ["id": "\(id)", "error": "\(problem)"])
+            _ = service.journal.record("decision_outcome_not_recorded", fields: ["id": .string(id), "error": .string("\(problem)")], durability: .sync)
+        }
+        return answer(outcome, message: message, fields: fields)
     }
 
     func answer(_ outcome: PromotionOutcome, message: String, fields: [String: JSONValue]) -> APIResponse {

@@ -85,8 +85,8 @@ extension ServerMetrics {
         series.syncQuorum.set(Double(quorum))
 
         guard primary, let source = lagSource else {
-            // Not a primary: it measures no replica; the lag series say nothing is known.
-            for replica in series.lastContact.keys { replicaLag(replica, lsns: 0, seconds: 0) }
+            // Not a primary: it measures no replica. NaN, not 0: a 0 would read "caught up".
+            for replica in series.lastContact.keys { replicaLagUnknown(replica) }
             for gauge in series.lastContact.values { gauge.set(Double(-1)) }
             return
         }

@@ -158,6 +158,15 @@ public final class ServerMetrics: @unchecked Sendable {
         secondsGauge.set(seconds)
     }
 
+    /// The lag series of `replica` when this node does not measure it (it is not primary).
+    public func replicaLagUnknown(_ replica: NodeID) {
+        guard let lsnGauge = lagLSN[replica], let secondsGauge = lagSeconds[replica] else {
+            preconditionFailure("no lag series for replica \(replica)")
+        }
+        lsnGauge.set(Double.nan)
+        secondsGauge.set(Double.nan)
+    }
+
     public func position(epoch: Epoch, durable: LSN, applied: LSN) {
         self.epoch.set(Double(epoch.rawValue))
         durableLSN.set(Double(durable.rawValue))

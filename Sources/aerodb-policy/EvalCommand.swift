@@ -46,22 +46,86 @@ struct EvalCommand: ParsableCommand {
     var explain = false
 
     func run() throws {
-        let document = try EvalInputs.facts(path: facts)
+        let (document, record) = try EvalInputs.factsOrRecord(path: facts)
         let sources = try EvalInputs.policies(paths: policy)
         let engine = PromotionEngine(policies: sources, sandbox: PolicySandbox(budget: PolicySet.budget, isolation: .worker))
         let decision = engine.decide(document)
         switch format {
         case .json:
-            print(decision.json.prettyJSON)
+            var json = decision.json
+            if let record, case .object(var fields) = json {
+                fields["recorded"] = record.json(now: decision)
+                json = .object(fields)
+            }
+            print(json.prettyJSON)
         case .text:
             print(explain ? decision.explainText : decision.text, terminator: "")
+            if let record { print(record.text(now: decision), terminator: "") }
         }
         if !decision.allowed { throw ExitCode(ExitStatus.refused) }
     }
 }
 
+/// A decision record given to `eval` (from `<data_dir>/decisions/` or `aerodb decisions show
+/// ID`): eval decides from its facts and says what was recorded, decision and outcome.
+struct RecordedDecision {
+    let id: String?
+    let allowed: Bool?
+    let outcome: JSONValue?
+    let factsDigest: String?
+
+    init?(_ json: JSONValue) {
+        guard json["facts"]?.objectValue != nil, json["decision"] != nil || json["allowed"] != nil else { return nil }
+        id = json["id"]?.stringValue
+        allowed = json["allowed"]?.boolValue
+        outcome = json["outcome"]
+        factsDigest = json["facts_digest"]?.stringValue
+    }
+
+    var outcomeSummary: String { outcome?["summary"]?.stringValue ?? "none recorded (the attempt did not end normally)" }
+
+    func text(now: Decision) -> String {
+        var out = "\nrecorded (decision \(id ?? "?")): \(allowed.map { $0 ? "allowed" : "refused" } ?? "?"), outcome: \(outcomeSummary)\n"
+        let same = allowed == now.allowed && (factsDigest == nil || factsDigest == now.factsDigest)
+        out += same ? "this run: the same decision (facts digest \(now.factsDigest))\n"
+                    : "this run: a DIFFERENT decision (\(now.allowed ? "allowed" : "refused"), facts digest \(now.factsDigest); recorded \(factsDigest ?? "?"))\n"
+        return out
+    }
+
+    func json(now: Decision) -> JSONValue {
+        .object([
+            "id": id.map(JSONValue.string) ?? .null, "allowed": allowed.map(JSONValue.bool) ?? .null,
+            "outcome": outcome ?? .null, "facts_digest": factsDigest.map(JSONValue.string) ?? .null,
+            "same_decision": .bool(allowed == now.allowed && (factsDigest == nil || factsDigest == now.factsDigest)),
+        ])
+    }
+}
+
 /// Reading eval's inputs; every failure is an `UnusableInput` naming the file and field.
 enum EvalInputs {
+    /// The facts document at `path`, or the `facts` of a decision record there with the record.
+    static func factsOrRecord(path: String) throws(UnusableInput) -> (FactsDocument, RecordedDecision?) {
+        let name = path == InputFiles.standardInputName ? "standard input" : path
+        let text: String
+        do {
+            text = try InputFiles.readText(path: path, bytesMax: InputFiles.factsBytesMax)
+        } catch {
+            throw UnusableInput(message: "facts: \(error.message)")
+        }
+        if let json = try? JSONParser.parse(text), let record = RecordedDecision(json), let facts = json["facts"] {
+            do {
+                return (try FactsDocument.parse(facts.canonicalJSON), record)
+            } catch {
+                throw UnusableInput(message: "facts \(name) (a decision record's \"facts\"): \(describe(error))")
+            }
+        }
+        do {
+            return (try FactsDocument.parse(text), nil)
+        } catch {
+            throw UnusableInput(message: "facts \(name): \(describe(error))")
+        }
+    }
+
     static func facts(path: String) throws(UnusableInput) -> FactsDocument {
         let name = path == InputFiles.standardInputName ? "standard input" : path
         let text: String

@@ -31,10 +31,13 @@ struct DecisionsList: AsyncParsableCommand {
             let allowed = entry["allowed"]?.boolValue == true ? "allowed" : "refused"
             let dry = entry["dry_run"]?.boolValue == true ? " (dry run)" : ""
             let reasons = (entry["reasons"]?.arrayValue ?? []).compactMap { $0["source"]?.stringValue }
+            // What happened, beside what the engine decided; none recorded: the attempt did not end
+            // normally (the node stopped mid-way; its journal has `promotion_interrupted`).
+            let outcome = entry["outcome"]?["summary"]?.stringValue ?? "unknown (interrupted)"
             return [entry["id"]?.stringValue ?? "?", entry["captured_at"]?.stringValue ?? "?", entry["kind"]?.stringValue ?? "?",
-                    allowed + dry, reasons.joined(separator: ",")]
+                    allowed + dry, outcome, reasons.joined(separator: ",")]
         }
-        print(Self.table(header: ["ID", "CAPTURED AT", "KIND", "DECISION", "REASONS"], rows: rows), terminator: "")
+        print(Self.table(header: ["ID", "CAPTURED AT", "KIND", "DECISION", "OUTCOME", "REASONS"], rows: rows), terminator: "")
     }
 
     /// Columns padded to their widest cell (Unicode scalars: ids and times are ASCII), two

@@ -48,6 +48,16 @@ struct PromoteCommand: AsyncParsableCommand {
     @Option(name: .customLong("requested-by"), help: "Who asks (recorded in the facts; policies may require it).")
     var requestedBy: String?
 
+    /// A facts digest is SHA-256 in lowercase hex: 64 characters.
+    static let digestHexLength = 64
+
+    func validate() throws {
+        if let digest = expectFactsDigest,
+           digest.count != Self.digestHexLength || !digest.allSatisfy({ $0.isHexDigit && !$0.isUppercase }) {
+            throw ValidationError("--expect-facts-digest \"\(digest.prefix(80))\": expected the 64 lowercase hex characters of the dry run's \"facts digest\" (\(digest.count) given)")
+        }
+    }
+
     func run() async throws {
         var body: [String: JSONValue] = ["kind": .string(kind.rawValue), "dry_run": .bool(dryRun)]
         if let expectFactsDigest { body["expect_facts_digest"] = .string(expectFactsDigest) }

@@ -168,7 +168,7 @@ struct MachineFixtures {
                 return
             }
             #expect(plan.fromEpoch == Epoch(7) && plan.toEpoch == Epoch(8), "P4")
-            #expect(plan.factsDigest == fixtures.failoverFacts.digest, "P1")
+            #expect(plan.documentDigest == fixtures.failoverFacts.digest, "P1")
         case (.verifyingService, .serviceUnmet):
             #expect(machine.apply(.serviceUnmet(rule: "REPL-QUORUM-1", message: "c is down"))
                     == .reportPromoted(b, epoch: Epoch(8), .unverified(rule: "REPL-QUORUM-1", message: "c is down")), "P14")

@@ -25,6 +25,8 @@ struct CLIUsageTests {
             (["reseed", "--bogus"], "--bogus"),
             (["kv", "scan", "--data-dir", dir, "--limit", "0"], "--limit must be at least 1"),
             (["frobnicate"], "frobnicate"),
+            (["promote", "--addr", "127.0.0.1:7002", "--kind", "switchover", "--expect-facts-digest", "abc123"],
+             "--expect-facts-digest \"abc123\": expected the 64 lowercase hex characters of the dry run's \"facts digest\" (6 given)"),
         ]
         for (arguments, mention) in cases {
             let run = try aerodb(arguments)

@@ -88,7 +88,7 @@ struct DecisionDigestTests {
         #expect(DecisionDigest.changes(from: old, to: Self.basis(epochs)).contains("cluster.epoch: 7 -> 8"))
         // The same facts decided with another policy set.
         let decided = PromotionEngine(policies: []).decide(Self.base)
-        let otherSet = Decision(rules: decided.rules, policies: decided.policies, factsDigest: decided.factsDigest,
+        let otherSet = Decision(facts: Self.base, rules: decided.rules, policies: decided.policies,
                                 policySetDigest: String(repeating: "ab", count: 32))
         let other = DecisionDigest.basis(Self.base, otherSet)
         let policyChanges = DecisionDigest.changes(from: old, to: other)

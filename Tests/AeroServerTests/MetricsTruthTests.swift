@@ -30,7 +30,7 @@ struct MetricsTruthTests {
             out = {}
             for family in text_string_to_metric_families(open(sys.argv[1]).read()):
                 out[family.name] = {"type": family.type,
-                                    "samples": [[s.name, s.labels, s.value] for s in family.samples]}
+                                    "samples": [[s.name, s.labels, s.value if s.value == s.value else "NaN"] for s in family.samples]}
             print(json.dumps(out))
             """.write(toFile: script, atomically: true, encoding: .utf8)
         let process = Process()
@@ -93,6 +93,7 @@ struct MetricsTruthTests {
         let replicaStatus = try Self.parse(await cluster.request(2, "GET", "/metrics").text, python: python)
         #expect(Self.value(replicaStatus, "aerodb_role", ["role": "replica"]) == 1)
         #expect(Self.value(replicaStatus, "aerodb_sync_set_size") == 0)
+        #expect(Self.value(replicaStatus, "aerodb_replica_lag_lsn", ["replica": "n1"])?.isNaN == true, "a replica measures no lag: NaN, not 0")
 
         // One label convention: a refused dry run counts the bare rule id (FENCE-1: n1 is alive).
         let dry = await cluster.request(1, "POST", "/v1/admin/promote", body: #"{"kind":"failover","dry_run":true,"requested_by":"metrics-test"}"#)

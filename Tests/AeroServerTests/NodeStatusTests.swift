@@ -49,7 +49,8 @@ struct NodeStatusTests {
     @Test("a primary's acked_lsn is what it answered 200 for, not its durable LSN; replica fields are null on it")
     func primaryAcked() async throws {
         let f = try Fixture(replica: false)
-        #expect(f.facts(nowMs: 0).ackedLSN == LSN.zero)
+        // Nothing acknowledged by this process yet: unknown (null), not "nothing" (0).
+        #expect(f.facts(nowMs: 0).ackedLSN == nil)
         for i in 0..<3 { #expect(await f.service.put(key: "k\(i)", value: [1]).status == 200) }
         let facts = f.facts(nowMs: 0)
         #expect(facts.ackedLSN == f.engine.durableLSN && facts.ackedLSN == LSN(3))

@@ -41,6 +41,23 @@ struct PromotionProcessTests {
         #expect(done.json?["verified_write"]?.stringValue?.contains("was acknowledged under ANY 1 (n3)") == true, "\(done.text)")
         #expect(done.json?["durability"] == .object(["quorum": .integer(1), "set": .array([.string("n3")])]))
 
+        // The history shows what happened, beside the engine's decision (issue 17).
+        let history = try #require(await cluster.request(1, "GET", "/v1/admin/decisions").json?["decisions"]?.arrayValue)
+        let summaries = history.map { "\($0["allowed"]?.boolValue == true ? "allowed" : "refused") \($0["outcome"]?["summary"]?.stringValue ?? "none")" }
+        #expect(summaries == ["allowed promoted", "allowed refused (PROMOTE-DIGEST-1)", "refused dry run: refused", "allowed dry run: allowed"], "\(summaries)")
+        let listed = try RemoteCommandTests.aerodb(["decisions", "list", "--addr", "127.0.0.1:\(cluster.http[1])"])
+        let lines = listed.stdout.split(separator: "\n")
+        #expect(lines.first?.contains("DECISION") == true && lines.first?.contains("OUTCOME") == true, "\(listed.stdout)")
+        #expect(lines.count == 5 && lines[2].contains("  allowed  ") && lines[2].contains("  refused (PROMOTE-DIGEST-1)"), "\(listed.stdout)")
+        // eval of the promoted decision's record re-decides it and says what was recorded.
+        let recordID = try #require(history.first?["id"]?.stringValue)
+        let record = await cluster.request(1, "GET", "/v1/admin/decisions/\(recordID)").text
+        let recordPath = cluster.root + "/record.json"
+        try record.write(toFile: recordPath, atomically: true, encoding: .utf8)
+        let eval = try EveryCommandExitCodeTests.run("aerodb-policy", ["eval", "--facts", recordPath, "--policy", cluster.policyDir])
+        #expect(eval.stdout.contains("recorded (decision \(recordID)): allowed, outcome: promoted"), "\(eval.stdout) \(eval.stderr)")
+        #expect(eval.stdout.contains("this run: the same decision (facts digest \(digest))"), "\(eval.stdout)")
+
         let write = await cluster.put(1, "after", "switchover")
         #expect(write.status == 200)
         #expect(write.json?["epoch"]?.integerValue == 2)

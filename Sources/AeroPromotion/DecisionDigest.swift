@@ -16,13 +16,19 @@
 // decision, so a refusal can name what changed (`changes(from:to:)`).
 
 import AeroCore
-import AeroPromotion
 
-enum DecisionDigest {
+public enum DecisionDigest {
     /// How many changed fields a PROMOTE-DIGEST-1 message names at most (the rest are counted).
-    static let changesNamedMax = 8
+    public static let changesNamedMax = 8
 
-    static func basis(_ facts: FactsDocument, _ decision: Decision) -> JSONValue {
+    public static func basis(_ facts: FactsDocument, _ decision: Decision) -> JSONValue {
+        basis(facts, policySetDigest: decision.policySetDigest, engineVersion: decision.engineVersion,
+              allowed: decision.allowed, reasonSources: decision.reasons.map(\.source))
+    }
+
+    /// The basis from the parts of a decision (Decision's init computes its digest from them).
+    public static func basis(_ facts: FactsDocument, policySetDigest: String, engineVersion: String,
+                             allowed: Bool, reasonSources: [String]) -> JSONValue {
         let json = facts.json
         let clusterKeys = ["name", "epoch", "primary", "commit_mode", "sync_replicas", "sync_quorum", "durability", "labels"]
         let nodeKeys = ["id", "role", "reachable", "epoch", "following", "labels", "policy_set_digest", "engine_version"]
@@ -39,19 +45,19 @@ enum DecisionDigest {
             "cluster": .object(cluster),
             "nodes": .array(nodes),
             "request": json["request"] ?? .null,
-            "policies": .object(["set_digest": .string(decision.policySetDigest), "engine_version": .string(decision.engineVersion)]),
+            "policies": .object(["set_digest": .string(policySetDigest), "engine_version": .string(engineVersion)]),
             "outcome": .object([
-                "allowed": .bool(decision.allowed),
-                "reasons": .array(decision.reasons.map { .string($0.source) }),
+                "allowed": .bool(allowed),
+                "reasons": .array(reasonSources.map { .string($0) }),
             ]),
         ])
     }
 
-    static func digest(_ basis: JSONValue) -> String { Digest.sha256Hex(basis.canonicalJSON.utf8) }
+    public static func digest(_ basis: JSONValue) -> String { Digest.sha256Hex(basis.canonicalJSON.utf8) }
 
     /// The fields that differ between two bases, as paths with both values, e.g.
     /// `nodes[n3].reachable: true -> false`. Nodes are named by id, not index.
-    static func changes(from old: JSONValue, to new: JSONValue) -> [String] {
+    public static func changes(from old: JSONValue, to new: JSONValue) -> [String] {
         var out: [String] = []
         diff(old, new, path: "", into: &out)
         return out
@@ -77,7 +83,7 @@ enum DecisionDigest {
     }
 
     /// `changes` as one clause for a refusal message, at most `changesNamedMax` of them.
-    static func describe(_ changes: [String]) -> String {
+    public static func describe(_ changes: [String]) -> String {
         guard !changes.isEmpty else { return "nothing the digest covers differs (a different request?)" }
         let named = changes.prefix(changesNamedMax).joined(separator: "; ")
         return changes.count > changesNamedMax ? "\(named); and \(changes.count - changesNamedMax) more" : named
