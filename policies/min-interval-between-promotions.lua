@@ -10,8 +10,11 @@
 -- Why: flapping — a primary promoted, failing again, promoted back — multiplies the risk of
 -- every promotion and hides the real fault. What Orchestrator's RecoveryPeriodBlockSeconds
 -- does, but with the times in the facts: the engine reads no clock, the policy compares two
--- times the candidate wrote down (captured_at, and the epoch's started_at, replicated with
--- the WAL), so a decision replays offline to the same answer.
+-- times written in the facts (captured_at, by the candidate's clock now, and the epoch's
+-- started_at, by the clock of the node that promoted then, replicated with the WAL), so a
+-- decision replays offline to the same answer. The two come from two nodes' clocks: a skew
+-- between them shifts the interval by that much (an epoch start later than captured_at is
+-- refused, never read as long ago); keep the nodes' clocks synchronized (NTP).
 --
 -- By default it judges switchovers only. A failover is asked for because the primary is gone:
 -- refusing it leaves the cluster without a writer until the interval ends, and AeroDB has no
@@ -21,8 +24,11 @@
 -- Configuration:
 --   MIN_INTERVAL_MINUTES  the quiet period after a promotion.
 --   KINDS                 the request kinds this policy applies to.
+--   CHECKED_LABEL         a cluster label an operator sets to an epoch's number to say its
+--                         interval was checked by hand (used only when its start is unknown).
 local MIN_INTERVAL_MINUTES = 10
 local KINDS = { failover = false, switchover = true }
+local CHECKED_LABEL = "min-interval-checked-epoch"
 
 local ZERO, PLUS, MINUS, DOT = 48, 43, 45, 46
 
@@ -94,8 +100,12 @@ return function(facts)
     local epoch = "epoch " .. tostring(last.epoch) .. " (" .. tostring(last.kind) .. " to " .. tostring(last.primary)
         .. ", decision " .. tostring(last.decision_id) .. ")"
     if last.started_at == nil then
-        return epoch .. " has no recorded start time, so nothing shows that "
-            .. MIN_INTERVAL_MINUTES .. " minutes have passed; check the cluster and remove this policy for the one request if it must go ahead"
+        -- An operator who checked the time may say so, for this epoch only, as replicated state.
+        local labels = facts.cluster.labels
+        if labels ~= nil and labels[CHECKED_LABEL] == tostring(last.epoch) then return nil end
+        return epoch .. " has no recorded start time (its promotion could not write its history record), so nothing shows that "
+            .. MIN_INTERVAL_MINUTES .. " minutes have passed; once you have checked that they have, record it with "
+            .. "`aerodb cluster labels set " .. CHECKED_LABEL .. "=" .. tostring(last.epoch) .. " --addr PRIMARY` and ask again"
     end
     local started, now = epoch_seconds(last.started_at), epoch_seconds(facts.captured_at)
     if started == nil then return epoch .. " has an unreadable started_at '" .. tostring(last.started_at) .. "'" end

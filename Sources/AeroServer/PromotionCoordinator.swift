@@ -145,9 +145,15 @@ final class PromotionCoordinator: Sendable {
         ]
         if digestMismatch, !request.dryRun {
             metrics.refused(rule: RuleID.promoteDigest1.rawValue)
-            let what = approved.map { "changed: " + DecisionDigest.describe(DecisionDigest.changes(from: $0, to: basis)) }
-                ?? "no decision recorded on \(config.id) has that digest, so what changed cannot be named"
-            let message = "the facts changed since the operator saw them: expected facts digest \(request.expectFactsDigest!), captured \(stateDigest) (decision \(id)); \(what); run a new dry run and check it"
+            let message: String
+            if let approved {
+                let what = "changed: " + DecisionDigest.describe(DecisionDigest.changes(from: approved, to: basis))
+                message = "the facts changed since the operator saw them: expected facts digest \(request.expectFactsDigest!), captured \(stateDigest) (decision \(id)); \(what); run a new dry run and check it"
+            } else {
+                // Not "changed": this node never recorded that digest (a dry run asked of another
+                // candidate, a typo, or older than its last \(DecisionLog.listedMax) decisions).
+                message = "the expected facts digest \(request.expectFactsDigest!) is not one \(config.id) recorded (a dry run on another candidate, or older than its last \(DecisionLog.listedMax) decisions), and the facts captured now have \(stateDigest) (decision \(id)); run a dry run on \(config.id) and check it"
+            }
             fields["changed"] = approved.map { .array(DecisionDigest.changes(from: $0, to: basis).map(JSONValue.string)) } ?? .null
             journalOutcome("promotion_refused", id: id, rule: RuleID.promoteDigest1.rawValue, message: message)
             return finish(id, .refused(rule: RuleID.promoteDigest1.rawValue), message: message, fields: fields)

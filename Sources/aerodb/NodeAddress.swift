@@ -7,6 +7,10 @@
 // 1–63 bytes each). Refused with a named reason: a URL scheme, a missing or non-numeric port,
 // a port out of range, a malformed IPv4 address, a malformed name.
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 struct NodeAddress: Equatable, CustomStringConvertible {
     let host: String
     let port: Int
@@ -38,8 +42,9 @@ struct NodeAddress: Equatable, CustomStringConvertible {
         }
         if host.hasPrefix("[") || host.hasSuffix("]") {
             let inner = host.dropFirst().dropLast()
-            guard host.hasPrefix("["), host.hasSuffix("]"), !inner.isEmpty,
-                  inner.allSatisfy({ $0.isHexDigit || $0 == ":" || $0 == "." }), inner.contains(":") else {
+            // The C library decides what an IPv6 address is (`[:]` and `[1::2::3]` are not).
+            var parsed = in6_addr()
+            guard host.hasPrefix("["), host.hasSuffix("]"), inet_pton(AF_INET6, String(inner), &parsed) == 1 else {
                 return refuse("\"\(host)\" is not a bracketed IPv6 address (e.g. [::1])")
             }
             return .success(NodeAddress(host: host, port: port))

@@ -62,14 +62,13 @@ struct PromoteCommand: AsyncParsableCommand {
         var body: [String: JSONValue] = ["kind": .string(kind.rawValue), "dry_run": .bool(dryRun)]
         if let expectFactsDigest { body["expect_facts_digest"] = .string(expectFactsDigest) }
         if let requestedBy { body["requested_by"] = .string(requestedBy) }
-        let reply: (status: Int, body: Data, headers: [String: String])
-        do {
-            reply = try await remote.send("POST", "/v1/admin/promote", body: Data(JSONValue.object(body).canonicalJSON.utf8))
-        } catch let exit as ExitCode where !dryRun {
-            // The request may have reached the candidate: the cluster can be anywhere between
-            // "nothing happened" and "promoted". Say which states are possible and what to run.
-            FileHandle.standardError.write(Data(Self.unknownOutcomeAdvice(candidate: remote.addr, kind: kind).utf8))
-            throw exit
+        let candidate = remote.addr, kind = kind, dryRun = dryRun
+        let reply = try await remote.send("POST", "/v1/admin/promote", body: Data(JSONValue.object(body).canonicalJSON.utf8)) { error in
+            // A request that may have reached the candidate leaves the cluster anywhere between
+            // "nothing happened" and "promoted": say which states are possible and what to run.
+            // One that never connected changed nothing, and the transport error says so.
+            guard !dryRun, !RemoteOptions.neverSent(error) else { return }
+            FileHandle.standardError.write(Data(Self.unknownOutcomeAdvice(candidate: candidate, kind: kind).utf8))
         }
         let text = String(decoding: reply.body, as: UTF8.self)
         guard let json = try? JSONParser.parse(text), let exitCode = json["exit_code"]?.integerValue else {

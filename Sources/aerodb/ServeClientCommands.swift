@@ -23,8 +23,21 @@ struct RemoteOptions: ParsableArguments {
         guard timeoutMs > 0 else { throw ValidationError("--timeout-ms must be positive") }
     }
 
+    /// True when `error` shows the request never reached the node (no connection was made), so
+    /// nothing it asked for can have happened.
+    static func neverSent(_ error: any Error) -> Bool {
+        guard let urlError = error as? URLError else { return false }
+        return [.cannotConnectToHost, .cannotFindHost, .dnsLookupFailed, .badURL, .unsupportedURL].contains(urlError.code)
+    }
+
     /// Sends one request; prints nothing. Throws ExitCode(2) when no answer came.
     func send(_ method: String, _ path: String, body: Data? = nil) async throws -> (status: Int, body: Data, headers: [String: String]) {
+        try await send(method, path, body: body, onNoAnswer: { _ in })
+    }
+
+    /// `send`, calling `onNoAnswer` with the transport error before it exits 2.
+    func send(_ method: String, _ path: String, body: Data? = nil,
+              onNoAnswer: (any Error) -> Void) async throws -> (status: Int, body: Data, headers: [String: String]) {
         guard let url = URL(string: "http://\(addr)\(path)") else {
             FileHandle.standardError.write(Data("aerodb: cannot form a URL from --addr \(addr)\n".utf8))
             throw ExitCode(2)
@@ -42,6 +55,7 @@ struct RemoteOptions: ParsableArguments {
             return (http.statusCode, data, headers)
         } catch {
             FileHandle.standardError.write(Data("aerodb: no answer from \(addr): \(Self.explain(error))\n".utf8))
+            onNoAnswer(error)
             throw ExitCode(2)
         }
     }

@@ -48,6 +48,7 @@ struct CLIUsageTests {
             ("127.0.0.1:http", "the port \"http\" is not a number"),
             ("node_a:7001", "\"node_a\" is not a host name"),
             ("::1:7001", "an IPv6 address must be in brackets"),
+            ("[:]:7001", "\"[:]\" is not a bracketed IPv6 address"),
             (":7001", "no host given"),
         ]
         for (addr, message) in cases {

@@ -1,5 +1,6 @@
 // PolicyEvalCLITests.swift — `aerodb-policy eval` as a process: exit codes 0/1/2, both
 // output formats, stdin, diagnostics naming the file and field, and print containment.
+import AeroCore
 import Foundation
 import Testing
 
@@ -49,7 +50,7 @@ import Testing
         #expect(!run.stdout.contains("aerodb-facts"), "the definition file is not a policy")
         #expect(run.stdout.contains("facts digest"))
         #expect(run.stdout.contains("policy set digest"))
-        #expect(run.stdout.contains("0.6.0"))
+        #expect(run.stdout.contains(AeroVersion.string))
     }
 
     @Test func jsonOutputIsExactlyOneDocument() throws {
@@ -63,7 +64,7 @@ import Testing
         #expect((document["policies"] as? [Any])?.count == (try Shipped.policyNames()).count)
         #expect((document["facts_digest"] as? String)?.count == 64)
         #expect(document["policy_set_digest"] is String)
-        #expect(document["engine_version"] as? String == "0.6.0")
+        #expect(document["engine_version"] as? String == AeroVersion.string)
     }
 
     @Test func jsonRefusalCitesRuleSources() throws {
