@@ -16,9 +16,9 @@ struct DecisionsCommand: ParsableCommand {
         commandName: "decisions",
         abstract: "Promotion decision latency (p50/p99) and decisions/s, native rules and with site policies.",
         discussion: """
-            Scenarios: native rules only; native + as many no-op policies as --policies holds
-            (the cost of the fresh sandboxes alone); native + the policies in --policies; on generated
-            failover facts (FactsFixtures.cluster) of 5, 100 and 1,000 nodes. Every sampled
+            Scenarios: native rules only; native + as many no-op policies as --policies holds \
+            (the cost of the fresh sandboxes alone); native + the policies in --policies; on generated \
+            failover facts (FactsFixtures.cluster) of 5, 100 and 1,000 nodes. Every sampled \
             decision is checked to be "allow", so every rule and policy runs to its end.
 
             Example (release build, as in docs/benchmarks.md):

@@ -44,7 +44,7 @@ struct AeroPolicyCommand: ParsableCommand {
               aerodb-policy bench --facts examples/facts/failover-ok.json \\
                   --policy policies
 
-            Exit codes: 0 allowed / passed, 1 refused / failed, 2 unusable input.
+            Exit codes: 0 allowed / passed, 1 refused / failed, 2 unusable input. \
             The guide: docs/policy-guide.md.
             """,
         version: AeroVersion.string,

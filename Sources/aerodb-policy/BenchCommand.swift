@@ -14,11 +14,11 @@ struct BenchCommand: ParsableCommand {
         commandName: "bench",
         abstract: "Run each policy N times in fresh sandboxes; show p50/p99 use against its budgets.",
         discussion: """
-            For every policy: CPU time (the thread's, for the whole run), VM instructions and
-            the memory its budget charged at the peak (the environment and the facts are not
-            charged; the state's whole peak is shown beside), as p50 and p99 over --runs fresh sandboxes, each beside
-            its budget and the share of the budget it uses. One run before the measured ones
-            compiles the policy (outside any budget, as on a node) and is not counted.
+            For every policy: CPU time (the thread's, for the whole run), VM instructions and \
+            the memory its budget charged at the peak (the environment and the facts are not \
+            charged; the state's whole peak is shown beside), as p50 and p99 over --runs fresh sandboxes, each beside \
+            its budget and the share of the budget it uses. One run before the measured ones \
+            compiles the policy (outside any budget, as on a node) and is not counted. \
             Instructions and memory are deterministic for the same facts; CPU time is not.
 
             Examples:

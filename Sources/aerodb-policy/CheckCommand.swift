@@ -9,7 +9,7 @@ struct CheckCommand: ParsableCommand {
         commandName: "check",
         abstract: "Check policies without running them: syntax, return value, unknown globals.",
         discussion: """
-            Every PATH is a policy file or a directory whose *.lua files (not recursive, sorted)
+            Every PATH is a policy file or a directory whose *.lua files (not recursive, sorted) \
             are policies. Each problem is printed as FILE:LINE: MESSAGE.
 
             Examples:

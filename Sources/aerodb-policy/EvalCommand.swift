@@ -14,8 +14,8 @@ struct EvalCommand: ParsableCommand {
         commandName: "eval",
         abstract: "Decide a promotion offline (dry run) from a facts document and policies.",
         discussion: """
-            The native safety rules always run; every --policy adds refusals, never an
-            allowance. Policy print output appears only in the explanation (--explain, or the
+            The native safety rules always run; every --policy adds refusals, never an \
+            allowance. Policy print output appears only in the explanation (--explain, or the \
             "policies" entries of --format json), never as lines of its own on stdout.
 
             Examples:
@@ -27,7 +27,7 @@ struct EvalCommand: ParsableCommand {
               aerodb decisions show "$ID" --facts --addr 127.0.0.1:7002 \\
                   | aerodb-policy eval --facts - --policy policies
 
-            Exit codes: 0 promotion allowed; 1 refused (by a rule, a policy or a failing
+            Exit codes: 0 promotion allowed; 1 refused (by a rule, a policy or a failing \
             policy); 2 unusable input (facts or policy file missing or malformed, bad flags).
             """
     )

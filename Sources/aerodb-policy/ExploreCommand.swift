@@ -15,11 +15,11 @@ struct ExploreCommand: ParsableCommand {
         commandName: "explore",
         abstract: "Decide every combination of varied facts fields: the decision surface.",
         discussion: """
-            Each --vary sets one field of the facts (a path as in policy tests) to each of its
-            values: PATH=FROM..TO[:STEP] for integers, PATH=a,b,c for listed values (JSON
-            scalars such as true, null, 12 or "text"; anything else is a string). One --vary
-            prints a table (value, decision, deciding rules and policies); two print a grid
-            (rows: the first, columns: the second); more print one row per cell. At most
+            Each --vary sets one field of the facts (a path as in policy tests) to each of its \
+            values: PATH=FROM..TO[:STEP] for integers, PATH=a,b,c for listed values (JSON \
+            scalars such as true, null, 12 or "text"; anything else is a string). One --vary \
+            prints a table (value, decision, deciding rules and policies); two print a grid \
+            (rows: the first, columns: the second); more print one row per cell. At most \
             \(cellsMax) cells.
 
             Examples:
@@ -29,7 +29,7 @@ struct ExploreCommand: ParsableCommand {
                   --policy policies --vary '$.nodes[1].applied_lsn=4000..5200:400' \\
                   --vary '$.cluster.commit_mode=sync,async'
 
-            Exit codes: 0 the surface was printed; 2 unusable input (facts, policy, a --vary
+            Exit codes: 0 the surface was printed; 2 unusable input (facts, policy, a --vary \
             that cannot be parsed, more than \(cellsMax) cells, facts a cell makes invalid).
             """
     )

@@ -12,11 +12,11 @@ struct ReplayCommand: ParsableCommand {
         commandName: "replay",
         abstract: "Re-decide recorded decisions with the given policies; report every change.",
         discussion: """
-            Every --decisions PATH is a decision record as a node writes it
-            (<data_dir>/decisions/<id>.json, or the output of `aerodb decisions show ID`) or a
-            directory of them (*.json, not recursive, sorted). Each is re-decided from its
-            recorded facts by the native rules and the given policies, exactly as eval would,
-            and compared with what was recorded: allow -> refuse, refuse -> allow, reasons
+            Every --decisions PATH is a decision record as a node writes it \
+            (<data_dir>/decisions/<id>.json, or the output of `aerodb decisions show ID`) or a \
+            directory of them (*.json, not recursive, sorted). Each is re-decided from its \
+            recorded facts by the native rules and the given policies, exactly as eval would, \
+            and compared with what was recorded: allow -> refuse, refuse -> allow, reasons \
             added or gone. The last line is "N decisions, N changed".
 
             Examples:
@@ -25,7 +25,7 @@ struct ReplayCommand: ParsableCommand {
                   --decisions examples/decisions/n3-1796317167576-1.json \\
                   --policy policies --format json
 
-            Exit codes: 0 no decision changed; 1 some decision changed; 2 unusable input (a
+            Exit codes: 0 no decision changed; 1 some decision changed; 2 unusable input (a \
             record that cannot be read, naming the file and what is wrong; a policy; bad flags).
             """
     )

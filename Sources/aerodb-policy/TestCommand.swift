@@ -12,14 +12,14 @@ struct TestCommand: ParsableCommand {
         commandName: "test",
         abstract: "Run policy unit tests: each case decides a fixture with overrides and checks the outcome.",
         discussion: """
-            Every PATH is a test file (JSON) or a directory whose *.json files (not recursive,
+            Every PATH is a test file (JSON) or a directory whose *.json files (not recursive, \
             sorted) are test files. The format is in docs/policy-guide.md ("Testing policies").
 
-            A failing case prints what was expected and decided, the reasons, and the facts
+            A failing case prints what was expected and decided, the reasons, and the facts \
             paths (with their values) that the deciding rules and policies read.
 
-            --coverage measures the line coverage of every policy file the cases run, in the
-            same sandbox (lines that hold code count), and prints one line per file, the
+            --coverage measures the line coverage of every policy file the cases run, in the \
+            same sandbox (lines that hold code count), and prints one line per file, the \
             total and the uncovered lines, before the last line.
 
             Examples:
@@ -29,8 +29,8 @@ struct TestCommand: ParsableCommand {
               aerodb-policy test policies/tests --coverage-min 100 \\
                   --coverage-lcov /tmp/policies.lcov
 
-            Exit codes: 0 every case passed (and coverage reached --coverage-min); 1 a case
-            failed, no case was found, or coverage is below --coverage-min; 2 a test path or
+            Exit codes: 0 every case passed (and coverage reached --coverage-min); 1 a case \
+            failed, no case was found, or coverage is below --coverage-min; 2 a test path or \
             test file that cannot be used, or an unwritable --junit or --coverage-lcov file.
             """
     )

@@ -19,8 +19,8 @@ struct PromoteCommand: AsyncParsableCommand {
         commandName: "promote",
         abstract: "Promote the replica at --addr (the candidate): switchover or failover.",
         discussion: """
-            The candidate captures facts from every member, decides with the native rules and
-            its policy_dir, records the decision, and (unless --dry-run) promotes itself:
+            The candidate captures facts from every member, decides with the native rules and \
+            its policy_dir, records the decision, and (unless --dry-run) promotes itself: \
             switchover fences the primary first; failover requires the primary unreachable.
 
             Examples:
@@ -34,7 +34,7 @@ struct PromoteCommand: AsyncParsableCommand {
               aerodb promote --addr 127.0.0.1:7003 --kind failover \\
                   --requested-by alice --explain   # exit 1 while the primary lives
 
-            Exit codes: 0 allowed (dry run) or promoted; 1 refused or failed; 2 no answer or
+            Exit codes: 0 allowed (dry run) or promoted; 1 refused or failed; 2 no answer or \
             unusable request.
             """)
 

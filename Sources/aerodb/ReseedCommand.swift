@@ -11,13 +11,13 @@ struct ReseedCommand: AsyncParsableCommand {
         commandName: "reseed",
         abstract: "Re-seed a stopped node's data dir from the primary's checkpoint (docs/replication.md#re-seeding).",
         discussion: """
-            aerodb reseed --config FILE [--from HOST:PORT] [--discard-local-state]
-            aerodb reseed --data-dir DIR --id ID --from HOST:PORT [--discard-local-state]
-            --from is the primary's HTTP address (with --config: default the member the node
-            follows, else the config's initial_primary). A data dir holding WAL or checkpoints is
-            only discarded with --discard-local-state; the discarded position is journaled in
-            the data dir's events.jsonl. Afterwards `aerodb serve` starts the node as a replica
-            of that primary, streaming from the checkpoint's LSN. Exit 0 re-seeded, 1 refused or
+            aerodb reseed --config FILE [--from HOST:PORT] [--discard-local-state] \
+            aerodb reseed --data-dir DIR --id ID --from HOST:PORT [--discard-local-state] \
+            --from is the primary's HTTP address (with --config: default the member the node \
+            follows, else the config's initial_primary). A data dir holding WAL or checkpoints is \
+            only discarded with --discard-local-state; the discarded position is journaled in \
+            the data dir's events.jsonl. Afterwards `aerodb serve` starts the node as a replica \
+            of that primary, streaming from the checkpoint's LSN. Exit 0 re-seeded, 1 refused or \
             failed (the reason on standard error), 2 unusable arguments.
             """
     )

@@ -10,9 +10,9 @@ struct ServeCommand: AsyncParsableCommand {
         commandName: "serve",
         abstract: "Run a node: the client HTTP API over the data dir (docs/server.md).",
         discussion: """
-            aerodb serve --data-dir DIR --http 127.0.0.1:PORT    a standalone primary
-            aerodb serve --config FILE [flags]                   flags override the file
-            Port 0 asks the OS for a free port; the chosen one is printed as
+            aerodb serve --data-dir DIR --http 127.0.0.1:PORT    a standalone primary \
+            aerodb serve --config FILE [flags]                   flags override the file \
+            Port 0 asks the OS for a free port; the chosen one is printed as \
             "aerodb: node ID listening on http://HOST:PORT" on standard output.
             """
     )

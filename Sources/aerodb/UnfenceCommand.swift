@@ -19,13 +19,13 @@ struct UnfenceCommand: AsyncParsableCommand {
         commandName: "unfence",
         abstract: "Lift the fence of the primary at --addr after a switchover that did not complete.",
         discussion: """
-            A switchover fences the primary before the candidate takes over. If the candidate
-            crashed or failed after the fence, the old primary stays fenced (REPL-FENCED on
-            writes) until an operator lifts the fence or promotes again. The node first asks
-            the candidate it promised the next epoch to: if the candidate is primary of a newer
-            epoch, still runs a promotion, or does not answer, the fence stays
-            (PROMOTE-UNFENCE-1) — let the promotion end or restart the candidate and ask
-            again, or rejoin the old primary to the new one.
+            A switchover fences the primary before the candidate takes over. If the candidate \
+            crashed or failed after the fence, the old primary stays fenced (REPL-FENCED on \
+            writes) until an operator lifts the fence or promotes again. The node first asks \
+            the candidate it promised the next epoch to: if the candidate is primary of a newer \
+            epoch, still runs a promotion, or does not answer, the fence stays \
+            (PROMOTE-UNFENCE-1) — let the promotion end or restart the candidate and ask \
+            again, or rejoin the old primary to the new one. \
             --candidate-lost asserts the candidate is gone for good and never became primary.
 
             Examples:
@@ -33,8 +33,8 @@ struct UnfenceCommand: AsyncParsableCommand {
               aerodb unfence --addr 127.0.0.1:7001 --epoch 1 --candidate n2 \\
                   --format json   # exit 1 unless n1 is a fenced primary of epoch 1
 
-            Exit codes: 0 the fence is lifted; 1 refused (PROMOTE-FENCE-1: not the primary of
-            that epoch; PROMOTE-UNFENCE-1: the candidate is at a newer epoch, still runs a
+            Exit codes: 0 the fence is lifted; 1 refused (PROMOTE-FENCE-1: not the primary of \
+            that epoch; PROMOTE-UNFENCE-1: the candidate is at a newer epoch, still runs a \
             promotion, or does not answer); 2 no answer or unusable request.
             """)
 
