@@ -197,6 +197,16 @@ struct RuleContext {
         read.reserveCapacity(read.count + 3 * facts.nodes.count)  // no rehash while filling
         var problems: [String] = []
         let candidateEpoch = candidate.node.epoch!  // reachable nodes report it (validated)
+        // Epoch 0: the candidate was never part of an epoch (it just started and has not heard
+        // from its primary yet). That is the whole story; "a promotion already happened"
+        // would send the operator looking for a promotion nobody made.
+        if candidateEpoch.rawValue == 0 {
+            read[Self.path(candidate.index, "epoch")] = .integer(0)
+            read[Self.path(candidate.index, "last_contact_ms")] = Self.integer(candidate.node.lastContactMs)
+            return RuleResult(id: RuleID.epoch1.rawValue, passed: false,
+                              message: "candidate \(candidate.node.id) is at epoch 0: it has not yet heard from any primary (a node that just started); ask again once it follows its primary (`aerodb status` on it shows its epoch and last_contact_ms)",
+                              facts: read)
+        }
         if candidateEpoch != clusterEpoch {
             problems.append("candidate \(candidate.node.id) is at epoch \(candidateEpoch), the cluster at epoch \(clusterEpoch)")
         }

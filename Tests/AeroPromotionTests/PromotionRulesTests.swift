@@ -101,6 +101,17 @@ import AeroTestSupport
         #expect(rule("EPOCH-1", facts).message == "candidate b is at epoch 6, the cluster at epoch 7")
     }
 
+    /// A dry run right after start: the candidate has not heard from its primary yet. The
+    /// refusal says so, not "a promotion already happened" (issue 17, the false alarm).
+    @Test func epoch1SaysAFreshCandidateHasNotHeardFromItsPrimary() throws {
+        let facts = try example("failover-ok", [("cluster.epoch", .integer(0)), ("nodes.1.epoch", .integer(0)), ("nodes.1.last_contact_ms", .null)])
+        let result = rule("EPOCH-1", facts)
+        #expect(!result.passed)
+        #expect(result.message == "candidate b is at epoch 0: it has not yet heard from any primary (a node that just started); ask again once it follows its primary (`aerodb status` on it shows its epoch and last_contact_ms)")
+        #expect(!result.message.contains("a promotion already happened"))
+        #expect(result.facts["$.nodes[1].last_contact_ms"] == .null)
+    }
+
     @Test func epoch1RefusesWhenANodeReportsAHigherEpoch() throws {
         let facts = try example("failover-ok", [("nodes.2.epoch", .integer(8))])
         #expect(failedRules(facts) == ["EPOCH-1"])

@@ -76,6 +76,21 @@ struct LiveFactsProcessTests {
         #expect((later["last_contact_ms"]?.integerValue ?? 0) >= first + 150, "\(later.canonicalJSON)")
     }
 
+    @Test("no false alarm at start: a replica that has not heard from its primary reports epoch 0 and no contact, and a dry run on it says exactly that")
+    func freshReplicaIsJudgedOnTrueFacts() async throws {
+        let cluster = try PromoCluster()
+        defer { cluster.stopAll() }
+        // n1, the initial primary, is not started yet: n2 and n3 have heard from no one.
+        try cluster.start(1)
+        try cluster.start(2)
+        let node = try #require(await Self.node(cluster, 1))
+        #expect(node["epoch"] == .integer(0) && node["last_contact_ms"] == .null, "\(node)")
+        let dry = await cluster.promote(1, kind: "switchover", dryRun: true)
+        let reasons = (dry.json?["decision"]?["reasons"]?.arrayValue ?? []).compactMap { $0["message"]?.stringValue }
+        #expect(reasons.contains { $0.contains("candidate n2 is at epoch 0: it has not yet heard from any primary") }, "\(dry.text)")
+        #expect(!reasons.contains { $0.contains("a promotion already happened") }, "a false alarm: \(reasons)")
+    }
+
     @Test("recovering: a replica that reconnects behind the primary's position at connect says so until it caught up")
     func recoveringLive() async throws {
         let cluster = try PromoCluster(syncTimeoutMs: 150, proxyPrimary: true)
