@@ -48,6 +48,12 @@ public enum ServerNode {
             // Epoch 1's durability is fixed now, in its history entry (D1 for this primary).
             options.initialAuthority = .standalonePrimary(config.id, durability: try? NodeRoles.nextDurability(config: config)?.get())
         }
+        // The site's policies are checked before anything opens (PolicyStartupCheck.swift).
+        let policies = try PolicyStartupCheck.check(config)
+        if let policies {
+            logger.info("policies loaded", metadata: ["count": "\(policies.count)", "policy_dir": "\(config.policyDir ?? "")",
+                                                      "policy_set_digest": "\(policies.setDigest)"])
+        }
         // A replica whose primary no longer holds the WAL it needs is re-seeded first (ReseedStartup.swift).
         try await ReseedStartup.prepare(config: config, logger: logger)
         let engine: StorageEngine
@@ -77,6 +83,7 @@ public enum ServerNode {
             "version": .string(AeroVersion.string), "role": .string(authority.role.rawValue),
             "epoch": .integer(Int64(authority.epoch.rawValue)), "durable_lsn": .integer(Int64(engine.durableLSN.rawValue)),
             "http": .string(config.http.description),
+            "policies": policies.map { .object(["count": .integer(Int64($0.count)), "policy_set_digest": .string($0.setDigest)]) } ?? .null,
         ], durability: .sync)
         logger.info("recovered", metadata: ["durable_lsn": "\(engine.durableLSN)", "epoch": "\(authority.epoch)",
                                             "role": "\(authority.role.rawValue)"])

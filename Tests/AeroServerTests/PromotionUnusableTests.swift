@@ -36,12 +36,19 @@ struct PromotionUnusableTests {
     func policyDirUnusable() async throws {
         let cluster = try PromoCluster()
         defer { cluster.stopAll() }
+        // A node checks its policy_dir at start (PolicyStartupCheck): both start with a usable
+        // one, which then breaks while they run — emptied on n2, removed on n3.
         let empty = cluster.root + "/empty-policies"
-        try FileManager.default.createDirectory(atPath: empty, withIntermediateDirectories: true)
         let missing = cluster.root + "/no-such-policies"
+        for dir in [empty, missing] {
+            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+            try FileManager.default.copyItem(atPath: cluster.policyDir + "/require-requested-by.lua", toPath: dir + "/require-requested-by.lua")
+        }
         try cluster.editConfig(1, "policy_dir", .string(empty))
         try cluster.editConfig(2, "policy_dir", .string(missing))
         try cluster.startAll()
+        try FileManager.default.removeItem(atPath: empty + "/require-requested-by.lua")
+        try FileManager.default.removeItem(atPath: missing)
         #expect(await cluster.put(0, "k", "v").status == 200)
 
         let dry = await cluster.promote(1, kind: "switchover", dryRun: true)
