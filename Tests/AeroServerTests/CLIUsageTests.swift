@@ -25,6 +25,7 @@ struct CLIUsageTests {
             (["reseed", "--bogus"], "--bogus"),
             (["kv", "scan", "--data-dir", dir, "--limit", "0"], "--limit must be at least 1"),
             (["frobnicate"], "frobnicate"),
+            (["decisions", "show", "n2-1-1", "--addr", "127.0.0.1:7002", "--facts", "--explain"], "--facts and --explain each print one part of the record"),
             (["promote", "--addr", "127.0.0.1:7002", "--kind", "switchover", "--expect-facts-digest", "abc123"],
              "--expect-facts-digest \"abc123\": expected the 64 lowercase hex characters of the dry run's \"facts digest\" (6 given)"),
         ]

@@ -86,9 +86,14 @@ struct PromotionRefusalTests {
         let old = await cluster.request(2, "POST", "/v1/admin/follow",
                                         body: #"{"primary":"n1","epoch":1,"history":[{"epoch":1,"primary":"n1","start_lsn":1}]}"#)
         #expect(old.status == 409 && old.json?["rule"]?.stringValue == "PROMOTE-FOLLOW-1", "\(old.text)")
+        #expect(old.json?["message"]?.stringValue?.contains("n3 is at epoch 2, newer than n1's epoch 1: a node never follows the primary of an older epoch") == true, "\(old.text)")
+        // Asked to follow itself (a rejoin given its own address as the primary's).
+        let itself = await cluster.request(1, "POST", "/v1/admin/follow",
+                                           body: #"{"primary":"n2","epoch":2,"history":[{"epoch":1,"primary":"n1","start_lsn":1},{"epoch":2,"primary":"n2","start_lsn":2}]}"#)
+        #expect(itself.json?["rule"]?.stringValue == "PROMOTE-FOLLOW-1" && itself.json?["message"]?.stringValue?.contains("n2 cannot follow itself") == true, "\(itself.text)")
         #expect(await cluster.role(2).map { $0.epoch } == 2)
         let metrics = await cluster.request(2, "GET", "/metrics").text
-        #expect(metrics.contains("aerodb_promotion_refusals_total{rule=\"PROMOTE-FOLLOW-1\"} 1"))
+        #expect(metrics.contains("aerodb_promotion_refusals_total{rule=\"PROMOTE-FOLLOW-1\"} 1"), "n3 refused once")
     }
 
     @Test("PROMOTE-UNFENCE-1 (U6): a candidate's late unfence of an earlier attempt does not lift the fence of its next one")
