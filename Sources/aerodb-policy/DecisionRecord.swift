@@ -14,6 +14,9 @@ struct DecisionRecord: Sendable {
     let facts: FactsDocument
     let allowed: Bool
     let reasons: [RecordedReason]
+    /// What happened after the decision (`outcome.summary` of the record), nil when none was
+    /// recorded (an older record, or an attempt that did not end normally).
+    var outcome: String? = nil
 }
 
 /// A reason as recorded (and as re-decided): `source: message`.
@@ -111,6 +114,8 @@ enum DecisionRecords {
         case nil: id = ((file as NSString).lastPathComponent as NSString).deletingPathExtension
         default: throw fail("id: expected a string")
         }
-        return DecisionRecord(file: file, id: id, facts: facts, allowed: allowed, reasons: reasons)
+        var record = DecisionRecord(file: file, id: id, facts: facts, allowed: allowed, reasons: reasons)
+        record.outcome = top["outcome"]?["summary"]?.stringValue
+        return record
     }
 }

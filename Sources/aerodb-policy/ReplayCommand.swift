@@ -101,6 +101,7 @@ struct ReplayResult {
         let outcome = allowed == record.allowed
             ? "\(Self.word(allowed)), reasons changed" : "\(Self.word(record.allowed)) -> \(Self.word(allowed))"
         var lines = ["CHANGED \(record.id): \(outcome)  (\(record.file))"]
+        lines.append("  recorded outcome: \(record.outcome ?? "none recorded")")
         for reason in added { lines.append("  + \(reason)") }
         for reason in removed { lines.append("  - \(reason)") }
         lines.append("  responsible: \(responsible.joined(separator: ", "))")
@@ -115,6 +116,7 @@ struct ReplayResult {
             "id": .string(record.id), "file": .string(record.file),
             "recorded": .string(Self.word(record.allowed)), "replayed": .string(Self.word(allowed)),
             "changed": .bool(changed), "added": reasons(added), "removed": reasons(removed),
+            "recorded_outcome": record.outcome.map(JSONValue.string) ?? .null,
             "responsible": .array(responsible.map(JSONValue.string)),
         ])
     }
