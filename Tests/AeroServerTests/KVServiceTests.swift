@@ -119,8 +119,11 @@ struct KVServiceTests {
         #expect(timedOut.status == 503 && Self.code(timedOut) == "REPL-SYNC-TIMEOUT")
         #expect(timedOut.bodyText.contains("durable on the primary but not acknowledged"))
         // n2 comes back: the next write commits once it acknowledges.
+        let before = f.engine.durableLSN
         let third = Task { await service.put(key: "c", value: [3]) }
-        _ = await Deadline.waitUntil(timeoutMs: 60_000, pollMs: 1) { waiters.waiterCount > 0 }  // a bound against a hang
+        // Its waiter can register before its record is durable on the primary: acknowledge only
+        // once it is, or n2 would acknowledge a position below the write (a loaded host showed it).
+        _ = await Deadline.waitUntil(timeoutMs: 60_000, pollMs: 1) { waiters.waiterCount > 0 && f.engine.durableLSN > before }  // a bound against a hang
         waiters.replicaDurable("n2", f.engine.durableLSN)
         #expect(await third.value.status == 200)
         let rules = try f.journalEvents().compactMap { $0["fields"]?["rule"]?.stringValue }
