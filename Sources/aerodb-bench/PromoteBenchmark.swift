@@ -82,6 +82,7 @@ struct PromoteBenchCommand: ParsableCommand {
                          PromoteBench.percentile(s, 0.50), PromoteBench.percentile(s, 0.99), Double(s.last!) / 1e6,
                          PromoteBench.percentile(o, 0.50), PromoteBench.percentile(o, 0.99)))
         }
+        PromoteBreakdown.print(journals: (1...3).map { dir + "/n\($0)/events.jsonl" })
     }
 }
 
