@@ -153,8 +153,21 @@ final class PromoteBenchCluster {
         return json["epoch"]?.integerValue == epoch
     }
 
+    /// Waits (untimed, bounded) until `index` says it is not recovering: a replica re-pointed by
+    /// the previous promotion may still be catching up, and WAL-1 refuses it as a candidate.
+    func awaitCaughtUp(_ index: Int) throws {
+        for _ in 0..<2_000 {
+            if let reply = try? HTTPConnection(port: httpPorts[index]).request("GET", "/v1/status"), reply.status == 200,
+               let json = try? JSONParser.parse(String(decoding: reply.body, as: UTF8.self)),
+               json["node"]?["recovering"] == .bool(false) { return }
+            usleep(2_000)
+        }
+        throw ValidationError("n\(index + 1) kept recovering")
+    }
+
     /// (request -> first write at `epoch` accepted, request -> promote answered), nanoseconds.
     func timedPromotion(_ candidate: Int, kind: String, key: String, epoch: Int64) throws -> (UInt64, UInt64) {
+        try awaitCaughtUp(candidate)
         let body = Array(#"{"kind":"\#(kind)","requested_by":"bench"}"#.utf8)
         let connection = try HTTPConnection(port: httpPorts[candidate])
         let started = PromoteBench.nowNs()

@@ -47,9 +47,10 @@ enum PromoteBreakdown {
                 let sorted = values.sorted()
                 let p50 = Double(sorted[sorted.count / 2]) / 1000
                 total += p50
-                Swift.print(String(format: "  %-24@ %4d %8.2f %8.2f", step as NSString, sorted.count, p50, Double(sorted.last!) / 1000))
+                Swift.print("  " + step.padding(toLength: 24, withPad: " ", startingAt: 0)
+                            + String(format: " %4d %8.2f %8.2f", sorted.count, p50, Double(sorted.last!) / 1000))
             }
-            Swift.print(String(format: "  %-24@      %8.2f", "sum of p50s" as NSString, total))
+            Swift.print("  " + "sum of p50s".padding(toLength: 24, withPad: " ", startingAt: 0) + String(format: "      %8.2f", total))
         }
     }
 }
