@@ -13,7 +13,7 @@
 //   1. Every wait is bounded by one monotonic deadline (`timeoutMs` from the call): connect,
 //      every send and every receive poll(2) for at most what is left of it.
 //   2. An answer is bounded: at most `answerBytesMax` bytes; more is an error, never a hang.
-//   3. Errors say which stage failed (`HTTPClientError.Stage`), so a caller can say "nothing
+//   3. Errors say which stage failed (`HTTPClientError.stage`), so a caller can say "nothing
 //      listens there" (connect refused) apart from "accepted but sent no HTTP answer" (a
 //      node's peer port) and "no answer within the timeout".
 //   4. Blocking: callers in async code run it off the cooperative pool (`send` below).

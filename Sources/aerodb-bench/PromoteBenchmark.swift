@@ -153,13 +153,15 @@ final class PromoteBenchCluster {
         return json["epoch"]?.integerValue == epoch
     }
 
-    /// Waits (untimed, bounded) until `index` says it is not recovering: a replica re-pointed by
-    /// the previous promotion may still be catching up, and WAL-1 refuses it as a candidate.
+    /// Waits (untimed, bounded) until `index` heard from its primary in this session and says it
+    /// is not recovering: a replica re-pointed by the previous promotion may still be catching
+    /// up, and WAL-1 refuses it as a candidate.
     func awaitCaughtUp(_ index: Int) throws {
         for _ in 0..<2_000 {
             if let reply = try? HTTPConnection(port: httpPorts[index]).request("GET", "/v1/status"), reply.status == 200,
                let json = try? JSONParser.parse(String(decoding: reply.body, as: UTF8.self)),
-               json["node"]?["recovering"] == .bool(false) { return }
+               let node = json["node"], node["recovering"] == .bool(false),
+               node["role"]?.stringValue != "replica" || (node["last_contact_ms"] ?? .null) != .null { return }
             usleep(2_000)
         }
         throw ValidationError("n\(index + 1) kept recovering")
