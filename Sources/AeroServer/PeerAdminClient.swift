@@ -1,7 +1,7 @@
 // PeerAdminClient.swift — the one typed client of other members' admin routes, used by the
 // promotion coordinator (fence, claim, release, follow, unfence) and by the admin handlers
 // (a candidate's promotion state for U2). Every call is one request bounded by the timeout it
-// is given (PeerHTTP races it against a sleep); nothing here retries (no background retries:
+// is given (PeerHTTP: one deadline over the whole request); nothing here retries (no background retries:
 // a failed step fails the attempt, and the operator asks again).
 
 import AeroCore

@@ -104,6 +104,7 @@ final class PromotionCoordinator: Sendable {
     }
 
     private func run(_ request: Request) async -> APIResponse {
+        var timings = PromotionTimings()
         let policies: [PolicySource]
         do {
             policies = try PolicySet.load(config)
@@ -117,7 +118,9 @@ final class PromotionCoordinator: Sendable {
             return unusable(RuleID.promoteFacts1.rawValue, "the captured facts are unusable, so no decision was made: \(error)")
         }
         let facts = captured.document
+        timings.mark("facts")
         let decision = PromotionEngine(policies: policies, sandbox: PolicySandbox(budget: PolicySandbox.defaultBudget, isolation: .worker)).decide(facts)
+        timings.mark("decide")
         // The one digest an operator approves (Decision.factsDigest); the document's is separate.
         let basis = decision.digestBasis
         let stateDigest = decision.factsDigest
@@ -138,6 +141,7 @@ final class PromotionCoordinator: Sendable {
         } catch {
             return unusable(RuleID.promoteRecord1.rawValue, "the decision could not be recorded, so it is not acted on: \(error)")
         }
+        timings.mark("record")
         metrics.decided(decision)
         var fields: [String: JSONValue] = [
             "decision_id": .string(id), "facts_digest": .string(stateDigest), "document_digest": .string(facts.digest), "decision": decision.json,
@@ -155,7 +159,7 @@ final class PromotionCoordinator: Sendable {
                 message = "the expected facts digest \(request.expectFactsDigest!) is not one \(config.id) recorded (a dry run on another candidate, or older than its last \(DecisionLog.listedMax) decisions), and the facts captured now have \(stateDigest) (decision \(id)); run a dry run on \(config.id) and check it"
             }
             fields["changed"] = approved.map { .array(DecisionDigest.changes(from: $0, to: basis).map(JSONValue.string)) } ?? .null
-            journalOutcome("promotion_refused", id: id, rule: RuleID.promoteDigest1.rawValue, message: message)
+            journalOutcome("promotion_refused", id: id, rule: RuleID.promoteDigest1.rawValue, message: message, extra: ["steps_us": timings.json])
             return finish(id, .refused(rule: RuleID.promoteDigest1.rawValue), message: message, fields: fields)
         }
         guard let kind = PromotionKind(rawValue: request.kind) else {
@@ -172,27 +176,33 @@ final class PromotionCoordinator: Sendable {
         if decision.allowed { writeAttemptFile(toEpoch: facts.cluster.epoch.successor, decisionID: id) }
         defer { removeAttemptFile() }
         PromotionFaults.reached(.afterDecision)
+        timings.mark("attempt_file")
         while true {
             switch action {
             case .captureFactsAndDecide:
                 preconditionFailure("facts were captured before the machine was driven")
             case .reportDenied:
-                journalOutcome("promotion_refused", id: id, rule: nil, message: decision.text)
+                journalOutcome("promotion_refused", id: id, rule: nil, message: decision.text, extra: ["steps_us": timings.json])
                 return finish(id, .refused(rule: nil), message: decision.text, fields: fields)
             case .fencePrimary(let primary, let epoch):
                 action = await steps.fence(primary, epoch: epoch, machine: &machine)
+                timings.mark("fence")
             case .awaitCatchUp(_, let lsn):
                 action = await steps.catchUp(lsn, machine: &machine)
+                timings.mark("catch_up")
             case .detachCandidate:
                 action = await steps.detach(machine: &machine)
+                timings.mark("detach")
             case .claimEpoch(let epoch, let set, let needed, let fencedPrimary):
                 action = await steps.claim(epoch, set: set, needed: needed, fencedPrimary: fencedPrimary, machine: &machine)
+                timings.mark("claim")
             case .commitAuthority(_, let epoch):
-                action = await steps.commit(epoch, fields: &fields, machine: &machine)
+                action = await steps.commit(epoch, fields: &fields, machine: &machine, timings: &timings)
             case .verifyService(_, let epoch):
-                action = await steps.verifyService(epoch, fields: &fields, machine: &machine)
+                action = await steps.verifyService(epoch, fields: &fields, machine: &machine, timings: &timings)
             case .undo(let undo):
                 await steps.undo(undo)
+                timings.mark("undo")
                 action = machine.undone()
             case .reportPromoted(_, let epoch, let service):
                 PromotionFaults.reached(.afterRepoint)
@@ -202,19 +212,22 @@ final class PromotionCoordinator: Sendable {
                 case .verified(let how):
                     fields["verified_write"] = .string(how)
                     await recordEpoch(epoch, kind: kind, decisionID: id, fields: &fields)
+                    timings.mark("history_record")
                     let message = "\(config.id) is primary of epoch \(epoch); \(how)"
-                    journalOutcome("promotion_promoted", id: id, rule: nil, message: message, extra: fields.filter { ["repointed", "unreachable", "repoint_refused"].contains($0.key) })
+                    journalOutcome("promotion_promoted", id: id, rule: nil, message: message,
+                                   extra: fields.filter { ["repointed", "unreachable", "repoint_refused"].contains($0.key) }.merging(["steps_us": timings.json]) { $1 })
                     return finish(id, .promoted, message: message, fields: fields)
                 case .unverified(let rule, let why):
                     fields["verified_write"] = .null
                     let message = "\(config.id) is primary of epoch \(epoch), but cannot acknowledge writes yet: \(why)"
-                    journalOutcome("promotion_promoted", id: id, rule: rule, message: message, extra: fields.filter { ["repointed", "unreachable", "repoint_refused"].contains($0.key) })
+                    journalOutcome("promotion_promoted", id: id, rule: rule, message: message,
+                                   extra: fields.filter { ["repointed", "unreachable", "repoint_refused"].contains($0.key) }.merging(["steps_us": timings.json]) { $1 })
                     return finish(id, .promotedWithoutService(rule: rule), message: message, fields: fields)
                 }
             case .reportFailed(let failure):
                 metrics.failed(step: failure.step.rawValue)
                 let message = "step \(failure.step.rawValue): \(failure.message)"
-                journalOutcome("promotion_failed", id: id, rule: failure.rule, message: message)
+                journalOutcome("promotion_failed", id: id, rule: failure.rule, message: message, extra: ["steps_us": timings.json])
                 return finish(id, .failed(step: failure.step, rule: failure.rule), message: message, fields: fields)
             }
         }

@@ -6,10 +6,6 @@
 import AeroCore
 import Foundation
 
-#if canImport(FoundationNetworking)
-    import FoundationNetworking
-#endif
-
 enum PeerHTTP {
     struct Reply: Sendable {
         var status: Int
@@ -27,47 +23,18 @@ enum PeerHTTP {
     }
 
     /// One request to `address` (host:port); throws `.noAnswer` when nothing came back within
-    /// `timeoutMs`. The bound is enforced here, by racing the request against a sleep and
-    /// cancelling the loser: URLSession's own timeout is an idle timeout, and a peer that
-    /// accepted the connection but never answers (a stopped process) would hold it longer.
+    /// `timeoutMs`. The bound is the client's one deadline over connect, send and receive
+    /// (PlainHTTPClient.swift, rule 1), so a peer that accepted the connection but never
+    /// answers (a stopped process) holds the caller no longer than `timeoutMs`.
     static func send(_ method: String, _ address: HostPort, _ path: String, body: JSONValue? = nil, timeoutMs: UInt64) async throws(Failure) -> Reply {
-        let result = await withTaskGroup(of: Result<Reply, Failure>?.self) { group -> Result<Reply, Failure> in
-            group.addTask {
-                do throws(Failure) {
-                    return .success(try await sendUnbounded(method, address, path, body: body, timeoutMs: timeoutMs))
-                } catch {
-                    return .failure(error)
-                }
-            }
-            group.addTask {
-                try? await Task.sleep(for: .milliseconds(timeoutMs))
-                return Task.isCancelled ? nil : .failure(.noAnswer("\(address)\(path): no answer within \(timeoutMs) ms"))
-            }
-            var first: Result<Reply, Failure>?
-            while first == nil, let next = await group.next() { first = next }
-            group.cancelAll()
-            return first ?? .failure(.noAnswer("\(address)\(path): no answer"))
-        }
-        return try result.get()
-    }
-
-    private static func sendUnbounded(_ method: String, _ address: HostPort, _ path: String, body: JSONValue?, timeoutMs: UInt64) async throws(Failure) -> Reply {
-        guard let url = URL(string: "http://\(address.host):\(address.port)\(path)") else {
-            throw .noAnswer("cannot form a URL for \(address)")
-        }
-        var request = URLRequest(url: url, timeoutInterval: Double(timeoutMs) / 1000)
-        request.httpMethod = method
-        if let body {
-            request.httpBody = Data(body.canonicalJSON.utf8)
-            request.setValue("application/json", forHTTPHeaderField: "Content-Type")
-        }
         do {
-            let (data, response) = try await URLSession.shared.data(for: request)
-            guard let http = response as? HTTPURLResponse else { throw URLError(.badServerResponse) }
-            let text = String(decoding: data, as: UTF8.self)
-            return Reply(status: http.statusCode, json: try? JSONParser.parse(text), text: text)
+            let reply = try await PlainHTTPClient.send(method, host: address.host, port: address.port, path: path,
+                                                       body: body.map { Array($0.canonicalJSON.utf8) },
+                                                       contentType: body == nil ? nil : "application/json", timeoutMs: timeoutMs)
+            let text = String(decoding: reply.body, as: UTF8.self)
+            return Reply(status: reply.status, json: try? JSONParser.parse(text), text: text)
         } catch {
-            throw .noAnswer("\(address)\(path): \(error.localizedDescription)")
+            throw .noAnswer(error.stage == .timeout ? "\(address)\(path): no answer within \(timeoutMs) ms" : "\(address)\(path): \(error.message)")
         }
     }
 }

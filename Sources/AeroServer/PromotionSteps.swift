@@ -95,9 +95,11 @@ struct PromotionSteps: Sendable {
         return machine.epochClaimed(granted: granted)
     }
 
-    func commit(_ epoch: Epoch, fields: inout [String: JSONValue], machine: inout FailoverStateMachine) async -> FailoverStateMachine.Action {
+    func commit(_ epoch: Epoch, fields: inout [String: JSONValue], machine: inout FailoverStateMachine,
+                timings: inout PromotionTimings) async -> FailoverStateMachine.Action {
         await coordinator.roles.stopFollowing()
         coordinator.service.installRole(hooks: nil, observer: nil)
+        timings.mark("commit.stop_following")
         let durability: EpochDurability?
         switch NodeRoles.nextDurability(config: config) {
         case nil: durability = nil
@@ -108,13 +110,16 @@ struct PromotionSteps: Sendable {
         }
         do {
             let entry = try await engine.promote(to: epoch, durability: durability)
+            timings.mark("commit.authority")
             PromotionFaults.reached(.afterAuthority)
             try coordinator.service.journal.append("promotion_committed", fields: [
                 "id": .string(attempt), "epoch": .integer(Int64(epoch.rawValue)), "start_lsn": .integer(Int64(entry.startLSN.rawValue)),
                 "durability": durability?.json ?? .null,
             ], durability: .sync)
+            timings.mark("commit.journal")
             let hooks = try await coordinator.roles.startPrimary()
             coordinator.service.installRole(hooks: hooks, observer: nil)
+            timings.mark("commit.start_primary")
             PromotionFaults.reached(.afterPrimaryStart)
             fields["start_lsn"] = .integer(Int64(entry.startLSN.rawValue))
             fields["durability"] = durability?.json ?? .null
@@ -128,8 +133,11 @@ struct PromotionSteps: Sendable {
     }
 
     /// Rule 7: re-point the others, then verify service under the new epoch's durability.
-    func verifyService(_ epoch: Epoch, fields: inout [String: JSONValue], machine: inout FailoverStateMachine) async -> FailoverStateMachine.Action {
+    func verifyService(_ epoch: Epoch, fields: inout [String: JSONValue], machine: inout FailoverStateMachine,
+                       timings: inout PromotionTimings) async -> FailoverStateMachine.Action {
         let repointed = await repoint(epoch: epoch, fields: &fields)
+        timings.mark("verify.repoint")
+        defer { timings.mark("verify.first_record") }
         if PromotionFaults.fails(.verify) {
             return machine.serviceUnmet(rule: RuleID.promoteVerify1.rawValue, message: "the first write of epoch \(epoch) was not verified: \(PromotionFaults.injected(.verify))")
         }

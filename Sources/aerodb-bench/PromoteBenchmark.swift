@@ -82,6 +82,7 @@ struct PromoteBenchCommand: ParsableCommand {
                          PromoteBench.percentile(s, 0.50), PromoteBench.percentile(s, 0.99), Double(s.last!) / 1e6,
                          PromoteBench.percentile(o, 0.50), PromoteBench.percentile(o, 0.99)))
         }
+        PromoteBreakdown.print(journals: (1...3).map { dir + "/n\($0)/events.jsonl" })
     }
 }
 
@@ -152,8 +153,23 @@ final class PromoteBenchCluster {
         return json["epoch"]?.integerValue == epoch
     }
 
+    /// Waits (untimed, bounded) until `index` heard from its primary in this session and says it
+    /// is not recovering: a replica re-pointed by the previous promotion may still be catching
+    /// up, and WAL-1 refuses it as a candidate.
+    func awaitCaughtUp(_ index: Int) throws {
+        for _ in 0..<2_000 {
+            if let reply = try? HTTPConnection(port: httpPorts[index]).request("GET", "/v1/status"), reply.status == 200,
+               let json = try? JSONParser.parse(String(decoding: reply.body, as: UTF8.self)),
+               let node = json["node"], node["recovering"] == .bool(false),
+               node["role"]?.stringValue != "replica" || (node["last_contact_ms"] ?? .null) != .null { return }
+            usleep(2_000)
+        }
+        throw ValidationError("n\(index + 1) kept recovering")
+    }
+
     /// (request -> first write at `epoch` accepted, request -> promote answered), nanoseconds.
     func timedPromotion(_ candidate: Int, kind: String, key: String, epoch: Int64) throws -> (UInt64, UInt64) {
+        try awaitCaughtUp(candidate)
         let body = Array(#"{"kind":"\#(kind)","requested_by":"bench"}"#.utf8)
         let connection = try HTTPConnection(port: httpPorts[candidate])
         let started = PromoteBench.nowNs()

@@ -1,10 +1,7 @@
 import AeroCore
+import AeroServer
 import ArgumentParser
 import Foundation
-
-#if canImport(FoundationNetworking)
-    import FoundationNetworking
-#endif
 
 // `aerodb status|get|put|delete --addr HOST:PORT`: the client HTTP API for the shell.
 // Exit codes: 0 done; 1 the server answered with an error (its JSON body on standard error);
@@ -23,36 +20,28 @@ struct RemoteOptions: ParsableArguments {
         guard timeoutMs > 0 else { throw ValidationError("--timeout-ms must be positive") }
     }
 
-    /// True when `error` shows the request never reached the node (no connection was made), so
-    /// nothing it asked for can have happened.
-    static func neverSent(_ error: any Error) -> Bool {
-        guard let urlError = error as? URLError else { return false }
-        return [.cannotConnectToHost, .cannotFindHost, .dnsLookupFailed, .badURL, .unsupportedURL].contains(urlError.code)
-    }
-
-    /// Sends one request; prints nothing. Throws ExitCode(2) when no answer came.
+    /// Sends one request; prints nothing. Throws ExitCode(2) when no answer came. A plain
+    /// socket client (AeroServer's PlainHTTPClient), not URLSession: starting libcurl cost
+    /// every command tens of milliseconds (docs/benchmarks.md, "Promotion latency").
     func send(_ method: String, _ path: String, body: Data? = nil) async throws -> (status: Int, body: Data, headers: [String: String]) {
         try await send(method, path, body: body, onNoAnswer: { _ in })
     }
 
+    /// True when `error` shows the request never reached the node (no connection was made), so
+    /// nothing it asked for can have happened.
+    static func neverSent(_ error: PlainHTTPClient.HTTPClientError) -> Bool { error.stage == .connect }
+
     /// `send`, calling `onNoAnswer` with the transport error before it exits 2.
     func send(_ method: String, _ path: String, body: Data? = nil,
-              onNoAnswer: (any Error) -> Void) async throws -> (status: Int, body: Data, headers: [String: String]) {
-        guard let url = URL(string: "http://\(addr)\(path)") else {
+              onNoAnswer: (PlainHTTPClient.HTTPClientError) -> Void) async throws -> (status: Int, body: Data, headers: [String: String]) {
+        guard case .success(let target) = NodeAddress.parse(addr) else {
             FileHandle.standardError.write(Data("aerodb: cannot form a URL from --addr \(addr)\n".utf8))
             throw ExitCode(2)
         }
-        var request = URLRequest(url: url, timeoutInterval: Double(timeoutMs) / 1000)
-        request.httpMethod = method
-        request.httpBody = body
         do {
-            let (data, response) = try await URLSession.shared.data(for: request)
-            guard let http = response as? HTTPURLResponse else { throw URLError(.badServerResponse) }
-            var headers: [String: String] = [:]
-            for (key, value) in http.allHeaderFields {
-                if let key = key as? String, let value = value as? String { headers[key.lowercased()] = value }
-            }
-            return (http.statusCode, data, headers)
+            let reply = try await PlainHTTPClient.send(method, host: target.host, port: target.port, path: path, body: body.map { Array($0) },
+                                                       timeoutMs: UInt64(timeoutMs))
+            return (reply.status, Data(reply.body), reply.headers)
         } catch {
             FileHandle.standardError.write(Data("aerodb: no answer from \(addr): \(Self.explain(error))\n".utf8))
             onNoAnswer(error)
@@ -62,23 +51,15 @@ struct RemoteOptions: ParsableArguments {
 
     /// The transport error in words, with a hint where the cause is usually the address: a
     /// connection that closes without an HTTP reply is most often a node's peer port.
-    static func explain(_ error: any Error) -> String {
-        let text = error.localizedDescription
-        if let urlError = error as? URLError {
-            switch urlError.code {
-            case .networkConnectionLost, .badServerResponse, .cannotParseResponse, .zeroByteResource:
-                return "\(text) (the address accepted the connection but sent no HTTP answer: is it a node's peer port? --addr wants the node's HTTP address)"
-            case .cannotConnectToHost:
-                return "\(text) (nothing listens there: is the node running, and is this its HTTP port?)"
-            case .timedOut:
-                return "\(text) (no answer within --timeout-ms)"
-            default: break
-            }
+    static func explain(_ error: PlainHTTPClient.HTTPClientError) -> String {
+        switch error.stage {
+        case .answer:
+            return "\(error.message) (the address accepted the connection but sent no HTTP answer: is it a node's peer port? --addr wants the node's HTTP address)"
+        case .connect:
+            return "\(error.message) (nothing listens there: is the node running, and is this its HTTP port?)"
+        case .timeout:
+            return "\(error.message) (no answer within --timeout-ms)"
         }
-        if text.contains("Empty reply from server") {
-            return "\(text) (the address accepted the connection but sent no HTTP answer: is it a node's peer port? --addr wants the node's HTTP address)"
-        }
-        return text
     }
 
     /// A 2xx passes; anything else prints the server's error body and exits 1.
