@@ -105,35 +105,29 @@ struct RecordedDecision {
 enum EvalInputs {
     /// The facts document at `path`, or the `facts` of a decision record there with the record.
     static func factsOrRecord(path: String) throws(UnusableInput) -> (FactsDocument, RecordedDecision?) {
-        let name = path == InputFiles.standardInputName ? "standard input" : path
-        let text: String
-        do {
-            text = try InputFiles.readText(path: path, bytesMax: InputFiles.factsBytesMax)
-        } catch {
-            throw UnusableInput(message: "facts: \(error.message)")
-        }
+        let (name, text) = try read(path)
         if let json = try? JSONParser.parse(text), let record = RecordedDecision(json), let facts = json["facts"] {
-            do {
-                return (try FactsDocument.parse(facts.canonicalJSON), record)
-            } catch {
-                throw UnusableInput(message: "facts \(name) (a decision record's \"facts\"): \(describe(error))")
-            }
+            return (try parse(facts.canonicalJSON, name: "\(name) (a decision record's \"facts\")"), record)
         }
-        do {
-            return (try FactsDocument.parse(text), nil)
-        } catch {
-            throw UnusableInput(message: "facts \(name): \(describe(error))")
-        }
+        return (try parse(text, name: name), nil)
     }
 
     static func facts(path: String) throws(UnusableInput) -> FactsDocument {
-        let name = path == InputFiles.standardInputName ? "standard input" : path
-        let text: String
+        let (name, text) = try read(path)
+        return try parse(text, name: name)
+    }
+
+    /// The text at `path` (or standard input) with the name errors use for it.
+    private static func read(_ path: String) throws(UnusableInput) -> (name: String, text: String) {
         do {
-            text = try InputFiles.readText(path: path, bytesMax: InputFiles.factsBytesMax)
+            return (path == InputFiles.standardInputName ? "standard input" : path,
+                    try InputFiles.readText(path: path, bytesMax: InputFiles.factsBytesMax))
         } catch {
             throw UnusableInput(message: "facts: \(error.message)")
         }
+    }
+
+    private static func parse(_ text: String, name: String) throws(UnusableInput) -> FactsDocument {
         do {
             return try FactsDocument.parse(text)
         } catch {

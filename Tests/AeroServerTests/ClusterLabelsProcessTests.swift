@@ -13,17 +13,8 @@ import AeroTestSupport
 struct ClusterLabelsProcessTests {
     /// Runs `aerodb ARGS`; exit status and standard output, standard error.
     static func aerodb(_ arguments: [String]) throws -> (status: Int32, out: String, err: String) {
-        let process = Process()
-        process.executableURL = builtExecutable("aerodb")
-        process.arguments = arguments
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        let outData = out.fileHandleForReading.readDataToEndOfFile()
-        let errData = err.fileHandleForReading.readDataToEndOfFile()
-        let exit = ChildProcess.waitOrKill(process)
-        return (exit.status, String(decoding: outData, as: UTF8.self), String(decoding: errData, as: UTF8.self))
+        let run = try ProcessRun.run(builtExecutable("aerodb"), arguments)
+        return (run.status, run.stdout, run.stderr)
     }
 
     static func addr(_ cluster: PromoCluster, _ index: Int) -> String { "127.0.0.1:\(cluster.http[index])" }

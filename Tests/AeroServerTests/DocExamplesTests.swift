@@ -17,6 +17,13 @@ import Testing
 struct DocExamplesTests {
     static var repositoryRoot: URL { Repository.root }
 
+    /// Runs a generated script with bash from the repository root (bounded): its exit and
+    /// what it printed (standard error after standard output).
+    static func runScript(_ path: String) throws -> (ProcessRun, String) {
+        let run = try ProcessRun.run(URL(fileURLWithPath: "/bin/bash"), [path], directory: repositoryRoot, timeoutMs: 180_000)
+        return (run, run.stdout + run.stderr)
+    }
+
     /// The first ```sh block after `heading`, as lines.
     static func shBlock(in text: String, after heading: String) throws -> [String] {
         let section = try #require(text.range(of: heading), "README has no \(heading)")
@@ -66,16 +73,7 @@ struct DocExamplesTests {
         try Self.script(lines, binDir: binDir).write(toFile: scriptPath, atomically: true, encoding: .utf8)
         defer { try? FileManager.default.removeItem(atPath: scriptPath) }
 
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/bash")
-        process.arguments = [scriptPath]
-        process.currentDirectoryURL = Self.repositoryRoot
-        let out = Pipe()
-        process.standardOutput = out
-        process.standardError = out
-        try process.run()
-        let output = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        let exit = ChildProcess.waitOrKill(process, timeoutMs: 180_000)
+        let (exit, output) = try Self.runScript(scriptPath)
         #expect(exit.status == 0, "the tour failed:\n\(output.suffix(6000))")
         #expect(output.contains("README tour: every line as promised"), "\(output.suffix(2000))")
     }
@@ -127,16 +125,7 @@ struct DocExamplesTests {
             try? FileManager.default.removeItem(atPath: scriptPath)
             try? FileManager.default.removeItem(atPath: dir)
         }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/bash")
-        process.arguments = [scriptPath]
-        process.currentDirectoryURL = Self.repositoryRoot
-        let out = Pipe()
-        process.standardOutput = out
-        process.standardError = out
-        try process.run()
-        let output = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        let exit = ChildProcess.waitOrKill(process, timeoutMs: 180_000)
+        let (exit, output) = try Self.runScript(scriptPath)
         #expect(exit.status == 0, "an example failed:\n\(output.suffix(6000))")
         #expect(output.contains("README tour: every line as promised"), "\(output.suffix(2000))")
     }

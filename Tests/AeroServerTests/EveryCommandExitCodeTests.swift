@@ -8,19 +8,8 @@ import Testing
 /// command is covered without editing this test): an unknown flag exits 2, `--help` exits 0.
 @Suite("exit codes of every subcommand of both CLIs")
 struct EveryCommandExitCodeTests {
-    static func run(_ executable: String, _ arguments: [String]) throws -> RemoteCommandTests.Run {
-        let process = Process()
-        process.executableURL = builtExecutable(executable)
-        process.arguments = arguments
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        let stdout = out.fileHandleForReading.readDataToEndOfFile()
-        let stderr = err.fileHandleForReading.readDataToEndOfFile()
-        let exit = ChildProcess.waitOrKill(process)
-        return RemoteCommandTests.Run(status: exit.status, stdout: String(decoding: stdout, as: UTF8.self),
-                                      stderr: String(decoding: stderr, as: UTF8.self))
+    static func run(_ executable: String, _ arguments: [String]) throws -> ProcessRun {
+        try ProcessRun.run(builtExecutable(executable), arguments)
     }
 
     /// The names listed under SUBCOMMANDS in `executable path… --help` (two-space indent).

@@ -33,17 +33,9 @@ struct MetricsTruthTests {
                                     "samples": [[s.name, s.labels, s.value if s.value == s.value else "NaN"] for s in family.samples]}
             print(json.dumps(out))
             """.write(toFile: script, atomically: true, encoding: .utf8)
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: python)
-        process.arguments = [script, input]
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        let stdout = out.fileHandleForReading.readDataToEndOfFile()
-        let stderr = err.fileHandleForReading.readDataToEndOfFile()
-        let exit = ChildProcess.waitOrKill(process)
-        #expect(exit.status == 0, "prometheus_client refused the exposition: \(String(decoding: stderr, as: UTF8.self))")
+        let run = try ProcessRun.run(URL(fileURLWithPath: python), [script, input])
+        #expect(run.status == 0, "prometheus_client refused the exposition: \(run.stderr)")
+        let stdout = Data(run.stdout.utf8)
         let json = try #require(try JSONSerialization.jsonObject(with: stdout) as? [String: [String: Any]])
         var families: [String: (type: String, samples: [Sample])] = [:]
         for (name, family) in json {

@@ -8,18 +8,9 @@ import Testing
 
 @Suite("serve checks its policy_dir at start", .serialized)
 struct PolicyStartupCheckTests {
-    static func serve(_ dataDir: String, policyDir: String) throws -> RemoteCommandTests.Run {
-        let process = Process()
-        process.executableURL = builtExecutable("aerodb")
-        process.arguments = ["serve", "--data-dir", dataDir, "--http", "127.0.0.1:\(try freeLoopbackPort())", "--policy-dir", policyDir]
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        let stdout = out.fileHandleForReading.readDataToEndOfFile()
-        let stderr = err.fileHandleForReading.readDataToEndOfFile()
-        let exit = ChildProcess.waitOrKill(process, timeoutMs: 20_000)
-        return RemoteCommandTests.Run(status: exit.status, stdout: String(decoding: stdout, as: UTF8.self), stderr: String(decoding: stderr, as: UTF8.self))
+    static func serve(_ dataDir: String, policyDir: String) throws -> ProcessRun {
+        try ProcessRun.run(builtExecutable("aerodb"), ["serve", "--data-dir", dataDir, "--http", "127.0.0.1:\(try freeLoopbackPort())", "--policy-dir", policyDir],
+                           timeoutMs: 20_000)
     }
 
     @Test("a missing, empty or broken policy_dir refuses the start, naming the directory, file and line")

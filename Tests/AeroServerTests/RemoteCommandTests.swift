@@ -6,27 +6,10 @@ import AeroTestSupport
 /// `aerodb status|get|put|delete --addr` against a real `aerodb serve`.
 @Suite("aerodb client commands", .serialized)
 struct RemoteCommandTests {
-    struct Run {
-        let status: Int32
-        let stdout: String
-        let stderr: String
-    }
+    typealias Run = ProcessRun
 
     static func aerodb(_ arguments: [String]) throws -> Run {
-        let process = Process()
-        process.executableURL = builtExecutable("aerodb")
-        process.arguments = arguments
-        let out = Pipe()
-        let err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        // Read both to the end before waiting, so a full pipe cannot block the child.
-        let stdout = out.fileHandleForReading.readDataToEndOfFile()
-        let stderr = err.fileHandleForReading.readDataToEndOfFile()
-        let exit = ChildProcess.waitOrKill(process)
-        return Run(status: exit.status, stdout: String(decoding: stdout, as: UTF8.self),
-                   stderr: String(decoding: stderr, as: UTF8.self))
+        try ProcessRun.run(builtExecutable("aerodb"), arguments)
     }
 
     @Test("put, get, delete and status from the shell, with exit codes 0, 1 and 2")
