@@ -81,10 +81,7 @@ struct ClusterLabelsList: AsyncParsableCommand {
     func run() async throws {
         let reply = try await remote.send("GET", "/v1/cluster/labels")
         try remote.check(reply)
-        guard let json = try? JSONParser.parse(String(decoding: reply.body, as: UTF8.self)) else {
-            FileHandle.standardError.write(Data("aerodb: \(remote.addr) answered something that is not JSON\n".utf8))
-            throw ExitCode(2)
-        }
+        let json = try remote.json(reply)
         if format == .json {
             print(json.prettyJSON)
             return

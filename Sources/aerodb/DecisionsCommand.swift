@@ -19,10 +19,7 @@ struct DecisionsList: AsyncParsableCommand {
     func run() async throws {
         let reply = try await remote.send("GET", "/v1/admin/decisions")
         try remote.check(reply)
-        guard let json = try? JSONParser.parse(String(decoding: reply.body, as: UTF8.self)) else {
-            FileHandle.standardError.write(Data("aerodb: \(remote.addr) answered something that is not JSON\n".utf8))
-            throw ExitCode(2)
-        }
+        let json = try remote.json(reply)
         if format == .json {
             print(json.prettyJSON)
             return
@@ -69,10 +66,7 @@ struct DecisionsShow: AsyncParsableCommand {
     func run() async throws {
         let reply = try await remote.send("GET", "/v1/admin/decisions/\(encodedKey(id))")
         try remote.check(reply)
-        guard let json = try? JSONParser.parse(String(decoding: reply.body, as: UTF8.self)) else {
-            FileHandle.standardError.write(Data("aerodb: \(remote.addr) answered something that is not JSON\n".utf8))
-            throw ExitCode(2)
-        }
+        let json = try remote.json(reply)
         if facts {
             print(json["facts"]?.canonicalJSON ?? "null")
         } else if explain {

@@ -62,6 +62,15 @@ struct RemoteOptions: ParsableArguments {
         }
     }
 
+    /// The answer's body as JSON; an answer that is not JSON exits 2 (it is no node's answer).
+    func json(_ reply: (status: Int, body: Data, headers: [String: String])) throws -> JSONValue {
+        guard let json = try? JSONParser.parse(String(decoding: reply.body, as: UTF8.self)) else {
+            FileHandle.standardError.write(Data("aerodb: \(addr) answered something that is not JSON\n".utf8))
+            throw ExitCode(2)
+        }
+        return json
+    }
+
     /// A 2xx passes; anything else prints the server's error body and exits 1.
     func check(_ reply: (status: Int, body: Data, headers: [String: String])) throws {
         guard (200..<300).contains(reply.status) else {
