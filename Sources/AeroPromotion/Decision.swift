@@ -67,15 +67,21 @@ public struct Decision: Sendable, Equatable {
     public let rules: [RuleResult]
     /// Every policy, in name order, including those run after a native rule had refused.
     public let policies: [PolicyRun]
+    /// The facts the decision was made from (the digests below are computed from them when
+    /// asked: a decision inside a benchmark, explore grid or test case never pays for them).
+    private let facts: FactsDocument
     /// The facts digest: what an operator approves (`--expect-facts-digest`), SHA-256 of the
     /// decision's basis (DecisionDigest.swift: cluster shape, reachability, labels, policy
     /// sets, the request and the outcome; no LSNs, no clock). One name everywhere.
-    public let factsDigest: String
+    public var factsDigest: String { DecisionDigest.digest(digestBasis) }
     /// The document digest: SHA-256 of the whole facts document in canonical JSON (LSNs and
     /// captured_at included), to identify the exact document, never to approve a promotion.
-    public let documentDigest: String
+    public var documentDigest: String { facts.digest }
     /// The basis `factsDigest` is computed from (recorded, so a refusal can name what changed).
-    public let digestBasis: JSONValue
+    public var digestBasis: JSONValue {
+        DecisionDigest.basis(facts, policySetDigest: policySetDigest, engineVersion: engineVersion,
+                             allowed: allowed, reasonSources: reasons.map(\.source))
+    }
     /// SHA-256 identifying the policy set (see `PromotionEngine.policySetDigest`).
     public let policySetDigest: String
     public let engineVersion: String
@@ -111,11 +117,7 @@ public struct Decision: Sendable, Equatable {
         self.reasons = reasons
         self.rules = rules
         self.policies = policies
-        self.documentDigest = facts.digest
-        let basis = DecisionDigest.basis(facts, policySetDigest: policySetDigest, engineVersion: engineVersion,
-                                         allowed: allowed, reasonSources: reasons.map(\.source))
-        self.digestBasis = basis
-        self.factsDigest = DecisionDigest.digest(basis)
+        self.facts = facts
         self.policySetDigest = policySetDigest
         self.engineVersion = engineVersion
     }

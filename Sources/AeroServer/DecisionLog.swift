@@ -30,6 +30,7 @@ final class DecisionLog: @unchecked Sendable {
 
     /// Writes one record durably and returns its id.
     func record(facts: FactsDocument, decision: Decision, dryRun: Bool, capturedMs: UInt64, extra: [String: JSONValue]) throws -> String {
+        let basis = decision.digestBasis
         let id: String = lock.withLock {
             sequence += 1
             let ms = String(capturedMs)
@@ -37,8 +38,8 @@ final class DecisionLog: @unchecked Sendable {
         }
         var fields: [String: JSONValue] = [
             "id": .string(id), "node": .string(node.rawValue), "dry_run": .bool(dryRun),
-            "allowed": .bool(decision.allowed), "facts_digest": .string(decision.factsDigest),
-            "digest_basis": decision.digestBasis, "document_digest": .string(decision.documentDigest),
+            "allowed": .bool(decision.allowed), "facts_digest": .string(DecisionDigest.digest(basis)),
+            "digest_basis": basis, "document_digest": .string(decision.documentDigest),
             "facts": facts.json, "decision": decision.json, "explanation": .string(decision.explainText),
         ]
         for (key, value) in extra { fields[key] = value }

@@ -123,7 +123,7 @@ final class PromotionCoordinator: Sendable {
         timings.mark("decide")
         // The one digest an operator approves (Decision.factsDigest); the document's is separate.
         let basis = decision.digestBasis
-        let stateDigest = decision.factsDigest
+        let stateDigest = DecisionDigest.digest(basis)
         let digestMismatch = request.expectFactsDigest.map { $0 != stateDigest } ?? false
         // What changed, read before this decision is recorded (it would match nothing anyway).
         let approved = digestMismatch && !request.dryRun ? request.expectFactsDigest.flatMap(decisions.basis(forDigest:)) : nil
@@ -135,7 +135,7 @@ final class PromotionCoordinator: Sendable {
             ])
             try service.journal.append("promotion_decision", fields: [
                 "id": .string(id), "dry_run": .bool(request.dryRun), "allowed": .bool(decision.allowed),
-                "kind": .string(request.kind), "facts_digest": .string(decision.factsDigest), "document_digest": .string(decision.documentDigest),
+                "kind": .string(request.kind), "facts_digest": .string(stateDigest), "document_digest": .string(decision.documentDigest),
                 "reasons": .array(decision.reasons.map { .string($0.description) }),
             ], durability: .sync)
         } catch {
