@@ -271,7 +271,12 @@ final class PosixDirectoryLock: DirectoryLock {
     deinit { release() }
     func release() {
         if fd >= 0 {
-            Glibc.close(fd)  // closing the descriptor drops the flock
+            // Unlock before closing: a process spawned by another thread holds a copy of this
+            // descriptor from fork until exec (O_CLOEXEC acts only at exec), and while it does,
+            // close alone leaves the lock held, so a reopen in that window fails (seen in CI).
+            // LOCK_UN releases the lock on the shared open file description at once.
+            _ = flock(fd, LOCK_UN)
+            Glibc.close(fd)
             fd = -1
         }
     }
