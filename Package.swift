@@ -31,6 +31,9 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
+        .package(url: "https://github.com/apple/swift-certificates", from: "1.21.1"),
+        .package(url: "https://github.com/apple/swift-asn1", from: "1.7.4"),
     ],
     targets: [
         // Lua 5.4 from Debian's liblua5.4-dev.
@@ -53,6 +56,18 @@ let package = Package(
         ),
         // Layer 1: the sandboxed Lua policy host.
         .target(name: "AeroPolicy", dependencies: ["AeroCore", "CLuaShim"], swiftSettings: strictSettings),
+        // Layer 1: credentials: roles, tokens, the cluster CA and member certificates, TLS contexts.
+        .target(
+            name: "AeroSecurity",
+            dependencies: [
+                "AeroCore",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+            ],
+            swiftSettings: strictSettings
+        ),
         // Layer 1: the storage engine (WAL, MVCC, recovery, checkpoints, authority file).
         .target(name: "AeroStorage", dependencies: ["AeroCore"], swiftSettings: strictSettings),
         // Layer 2: promotion decisions (native rules + policies) and the failover state machine.
@@ -62,7 +77,9 @@ let package = Package(
             name: "AeroReplication",
             dependencies: [
                 "AeroCore", "AeroStorage",  // the drivers ship and append the WAL; the session machines import no storage
+                "AeroSecurity",  // mutual TLS between members
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             ],
@@ -72,8 +89,10 @@ let package = Package(
         .target(
             name: "AeroServer",
             dependencies: [
-                "AeroCore", "AeroReplication", "AeroStorage", "AeroPromotion", "AeroPolicy",
+                "AeroCore", "AeroReplication", "AeroStorage", "AeroPromotion", "AeroPolicy", "AeroSecurity",
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "HummingbirdTLS", package: "hummingbird"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -87,7 +106,7 @@ let package = Package(
         .executableTarget(
             name: "aerodb",
             dependencies: [
-                "AeroCore", "AeroStorage", "AeroServer",
+                "AeroCore", "AeroStorage", "AeroServer", "AeroSecurity",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -120,6 +139,7 @@ let package = Package(
         .testTarget(name: "AeroCoreTests", dependencies: ["AeroCore", "AeroTestSupport"], swiftSettings: strictSettings),
         .testTarget(name: "AeroPolicyTests", dependencies: ["AeroPolicy", "AeroCore", "CLuaShim", "AeroTestSupport", "aerodb-policy-worker"], swiftSettings: strictSettings),
         .testTarget(name: "AeroPromotionTests", dependencies: ["AeroPromotion", "AeroPolicy", "AeroCore", "AeroTestSupport", "aerodb-policy-worker"], swiftSettings: strictSettings),
+        .testTarget(name: "AeroSecurityTests", dependencies: ["AeroSecurity", "AeroCore", "AeroTestSupport", .product(name: "NIOSSL", package: "swift-nio-ssl")], swiftSettings: strictSettings),
         .testTarget(name: "AeroStorageTests", dependencies: ["AeroStorage", "AeroCore", "aerodb", "AeroTestSupport"], swiftSettings: strictSettings),
         .testTarget(
             name: "AeroReplicationTests",

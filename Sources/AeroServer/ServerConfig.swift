@@ -162,6 +162,8 @@ public struct ServerConfig: Hashable, Sendable {
     /// `cluster_name`: the facts' `cluster.name` (policies may key on it). Every member should
     /// carry the same; `local-cluster start --name` writes it into each node's file.
     public var clusterName: String = ServerConfig.clusterNameDefault
+    /// `security`: TLS material, bearer tokens, plain serving (ServerConfig+Security.swift).
+    public var security: SecurityConfig = SecurityConfig()
 
     public static let clusterNameDefault = "local"
     /// A cluster name is 1...64 bytes of [A-Za-z0-9._-]: it appears in facts, logs and file names.
