@@ -6,7 +6,8 @@
 //   1. Roles are cumulative: reader ⊂ writer ⊂ operator. A token's roles are a set; it may do
 //      what its highest role may.
 //   2. `.member` access is granted only to a peer that presented a certificate of the cluster CA
-//      naming a configured member (MemberIdentity.swift); no token ever grants it.
+//      naming a configured member (MemberIdentity.swift); no token ever grants it. A member may
+//      also read (a candidate gathers its peers' status): read, member, member-or-operator.
 //   3. `.memberOrOperator` is granted to a member certificate or to the operator role, and the
 //      principal says which, so the journal records who acted.
 //   4. `Principal.insecure` exists only when the node serves with `--insecure` (logged, shown in
@@ -80,7 +81,7 @@ public enum Principal: Equatable, Sendable, CustomStringConvertible {
         case .insecure:
             return true
         case .member:
-            return access == .member || access == .memberOrOperator
+            return access == .read || access == .member || access == .memberOrOperator
         case .token(_, let roles):
             guard let needed = access.roleNeeded, let highest = roles.max() else { return false }
             return highest >= needed

@@ -13,7 +13,7 @@ struct AccessTests {
         #expect(Access.allCases.filter { reader.allows($0) } == [.read])
         #expect(Access.allCases.filter { writer.allows($0) } == [.read, .write])
         #expect(Access.allCases.filter { op.allows($0) } == [.read, .write, .operate, .memberOrOperator])
-        #expect(Access.allCases.filter { member.allows($0) } == [.member, .memberOrOperator])
+        #expect(Access.allCases.filter { member.allows($0) } == [.read, .member, .memberOrOperator], "a candidate reads its peers' status")
         #expect(Access.allCases.allSatisfy { Principal.insecure.allows($0) })
         #expect(!Principal.token(name: "none", roles: [.reader, .writer]).allows(.operate))
         #expect(op.description == "token:o" && member.description == "member:n2")
